@@ -1,0 +1,207 @@
+/**
+ * The catalog (`haechi.yaml`): privacy as code. This zod schema is the single source of truth
+ * for its shape; `catalog-fns.ts` adds the cross-reference and legal checks, and the JSON Schema
+ * published for editors is generated from this file (`haechi catalog schema`).
+ */
+import { z } from "zod";
+
+const name = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]*$/, "must be lower snake_case (a-z, 0-9, _), starting with a letter");
+const principalName = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]*$/, "must be lower kebab-case (a-z, 0-9, -), starting with a letter");
+/** ISO-8601 duration limited to years, months and days (P5Y, P3M, P30D, P1Y6M). */
+export const isoPeriod = z
+  .string()
+  .regex(/^P(?=\d)(\d+Y)?(\d+M)?(\d+D)?$/, "must be an ISO-8601 period such as P5Y, P6M or P30D");
+const text = z.union([z.string().min(1), z.object({ ko: z.string().min(1), en: z.string().min(1) }).strict()]);
+
+/** Field class (PIPA Art. 16; seed 002): required, optional, or generated automatically. */
+export const FIELD_CLASSES = ["required", "optional", "auto"] as const;
+/** Sensitivity vocabulary (LAW §15 A1). */
+export const SENSITIVITIES = [
+  "general",
+  "unique_id", // Art. 24: passport, driver's licence, alien registration numbers
+  "rrn", // Art. 24-2: resident registration number
+  "sensitive", // Art. 23
+  "credit", // Credit Information Act
+  "card", // Safety Standard Art. 7(2)
+  "account", // Safety Standard Art. 7(2)
+  "biometric", // Decree Art. 18; Safety Standard Art. 7(2)
+] as const;
+export const MASKINGS = ["none", "full", "phone", "email", "name", "last4", "rrn", "ip"] as const;
+export const MINIMISERS = ["ipv4_24_ipv6_48", "date_only", "hour_only"] as const;
+export const FIELD_TYPES = ["string", "number", "boolean", "date", "datetime", "json"] as const;
+
+/** PIPA Art. 15(1) lawful bases, 1 to 7. */
+export const LEGAL_BASES = [
+  "consent", // 15(1)1
+  "law", // 15(1)2
+  "public_duty", // 15(1)3
+  "contract", // 15(1)4
+  "vital_interest", // 15(1)5
+  "legitimate_interest", // 15(1)6
+  "public_safety", // 15(1)7
+] as const;
+export const LEGAL_BASIS_ARTICLE: Record<(typeof LEGAL_BASES)[number], string> = {
+  consent: "PIPA Art. 15(1)1",
+  law: "PIPA Art. 15(1)2",
+  public_duty: "PIPA Art. 15(1)3",
+  contract: "PIPA Art. 15(1)4",
+  vital_interest: "PIPA Art. 15(1)5",
+  legitimate_interest: "PIPA Art. 15(1)6",
+  public_safety: "PIPA Art. 15(1)7",
+};
+
+/** Consent categories that must each be taken separately (PIPA Art. 22(1)). */
+export const CONSENT_CATEGORIES = [
+  "collection_use", // 22(1)1
+  "provision", // 22(1)2
+  "out_of_purpose", // 22(1)3
+  "onward", // 22(1)4
+  "sensitive", // 22(1)5 / Art. 23
+  "unique_id", // 22(1)6 / Art. 24
+  "marketing", // 22(1)7
+] as const;
+export const CONSENT_CHANNELS = ["web", "app", "phone", "written", "email", "import"] as const;
+
+export const fieldSchema = z
+  .object({
+    class: z.enum(FIELD_CLASSES),
+    sensitivity: z.enum(SENSITIVITIES),
+    type: z.enum(FIELD_TYPES).default("string"),
+    description: text.optional(),
+    /** Keyed blind index so the subject can be found by this value (phone, email, user id). */
+    lookup: z.boolean().default(false),
+    /** Mask applied when a purpose asks for the field masked. */
+    masking: z.enum(MASKINGS).default("none"),
+    /** Minimisation applied at collection (auto fields such as IP addresses). */
+    minimise: z.enum(MINIMISERS).optional(),
+    /** Largest accepted value, in characters of its JSON form. */
+    max_length: z.number().int().positive().max(65536).default(1024),
+    /** Optional regular expression a string value must match. */
+    pattern: z.string().optional(),
+  })
+  .strict();
+
+export const retentionSchema = z
+  .object({
+    /** How long after `from` the data may be kept. */
+    period: isoPeriod.optional(),
+    /** The event the period counts from. */
+    from: z.enum(["collection", "last_use", "relationship_end", "purpose_end"]).default("relationship_end"),
+    /** Statutory retention rules (names in `retention_rules`) that may hold the data longer. */
+    rules: z.array(name).default([]),
+  })
+  .strict();
+
+export const purposeSchema = z
+  .object({
+    description: text,
+    basis: z.enum(LEGAL_BASES),
+    /** For basis `law` (and any purpose touching RRNs): the statute that specifically provides for it. */
+    statute: z.string().min(3).optional(),
+    /** For basis `consent`: the notice whose consent this purpose rests on. */
+    notice: name.optional(),
+    fields: z.array(name).min(1),
+    /** Fields returned masked for this purpose: field -> mask (overrides the field's default). */
+    masked: z.record(name, z.enum(MASKINGS)).default({}),
+    retention: retentionSchema.default({ from: "relationship_end", rules: [] }),
+    /** Whether a principal may write (collect / update) under this purpose. */
+    collects: z.boolean().default(false),
+  })
+  .strict();
+
+/** One version of a consent notice. The four Art. 15(2) items are required. */
+export const noticeVersionSchema = z
+  .object({
+    version: z.number().int().positive(),
+    effective: z.iso.date(),
+    /** Art. 15(2)1: purpose of collection and use. */
+    purpose: text,
+    /** Art. 15(2)2: the items collected (field names). */
+    items: z.array(name).min(1),
+    /** Art. 15(2)3: retention and use period. */
+    retention: text,
+    /** Art. 15(2)4: the right to refuse and the disadvantage of refusing. */
+    refusal: z.object({ right: text, disadvantage: text }).strict(),
+  })
+  .strict();
+
+export const noticeSchema = z
+  .object({
+    category: z.enum(CONSENT_CATEGORIES),
+    title: text,
+    /** Optional notices may be declined without losing the service (Art. 16(3), 22(5)). */
+    optional: z.boolean().default(true),
+    versions: z.array(noticeVersionSchema).min(1),
+  })
+  .strict();
+
+export const principalSchema = z
+  .object({
+    description: text.optional(),
+    purposes: z.array(name).min(1),
+    /**
+     * Identifier context: principals sharing a context see the same pseudonymous subject ids;
+     * different contexts can never link theirs (seed 000). Defaults to the principal's name.
+     */
+    id_context: principalName.optional(),
+    /** Principals that may only use the sealed legal-retention store. */
+    role: z.enum(["service", "legal_retention", "operator"]).default("service"),
+  })
+  .strict();
+
+export const retentionRuleSchema = z
+  .object({
+    period: isoPeriod,
+    citation: z.string().min(3),
+    description: text.optional(),
+  })
+  .strict();
+
+export const lockoutSchema = z
+  .object({
+    max_failures: z.number().int().min(1).max(100).default(5),
+    window: isoPeriod.or(z.string().regex(/^PT\d+[MH]$/)).default("PT15M"),
+    lock_for: z.string().regex(/^PT\d+[MH]$/, "must be PT<n>M or PT<n>H").default("PT30M"),
+  })
+  .strict();
+
+export const catalogSchema = z
+  .object({
+    version: z.literal(1),
+    controller: z
+      .object({
+        name: text,
+        contact: z.string().min(3),
+        country: z.string().regex(/^[A-Z]{2}$/, "must be an ISO-3166 alpha-2 country code"),
+        privacy_officer: z.object({ name: z.string().min(1), contact: z.string().min(3) }).strict(),
+      })
+      .strict(),
+    fields: z.record(name, fieldSchema),
+    purposes: z.record(name, purposeSchema),
+    notices: z.record(name, noticeSchema).default({}),
+    principals: z.record(principalName, principalSchema),
+    retention_rules: z.record(name, retentionRuleSchema).default({}),
+    security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
+      lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
+    }),
+  })
+  .strict();
+
+export type CatalogInput = z.input<typeof catalogSchema>;
+export type Catalog = z.output<typeof catalogSchema>;
+export type FieldDef = z.output<typeof fieldSchema>;
+export type PurposeDef = z.output<typeof purposeSchema>;
+export type NoticeDef = z.output<typeof noticeSchema>;
+export type NoticeVersion = z.output<typeof noticeVersionSchema>;
+export type PrincipalDef = z.output<typeof principalSchema>;
+export type RetentionRule = z.output<typeof retentionRuleSchema>;
+export type LegalBasis = (typeof LEGAL_BASES)[number];
+export type ConsentCategory = (typeof CONSENT_CATEGORIES)[number];
+export type ConsentChannel = (typeof CONSENT_CHANNELS)[number];
+export type Sensitivity = (typeof SENSITIVITIES)[number];
+export type Masking = (typeof MASKINGS)[number];
+export type Text = z.output<typeof text>;
