@@ -12,10 +12,14 @@ const principalName = z
   .string()
   .regex(/^[a-z][a-z0-9-]*$/, "must be lower kebab-case (a-z, 0-9, -), starting with a letter");
 /** ISO-8601 duration limited to years, months and days (P5Y, P3M, P30D, P1Y6M). */
-export const isoPeriod = z
-  .string()
-  .regex(/^P(?=\d)(\d+Y)?(\d+M)?(\d+D)?$/, "must be an ISO-8601 period such as P5Y, P6M or P30D");
-const text = z.union([z.string().min(1), z.object({ ko: z.string().min(1), en: z.string().min(1) }).strict()]);
+export const ISO_PERIOD_RE = /^P(?=\d)(\d+Y)?(\d+M)?(\d+D)?$/;
+export const isoPeriod = z.string().regex(ISO_PERIOD_RE, "must be an ISO-8601 period such as P5Y, P6M or P30D");
+/** Text that must say something: a blank or whitespace-only string is as good as missing. */
+const prose = z.string().regex(/\S/, "must not be empty or blank");
+/** Prose in one language, or bilingual `{ ko, en }` (both required). */
+const text = z.union([prose, z.object({ ko: prose, en: prose }).strict()], {
+  error: "must be a non-blank string or an object { ko, en } with both languages",
+});
 
 /** Field class (PIPA Art. 16; seed 002): required, optional, or generated automatically. */
 export const FIELD_CLASSES = ["required", "optional", "auto"] as const;
@@ -33,6 +37,8 @@ export const SENSITIVITIES = [
 export const MASKINGS = ["none", "full", "phone", "email", "name", "last4", "rrn", "ip"] as const;
 export const MINIMISERS = ["ipv4_24_ipv6_48", "date_only", "hour_only"] as const;
 export const FIELD_TYPES = ["string", "number", "boolean", "date", "datetime", "json"] as const;
+/** Reference to a retention rule, field, purpose or notice by its catalog name. */
+const ref = (what: string) => name.describe(`name of a ${what} declared in this catalog`);
 
 /** PIPA Art. 15(1) lawful bases, 1 to 7. */
 export const LEGAL_BASES = [
@@ -68,110 +74,162 @@ export const CONSENT_CHANNELS = ["web", "app", "phone", "written", "email", "imp
 
 export const fieldSchema = z
   .object({
-    class: z.enum(FIELD_CLASSES),
-    sensitivity: z.enum(SENSITIVITIES),
-    type: z.enum(FIELD_TYPES).default("string"),
-    description: text.optional(),
+    class: z
+      .enum(FIELD_CLASSES)
+      .describe("required: needed for the service; optional: may be declined (PIPA Art. 16(3)); auto: generated during use"),
+    sensitivity: z
+      .enum(SENSITIVITIES)
+      .describe("general | unique_id (Art. 24) | rrn (Art. 24-2) | sensitive (Art. 23) | credit | card | account | biometric"),
+    type: z.enum(FIELD_TYPES).default("string").describe("value type"),
+    description: text.optional().describe("what the field holds"),
     /** Keyed blind index so the subject can be found by this value (phone, email, user id). */
-    lookup: z.boolean().default(false),
+    lookup: z
+      .boolean()
+      .default(false)
+      .describe("keep a keyed blind index so subjects can be found by this value; not allowed on rrn/sensitive/biometric/card/account/credit"),
     /** Mask applied when a purpose asks for the field masked. */
-    masking: z.enum(MASKINGS).default("none"),
+    masking: z.enum(MASKINGS).default("none").describe("mask applied when a purpose reads the field masked"),
     /** Minimisation applied at collection (auto fields such as IP addresses). */
-    minimise: z.enum(MINIMISERS).optional(),
+    minimise: z.enum(MINIMISERS).optional().describe("minimisation applied at collection; auto fields only"),
     /** Largest accepted value, in characters of its JSON form. */
-    max_length: z.number().int().positive().max(65536).default(1024),
+    max_length: z
+      .number()
+      .int()
+      .positive()
+      .max(65536)
+      .default(1024)
+      .describe("largest accepted value, in characters of its JSON form"),
     /** Optional regular expression a string value must match. */
-    pattern: z.string().optional(),
+    pattern: z.string().optional().describe("JavaScript regular expression a string value must match"),
   })
-  .strict();
+  .strict()
+  .describe("A personal-data field");
 
 export const retentionSchema = z
   .object({
     /** How long after `from` the data may be kept. */
-    period: isoPeriod.optional(),
+    period: isoPeriod.optional().describe("how long after `from` the data may be kept (P5Y, P6M, P30D)"),
     /** The event the period counts from. */
-    from: z.enum(["collection", "last_use", "relationship_end", "purpose_end"]).default("relationship_end"),
+    from: z
+      .enum(["collection", "last_use", "relationship_end", "purpose_end"])
+      .default("relationship_end")
+      .describe("the event the period counts from"),
     /** Statutory retention rules (names in `retention_rules`) that may hold the data longer. */
-    rules: z.array(name).default([]),
+    rules: z
+      .array(ref("retention rule"))
+      .default([])
+      .describe("statutory retention rules (names in retention_rules) that may keep the data longer, in the sealed store"),
   })
   .strict();
 
 export const purposeSchema = z
   .object({
-    description: text,
-    basis: z.enum(LEGAL_BASES),
+    description: text.describe("what the data is used for (shown in the privacy policy)"),
+    basis: z.enum(LEGAL_BASES).describe("lawful basis, PIPA Art. 15(1)1-7"),
     /** For basis `law` (and any purpose touching RRNs): the statute that specifically provides for it. */
-    statute: z.string().min(3).optional(),
+    statute: z
+      .string()
+      .min(3)
+      .optional()
+      .describe("for basis law, and any purpose using an RRN: the statute that specifically provides for it"),
     /** For basis `consent`: the notice whose consent this purpose rests on. */
-    notice: name.optional(),
-    fields: z.array(name).min(1),
+    notice: ref("notice").optional().describe("for basis consent: the notice whose consent this purpose rests on"),
+    fields: z.array(ref("field")).min(1).describe("the fields this purpose may use"),
     /** Fields returned masked for this purpose: field -> mask (overrides the field's default). */
-    masked: z.record(name, z.enum(MASKINGS)).default({}),
+    masked: z
+      .record(name, z.enum(MASKINGS))
+      .default({})
+      .describe("fields returned masked for this purpose: field -> mask"),
     retention: retentionSchema.default({ from: "relationship_end", rules: [] }),
     /** Whether a principal may write (collect / update) under this purpose. */
-    collects: z.boolean().default(false),
+    collects: z.boolean().default(false).describe("whether principals may write (collect / update) under this purpose"),
   })
-  .strict();
+  .strict()
+  .describe("A processing purpose with its lawful basis");
 
 /** One version of a consent notice. The four Art. 15(2) items are required. */
 export const noticeVersionSchema = z
   .object({
-    version: z.number().int().positive(),
-    effective: z.iso.date(),
+    version: z.number().int().positive().describe("version number; strictly increasing"),
+    effective: z.iso.date().describe("date the version takes effect (YYYY-MM-DD); non-decreasing"),
     /** Art. 15(2)1: purpose of collection and use. */
-    purpose: text,
+    purpose: text.describe("PIPA Art. 15(2)1: purpose of collection and use"),
     /** Art. 15(2)2: the items collected (field names). */
-    items: z.array(name).min(1),
+    items: z.array(ref("field")).min(1).describe("PIPA Art. 15(2)2: the items collected (field names)"),
     /** Art. 15(2)3: retention and use period. */
-    retention: text,
+    retention: text.describe("PIPA Art. 15(2)3: retention and use period"),
     /** Art. 15(2)4: the right to refuse and the disadvantage of refusing. */
-    refusal: z.object({ right: text, disadvantage: text }).strict(),
+    refusal: z
+      .object({
+        right: text.describe("PIPA Art. 15(2)4: the right to refuse consent"),
+        disadvantage: text.describe("PIPA Art. 15(2)4: the disadvantage of refusing, if any"),
+      })
+      .strict(),
   })
-  .strict();
+  .strict()
+  .describe("One version of a consent notice; the four PIPA Art. 15(2) items are required");
 
 export const noticeSchema = z
   .object({
-    category: z.enum(CONSENT_CATEGORIES),
+    category: z.enum(CONSENT_CATEGORIES).describe("consent category, taken separately from the others (PIPA Art. 22(1))"),
     title: text,
     /** Optional notices may be declined without losing the service (Art. 16(3), 22(5)). */
-    optional: z.boolean().default(true),
-    versions: z.array(noticeVersionSchema).min(1),
+    optional: z
+      .boolean()
+      .default(true)
+      .describe("may be declined without losing the service (PIPA Art. 16(3), 22(5)); marketing must be optional"),
+    versions: z.array(noticeVersionSchema).min(1).describe("every version ever shown, oldest first"),
   })
-  .strict();
+  .strict()
+  .describe("A versioned consent notice");
 
 export const principalSchema = z
   .object({
     description: text.optional(),
-    purposes: z.array(name).min(1),
+    purposes: z
+      .array(ref("purpose"))
+      .default([])
+      .describe("the purposes this principal may use (operators, who read no personal data, may have none)"),
     /**
      * Identifier context: principals sharing a context see the same pseudonymous subject ids;
      * different contexts can never link theirs (seed 000). Defaults to the principal's name.
      */
-    id_context: principalName.optional(),
+    id_context: principalName
+      .optional()
+      .describe("identifier context; principals sharing one see the same subject ids (default: the principal's name)"),
     /** Principals that may only use the sealed legal-retention store. */
-    role: z.enum(["service", "legal_retention", "operator"]).default("service"),
+    role: z
+      .enum(["service", "legal_retention", "operator"])
+      .default("service")
+      .describe(
+        "service: uses data for its purposes; legal_retention: only the sealed legal-retention store; operator: audit, incidents and reports, no personal data",
+      ),
   })
-  .strict();
+  .strict()
+  .describe("A service or person that calls Haechi");
 
 export const retentionRuleSchema = z
   .object({
-    period: isoPeriod,
-    citation: z.string().min(3),
+    period: isoPeriod.describe("how long the law requires the data to be kept"),
+    citation: z.string().min(3).describe("the law and article that require it"),
     description: text.optional(),
   })
-  .strict();
+  .strict()
+  .describe("A statutory retention period");
 
 export const lockoutSchema = z
   .object({
     max_failures: z.number().int().min(1).max(100).default(5),
-    window: isoPeriod.or(z.string().regex(/^PT\d+[MH]$/)).default("PT15M"),
+    window: z
+      .union([isoPeriod, z.string().regex(/^PT\d+[MH]$/)], { error: "must be an ISO-8601 duration such as PT15M or P1D" })
+      .default("PT15M"),
     lock_for: z.string().regex(/^PT\d+[MH]$/, "must be PT<n>M or PT<n>H").default("PT30M"),
   })
   .strict();
 
 export const catalogSchema = z
   .object({
-    version: z.literal(1),
+    version: z.literal(1).describe("catalog format version; always 1"),
     controller: z
       .object({
         name: text,
@@ -180,11 +238,11 @@ export const catalogSchema = z
         privacy_officer: z.object({ name: z.string().min(1), contact: z.string().min(3) }).strict(),
       })
       .strict(),
-    fields: z.record(name, fieldSchema),
-    purposes: z.record(name, purposeSchema),
-    notices: z.record(name, noticeSchema).default({}),
-    principals: z.record(principalName, principalSchema),
-    retention_rules: z.record(name, retentionRuleSchema).default({}),
+    fields: z.record(name, fieldSchema).describe("every personal-data field Haechi may hold, by name (lower snake_case)"),
+    purposes: z.record(name, purposeSchema).describe("processing purposes, by name"),
+    notices: z.record(name, noticeSchema).default({}).describe("consent notices, by name"),
+    principals: z.record(principalName, principalSchema).describe("callers (services, consoles), by name (lower kebab-case)"),
+    retention_rules: z.record(name, retentionRuleSchema).default({}).describe("statutory retention periods, by name"),
     security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
       lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
     }),
@@ -204,4 +262,6 @@ export type ConsentCategory = (typeof CONSENT_CATEGORIES)[number];
 export type ConsentChannel = (typeof CONSENT_CHANNELS)[number];
 export type Sensitivity = (typeof SENSITIVITIES)[number];
 export type Masking = (typeof MASKINGS)[number];
+export type Minimiser = (typeof MINIMISERS)[number];
+export type FieldClass = (typeof FIELD_CLASSES)[number];
 export type Text = z.output<typeof text>;

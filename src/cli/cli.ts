@@ -1,0 +1,224 @@
+/**
+ * The `haechi` command line. Commands call services; this file only parses and formats.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { Command, Option } from "commander";
+import { parseCheckpointExport } from "../audit/checkpoint.js";
+import { loadConfig, type Config } from "../config/config.js";
+import { buildContainer, type Container } from "../container.js";
+import { catalogJsonSchema, formatIssues, loadCatalogFile } from "../core/catalog/catalog-fns.js";
+import { HaechiError, isHaechiError } from "../core/errors.js";
+import { buildServer } from "../http/server.js";
+import { ensureDemoKeys } from "./demo.js";
+import { progressBar } from "./progress.js";
+
+type Env = Record<string, string | undefined>;
+
+const withContainer = async <T>(cfg: Readonly<Config>, fn: (c: Container) => Promise<T>, create = false): Promise<T> => {
+  const c = await buildContainer(cfg, { createKeyring: create });
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+};
+
+export const buildCli = (env: Env, out: (s: string) => void = (s) => process.stdout.write(s)) => {
+  const program = new Command();
+  const config = (o: { home?: string; catalog?: string; store?: string; pgUrl?: string; port?: string; host?: string }) =>
+    loadConfig(env, {
+      ...(o.home ? { HAECHI_HOME: o.home } : {}),
+      ...(o.catalog ? { HAECHI_CATALOG: o.catalog } : {}),
+      ...(o.store ? { HAECHI_STORE: o.store } : {}),
+      ...(o.pgUrl ? { HAECHI_PG_URL: o.pgUrl } : {}),
+      ...(o.port ? { HAECHI_PORT: o.port } : {}),
+      ...(o.host ? { HAECHI_HOST: o.host } : {}),
+    });
+  const common = (cmd: Command) =>
+    cmd
+      .option("--home <dir>", "Haechi home directory (env HAECHI_HOME, default ./.haechi)")
+      .option("--catalog <file>", "catalog file (env HAECHI_CATALOG, default: the example catalog)")
+      .addOption(new Option("--store <kind>", "sqlite or postgres (env HAECHI_STORE)").choices(["sqlite", "postgres"]))
+      .option("--pg-url <url>", "PostgreSQL connection string (env HAECHI_PG_URL)");
+
+  program.name("haechi").description("Haechi (해치): a personal-data vault that opens only for a purpose").showHelpAfterError();
+
+  common(program.command("init").description("create the home directory, the local key file and the stores")).action(async (o) => {
+    const cfg = config(o);
+    await withContainer(
+      cfg,
+      async (c) => {
+        out(`initialised ${cfg.home}\n  key file: ${c.keyring.file} (keep it apart from the data and back it up separately)\n  store: ${c.stores.kind}\n`);
+      },
+      true,
+    );
+  });
+
+  common(program.command("serve").description("serve the HTTP API, portal and console"))
+    .option("--port <port>", "port (env HAECHI_PORT, default 8080)")
+    .option("--host <addr>", "listen address (env HAECHI_HOST, default 127.0.0.1)")
+    .option("--demo", "create keys if missing and print demo API keys for every catalog principal")
+    .action(async (o) => {
+      const cfg = config(o);
+      const c = await buildContainer(cfg, { createKeyring: Boolean(o.demo) });
+      const app = await buildServer(c);
+      const address = await app.listen({ port: cfg.port, host: cfg.host });
+      out(`Haechi is serving on ${address} (store: ${c.stores.kind}, catalog: ${path.relative(process.cwd(), cfg.catalogFile) || cfg.catalogFile})\n`);
+      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n`);
+      if (o.demo) {
+        const keys = await ensureDemoKeys(c);
+        out(`\nDemo API keys (also in ${path.join(cfg.home, "demo-keys.json")}):\n`);
+        for (const [p, k] of Object.entries(keys)) out(`  ${p.padEnd(18)} ${k}\n`);
+        const talk = keys["talk-app"];
+        if (talk) {
+          out(`\nTry:\n  curl -s -X POST ${address}/v1/subjects -H 'Authorization: Bearer ${talk}' -H 'Content-Type: application/json' \\\n`);
+          out(`    -d '{"purpose":"talk_service","fields":{"user_id":"u-1","phone":"010-1234-5678","name":"홍길동","nickname":"gildong"}}'\n`);
+        }
+      }
+      const stop = async () => {
+        await app.close();
+        await c.close();
+        process.exit(0);
+      };
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+    });
+
+  const catalog = program.command("catalog").description("the catalog (haechi.yaml)");
+  catalog
+    .command("check [file]")
+    .description("validate a catalog; every error is reported with its YAML path")
+    .action(async (file: string | undefined) => {
+      const f = file ?? loadConfig(env).catalogFile;
+      const r = loadCatalogFile(f);
+      if (r.ok) {
+        const cat = r.catalog;
+        out(
+          `${f}: ok — ${Object.keys(cat.fields).length} fields, ${Object.keys(cat.purposes).length} purposes, ${Object.keys(cat.notices).length} notices, ${Object.keys(cat.principals).length} principals\n`,
+        );
+        return;
+      }
+      out(`${f}: ${r.errors.length} error${r.errors.length > 1 ? "s" : ""}\n${formatIssues(r.errors)}\n`);
+      process.exitCode = 1;
+    });
+  catalog
+    .command("schema")
+    .description("print (or write) the catalog's JSON Schema for editors")
+    .option("--out <file>", "write to this file")
+    .action(async (o) => {
+      const text = `${JSON.stringify(catalogJsonSchema(), null, 2)}\n`;
+      if (o.out) fs.writeFileSync(o.out, text);
+      else out(text);
+    });
+
+  common(program.command("import <file>").description("import subjects from NDJSON or CSV (resumable: run again after an interruption)"))
+    .requiredOption("--as <principal>", "principal the rows are collected by (ids are issued in its context)")
+    .requiredOption("--purpose <purpose>", "collecting purpose")
+    .addOption(new Option("--format <format>", "input format (default: by extension)").choices(["ndjson", "csv"]))
+    .option("--ids <file>", "write {line, ref, id} for every imported row (NDJSON)")
+    .option("--rejects <file>", "write {line, ref, code, message} for every rejected row (NDJSON)", "import-rejects.ndjson")
+    .option("--batch <n>", "rows per transaction", "2000")
+    .action(async (file: string, o) => {
+      const cfg = config(o);
+      await withContainer(cfg, async (c) => {
+        const ids = o.ids ? fs.openSync(o.ids, "a") : null;
+        const rejects = fs.openSync(o.rejects, "w");
+        const bar = progressBar("import", { unit: "rows" });
+        const r = await c.services.import.run({
+          file,
+          format: o.format,
+          principal: o.as,
+          purpose: o.purpose,
+          batchSize: Number(o.batch),
+          onImported: (row) => ids !== null && fs.writeSync(ids, `${JSON.stringify(row)}\n`),
+          onRejected: (row) => fs.writeSync(rejects, `${JSON.stringify(row)}\n`),
+          onProgress: (p) => bar.update(p.bytes, p.totalBytes, `${p.imported} imported, ${p.rejected} rejected`),
+        });
+        bar.done(r.bytes, r.totalBytes, `${r.imported} imported, ${r.skipped} already imported, ${r.rejected} rejected`);
+        if (ids !== null) fs.closeSync(ids);
+        fs.closeSync(rejects);
+        out(`import ${r.importId}: ${r.imported} imported, ${r.skipped} skipped (already imported), ${r.rejected} rejected${r.rejected ? ` (see ${o.rejects})` : ""}\n`);
+        if (r.rejected > 0) process.exitCode = 2;
+      });
+    });
+
+  const audit = program.command("audit").description("the tamper-evident audit log");
+  common(audit.command("verify").description("verify the audit chain; exits 1 on any problem"))
+    .option("--checkpoint <file...>", "checkpoint export(s) kept outside: detects truncation of the tail")
+    .option("--json", "print the result as JSON")
+    .action(async (o) => {
+      const cfg = config(o);
+      await withContainer(cfg, async (c) => {
+        const trusted = ((o.checkpoint as string[] | undefined) ?? []).map((f) => {
+          const { checkpoint, publicKey } = parseCheckpointExport(JSON.parse(fs.readFileSync(f, "utf8")));
+          if (!publicKey.equals(c.keyring.secrets.signer.publicKey)) throw new HaechiError("VALIDATION_FAILED", `${f}: signed by another key`);
+          return checkpoint;
+        });
+        const bar = progressBar("verify", { unit: "entries" });
+        const r = await c.services.audit.verify({ trusted, onProgress: (n) => bar.update(n) });
+        bar.done(r.entries);
+        if (o.json) out(`${JSON.stringify(r, null, 2)}\n`);
+        else {
+          out(`${r.ok ? "OK" : "FAILED"}: ${r.entries} entries, head ${r.head ? `#${r.head.seq} ${r.head.hash.slice(0, 16)}…` : "(empty)"}, ${r.checkpointsChecked} checkpoints checked\n`);
+          for (const p of r.problems) out(`  #${p.seq} ${p.kind}: ${p.detail}\n`);
+          if (r.problemCount > r.problems.length) out(`  … and ${r.problemCount - r.problems.length} more\n`);
+        }
+        if (!r.ok) process.exitCode = 1;
+      });
+    });
+  common(audit.command("checkpoint").description("sign the current head; write the export to keep outside"))
+    .option("--out <file>", "write the checkpoint export here")
+    .action(async (o) => {
+      const cfg = config(o);
+      await withContainer(cfg, async (c) => {
+        const doc = await c.services.audit.checkpoint();
+        const text = `${JSON.stringify(doc, null, 2)}\n`;
+        if (o.out) {
+          fs.writeFileSync(o.out, text);
+          out(`checkpoint #${doc.checkpoint.seq} written to ${o.out}\n`);
+        } else out(text);
+      });
+    });
+
+  const keys = program.command("keys").description("key-encryption keys and API keys");
+  common(keys.command("rotate").description("add a KEK version and re-wrap every data key (online)"))
+    .option("--resume", "only finish re-wrapping under the active version")
+    .action(async (o) => {
+      const cfg = config(o);
+      await withContainer(cfg, async (c) => {
+        const bar = progressBar("rewrap", { unit: "keys" });
+        const r = await c.services.keys.rotate({ resumeOnly: Boolean(o.resume), onProgress: (d, t) => bar.update(d, t) });
+        bar.done(r.rewrapped);
+        out(`active KEK is v${r.kekVersion}; ${r.rewrapped} data keys re-wrapped\n`);
+      });
+    });
+  common(keys.command("status").description("data keys per KEK version")).action(async (o) => {
+    await withContainer(config(o), async (c) => {
+      out(`active KEK v${c.keyring.kek.activeVersion()}\n`);
+      for (const s of await c.services.keys.status()) out(`  v${s.kekVersion}: ${s.count} data keys\n`);
+    });
+  });
+  common(keys.command("issue <principal>").description("issue an API key for a principal (shown once)")).action(async (principal: string, o) => {
+    await withContainer(config(o), async (c) => {
+      const k = await c.services.auth.issue(principal);
+      out(`${k.token}\n`);
+    });
+  });
+
+  return program;
+};
+
+/** Runs the CLI; errors print as `error CODE: message` and exit non-zero, never a stack trace. */
+export const runCli = async (argv: string[], env: Env) => {
+  try {
+    await buildCli(env).parseAsync(argv);
+  } catch (e) {
+    if (isHaechiError(e)) {
+      process.stderr.write(`error ${e.code}: ${e.message}\n`);
+    } else {
+      process.stderr.write(`error INTERNAL: ${(e as Error).message}\n`);
+    }
+    process.exitCode = 1;
+  }
+};

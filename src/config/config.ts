@@ -1,0 +1,59 @@
+/**
+ * Configuration: parsed once from the environment (the only reader of process.env), frozen,
+ * injected. Secrets have no defaults; the PostgreSQL URL is never logged.
+ */
+import path from "node:path";
+import { z } from "zod";
+import { HaechiError } from "../core/errors.js";
+
+const schema = z.object({
+  HAECHI_HOME: z.string().min(1).default("./.haechi"),
+  HAECHI_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HAECHI_HOST: z.string().min(1).default("127.0.0.1"),
+  HAECHI_STORE: z.enum(["sqlite", "postgres"]).default("sqlite"),
+  HAECHI_PG_URL: z.string().optional(),
+  HAECHI_CATALOG: z.string().optional(),
+  HAECHI_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  HAECHI_SQLITE_SYNC: z.enum(["FULL", "EXTRA", "NORMAL"]).default("FULL"),
+  HAECHI_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+});
+
+export interface Config {
+  home: string;
+  port: number;
+  host: string;
+  store: { kind: "sqlite"; dir: string; synchronous: "FULL" | "EXTRA" | "NORMAL" } | { kind: "postgres"; url: string };
+  keyringFile: string;
+  catalogFile: string;
+  logLevel: z.infer<typeof schema>["HAECHI_LOG_LEVEL"];
+  bodyLimit: number;
+}
+
+/** The catalog used when none is configured: the demo catalog shipped in examples/. */
+export const DEMO_CATALOG = path.resolve(import.meta.dirname, "../../examples/haechi.yaml");
+
+export const loadConfig = (env: Record<string, string | undefined>, overrides: Partial<Record<keyof z.infer<typeof schema>, string>> = {}): Readonly<Config> => {
+  const parsed = schema.safeParse({ ...env, ...overrides });
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new HaechiError("CONFIG_INVALID", `configuration: ${msg}`);
+  }
+  const e = parsed.data;
+  const home = path.resolve(e.HAECHI_HOME);
+  if (e.HAECHI_STORE === "postgres" && !e.HAECHI_PG_URL) {
+    throw new HaechiError("CONFIG_INVALID", "configuration: HAECHI_PG_URL is required when HAECHI_STORE=postgres");
+  }
+  return Object.freeze({
+    home,
+    port: e.HAECHI_PORT,
+    host: e.HAECHI_HOST,
+    store:
+      e.HAECHI_STORE === "postgres"
+        ? { kind: "postgres" as const, url: e.HAECHI_PG_URL! }
+        : { kind: "sqlite" as const, dir: path.join(home, "db"), synchronous: e.HAECHI_SQLITE_SYNC },
+    keyringFile: path.join(home, "keyring.json"),
+    catalogFile: e.HAECHI_CATALOG ? path.resolve(e.HAECHI_CATALOG) : DEMO_CATALOG,
+    logLevel: e.HAECHI_LOG_LEVEL,
+    bodyLimit: e.HAECHI_BODY_LIMIT,
+  });
+};

@@ -1,0 +1,101 @@
+/**
+ * The one place where the layers are wired: config → catalog → keyring → stores → audit →
+ * services. Each module exposes a factory taking narrow deps; this file only composes them.
+ */
+import { auditLog, type AuditLog } from "./audit/audit-log.js";
+import type { Config } from "./config/config.js";
+import type { Catalog } from "./core/catalog/catalog-schema.js";
+import { formatIssues, loadCatalogFile } from "./core/catalog/catalog-fns.js";
+import { systemClock, type Clock } from "./core/clock.js";
+import { HaechiError } from "./core/errors.js";
+import { blindIndex } from "./crypto/blind-index.js";
+import { deriveKey, openLocalKeyring, type LocalKeyring } from "./crypto/keyring.js";
+import { pseudonyms } from "./crypto/pseudonym.js";
+import { subjectKeys } from "./crypto/subject-keys.js";
+import { auditService } from "./services/audit-service.js";
+import { authService } from "./services/auth-service.js";
+import { importService } from "./services/import-service.js";
+import { keysService } from "./services/keys-service.js";
+import type { CatalogSource } from "./services/service-types.js";
+import { subjectService } from "./services/subject-service.js";
+import { openPostgresStores, openSqliteStores, type Stores } from "./storage/index.js";
+
+export interface ContainerOptions {
+  clock?: Clock;
+  /** Create the keyring if missing (init, serve --demo). */
+  createKeyring?: boolean;
+  /** Use this catalog instead of reading the configured file (tests). */
+  catalog?: Catalog;
+  /** Wrap the audit store (tests inject failures here: fail-closed checks). */
+  wrapAuditStore?: (s: Stores["audit"]) => Stores["audit"];
+}
+
+export const loadCatalog = (file: string): Catalog => {
+  const r = loadCatalogFile(file);
+  if (!r.ok) throw new HaechiError("CATALOG_INVALID", `catalog ${file} is invalid:\n${formatIssues(r.errors)}`, { issues: r.errors });
+  return r.catalog;
+};
+
+export const buildContainer = async (config: Readonly<Config>, opts: ContainerOptions = {}) => {
+  const clock = opts.clock ?? systemClock;
+  let catalog = opts.catalog ?? loadCatalog(config.catalogFile);
+  const catalogSource: CatalogSource = { current: () => catalog };
+  const keyring: LocalKeyring = openLocalKeyring(config.keyringFile, { create: opts.createKeyring ?? false, now: clock.now() });
+  const stores =
+    config.store.kind === "sqlite"
+      ? await openSqliteStores({ dir: config.store.dir, synchronous: config.store.synchronous })
+      : await openPostgresStores({ url: config.store.url });
+  const auditStore = opts.wrapAuditStore ? opts.wrapAuditStore(stores.audit) : stores.audit;
+  const audit: AuditLog = auditLog({ store: auditStore, chainKey: keyring.secrets.chainKey, clock });
+  const keys = subjectKeys({ keys: stores.keys, kek: keyring.kek });
+  const base = { catalog: catalogSource, audit, clock };
+  const subjects = subjectService({
+    ...base,
+    data: stores.data,
+    keys: stores.keys,
+    subjectKeys: keys,
+    pseudonyms: pseudonyms(keyring.secrets.pseudonymKey),
+    blindIndex: blindIndex(keyring.secrets.blindIndexKey),
+  });
+  const services = {
+    subjects,
+    auth: authService({ ...base, data: stores.data }),
+    audit: auditService({
+      store: auditStore,
+      flush: () => audit.flush(),
+      chainKey: keyring.secrets.chainKey,
+      signer: keyring.secrets.signer,
+      clock,
+    }),
+    keys: keysService({ keys: stores.keys, kek: keyring.kek, audit, clock }),
+    import: importService({
+      ...base,
+      data: stores.data,
+      keys: stores.keys,
+      subjectKeys: keys,
+      pseudonyms: pseudonyms(keyring.secrets.pseudonymKey),
+      blindIndex: blindIndex(keyring.secrets.blindIndexKey),
+      importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
+    }),
+  };
+  return {
+    config,
+    clock,
+    catalog: catalogSource,
+    /** Replace the catalog (a validated one) without restarting. */
+    setCatalog(next: Catalog) {
+      catalog = next;
+    },
+    keyring,
+    stores,
+    audit,
+    services,
+    async close() {
+      await audit.close();
+      keys.clear();
+      await stores.close();
+    },
+  };
+};
+
+export type Container = Awaited<ReturnType<typeof buildContainer>>;

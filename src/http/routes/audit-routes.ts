@@ -1,0 +1,103 @@
+/** /v1/audit: verification and signed checkpoints, for operators. */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Container } from "../../container.js";
+import { parseCheckpointExport } from "../../audit/checkpoint.js";
+import { HaechiError } from "../../core/errors.js";
+import { errorSchema, verifyResponse } from "../schemas.js";
+import { ctxOf } from "../server.js";
+
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: errorSchema };
+
+export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+
+  /** Audit endpoints are for operator principals only; anything else is denied and audited. */
+  const requireOperator = async (req: FastifyRequest, action: string) => {
+    const ctx = ctxOf(req);
+    const role = c.catalog.current().principals[ctx.principal]?.role;
+    if (role !== "operator") {
+      await c.audit.record({
+        at: c.clock.now().toISOString(),
+        requestId: ctx.requestId,
+        principal: ctx.principal,
+        source: ctx.source,
+        action,
+        effect: "deny",
+        purpose: null,
+        subjectRef: null,
+        fields: [],
+        reasons: ["ROLE_NOT_PERMITTED"],
+      });
+      throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" is not an operator`, {
+        reasons: [{ code: "ROLE_NOT_PERMITTED", message: "audit endpoints need an operator principal" }],
+      });
+    }
+    await c.audit.record({
+      at: c.clock.now().toISOString(),
+      requestId: ctx.requestId,
+      principal: ctx.principal,
+      source: ctx.source,
+      action,
+      effect: "allow",
+      purpose: null,
+      subjectRef: null,
+      fields: [],
+      reasons: [],
+    });
+  };
+
+  r.get(
+    "/v1/audit/verify",
+    {
+      schema: {
+        summary: "Verify the whole audit chain against its stored signed checkpoints",
+        tags: ["audit"],
+        response: { 200: verifyResponse, ...errors },
+      },
+    },
+    async (req) => {
+      await requireOperator(req, "audit.verify");
+      return c.services.audit.verify();
+    },
+  );
+
+  r.post(
+    "/v1/audit/verify",
+    {
+      schema: {
+        summary: "Verify the chain against checkpoints you kept outside (detects truncation of the tail)",
+        tags: ["audit"],
+        body: z.object({ checkpoints: z.array(z.unknown()).min(1).max(1000) }).strict(),
+        response: { 200: verifyResponse, ...errors },
+      },
+    },
+    async (req) => {
+      await requireOperator(req, "audit.verify");
+      const trusted = req.body.checkpoints.map((d) => {
+        const { checkpoint, publicKey } = parseCheckpointExport(d);
+        if (!publicKey.equals(c.keyring.secrets.signer.publicKey)) {
+          throw new HaechiError("VALIDATION_FAILED", "checkpoint was signed by another key");
+        }
+        return checkpoint;
+      });
+      return c.services.audit.verify({ trusted });
+    },
+  );
+
+  r.get(
+    "/v1/audit/checkpoint",
+    {
+      schema: {
+        summary: "Sign the current head and return it as a document to keep outside",
+        tags: ["audit"],
+        response: { 200: z.unknown(), 409: errorSchema, ...errors },
+      },
+    },
+    async (req) => {
+      await requireOperator(req, "audit.checkpoint");
+      return c.services.audit.checkpoint();
+    },
+  );
+};

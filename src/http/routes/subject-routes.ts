@@ -1,0 +1,111 @@
+/** /v1/subjects and /v1/lookup: collect, read, update, consent, find. */
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Container } from "../../container.js";
+import { HaechiError } from "../../core/errors.js";
+import {
+  consentsBody,
+  consentsResponse,
+  createBody,
+  createResponse,
+  errorSchema,
+  lookupBody,
+  lookupResponse,
+  readQuery,
+  readResponse,
+  subjectIdParam,
+  updateBody,
+  updateResponse,
+} from "../schemas.js";
+import { ctxOf } from "../server.js";
+
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 429: errorSchema, 503: errorSchema };
+
+const idempotencyKey = (h: unknown): string | undefined => {
+  if (h === undefined) return undefined;
+  if (typeof h !== "string" || !/^[A-Za-z0-9._:-]{8,128}$/.test(h)) {
+    throw new HaechiError("VALIDATION_FAILED", "Idempotency-Key must be 8–128 characters of A-Z a-z 0-9 . _ : -");
+  }
+  return h;
+};
+
+export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const svc = c.services.subjects;
+
+  r.post(
+    "/v1/subjects",
+    {
+      schema: {
+        summary: "Collect a new subject's data under a collecting purpose",
+        description: "Required items are checked; optional ones never block. Send Idempotency-Key to make retries safe.",
+        tags: ["subjects"],
+        body: createBody,
+        headers: z.object({ "idempotency-key": z.string().optional() }).loose(),
+        response: { 201: createResponse, 409: errorSchema, 422: errorSchema, ...errors },
+      },
+    },
+    async (req, reply) => {
+      const res = await svc.create(ctxOf(req), { ...req.body, idempotencyKey: idempotencyKey(req.headers["idempotency-key"]) });
+      return reply.code(201).send(res);
+    },
+  );
+
+  r.get(
+    "/v1/subjects/:id",
+    {
+      schema: {
+        summary: "Read a subject's fields for a purpose",
+        description: "Only the fields the purpose needs, masked as the purpose says; every read is audited.",
+        tags: ["subjects"],
+        params: subjectIdParam,
+        querystring: readQuery,
+        response: { 200: readResponse, ...errors },
+      },
+    },
+    async (req) => svc.read(ctxOf(req), req.params.id, req.query.purpose, req.query.fields ? req.query.fields.split(",") : null),
+  );
+
+  r.patch(
+    "/v1/subjects/:id",
+    {
+      schema: {
+        summary: "Change or remove field values under a collecting purpose",
+        tags: ["subjects"],
+        params: subjectIdParam,
+        body: updateBody,
+        response: { 200: updateResponse, ...errors },
+      },
+    },
+    async (req) => svc.update(ctxOf(req), req.params.id, req.body),
+  );
+
+  r.post(
+    "/v1/subjects/:id/consents",
+    {
+      schema: {
+        summary: "Grant or withdraw consents (each bound to a notice version and channel)",
+        tags: ["consents"],
+        params: subjectIdParam,
+        body: consentsBody,
+        response: { 200: consentsResponse, 409: errorSchema, ...errors },
+      },
+    },
+    async (req) => svc.recordConsents(ctxOf(req), req.params.id, req.body.consents),
+  );
+
+  r.post(
+    "/v1/lookup",
+    {
+      schema: {
+        summary: "Find subjects by a lookup field, for a purpose",
+        description: "Uses a keyed blind index; returns your principal's pseudonymous ids of matching subjects the purpose may access.",
+        tags: ["subjects"],
+        body: lookupBody,
+        response: { 200: lookupResponse, ...errors },
+      },
+    },
+    async (req) => svc.lookup(ctxOf(req), req.body),
+  );
+};

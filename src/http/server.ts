@@ -1,0 +1,166 @@
+/**
+ * The HTTP surface (Fastify 5 + zod). Routes are thin: parse → service → defined response.
+ * Errors leave only as `{ error: { code, message, requestId, details? } }`; driver errors and
+ * stack traces never reach a client, and personal data never reaches the log.
+ */
+import crypto from "node:crypto";
+import fastifySwagger from "@fastify/swagger";
+import fastifySwaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from "fastify-type-provider-zod";
+import type { Container } from "../container.js";
+import { HaechiError, isHaechiError, type ErrorCode } from "../core/errors.js";
+import { httpStatus, type ErrorBody } from "./error-map.js";
+import { metricsRegistry } from "./metrics.js";
+import { registerAuditRoutes } from "./routes/audit-routes.js";
+import { registerSubjectRoutes } from "./routes/subject-routes.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: string | null;
+  }
+}
+
+/** Maps Fastify's own client errors to the closed vocabulary. */
+const fastifyErrorCode = (err: { code?: string; statusCode?: number }): ErrorCode => {
+  switch (err.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return "PAYLOAD_TOO_LARGE";
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return "UNSUPPORTED_MEDIA_TYPE";
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return "BAD_REQUEST";
+    default:
+      return err.statusCode === 413 ? "PAYLOAD_TOO_LARGE" : err.statusCode === 415 ? "UNSUPPORTED_MEDIA_TYPE" : "BAD_REQUEST";
+  }
+};
+
+export const sendError = (reply: FastifyReply, code: ErrorCode, message: string, details?: unknown) => {
+  const body: ErrorBody = { error: { code, message, requestId: String(reply.request.id), ...(details === undefined ? {} : { details }) } };
+  return reply.code(httpStatus[code]).type("application/json; charset=utf-8").send(JSON.stringify(body));
+};
+
+export interface ServerOptions {
+  /** Paths that skip authentication (besides health, metrics and docs). */
+  logger?: boolean;
+}
+
+export const buildServer = async (c: Container, opts: ServerOptions = {}): Promise<FastifyInstance> => {
+  const app = Fastify({
+    logger: opts.logger === false || c.config.logLevel === "silent"
+      ? false
+      : {
+          level: c.config.logLevel,
+          // Nothing from a request body, query or Authorization header is ever logged.
+          redact: { paths: ["req.headers.authorization", "req.headers.cookie"], remove: true },
+          serializers: {
+            req: (req: FastifyRequest) => ({ method: req.method, route: req.routeOptions?.url, id: req.id }),
+          },
+        },
+    disableRequestLogging: true,
+    bodyLimit: c.config.bodyLimit,
+    genReqId: () => crypto.randomBytes(8).toString("hex"),
+    requestIdHeader: false,
+    trustProxy: false,
+    return503OnClosing: true,
+    ajv: undefined,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses are typed by the zod schemas at compile time; at run time they are plain JSON.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.decorateRequest("principal", null);
+
+  const metrics = metricsRegistry();
+  app.addHook("onResponse", async (req, reply) => {
+    const route = req.routeOptions?.url ?? "unmatched";
+    metrics.inc("haechi_http_requests_total", "HTTP requests by route and status", { method: req.method, route, status: reply.statusCode });
+    metrics.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    if (isHaechiError(err)) {
+      if (httpStatus[err.code] >= 500) req.log.error({ code: err.code, requestId: req.id }, err.message);
+      metrics.inc("haechi_errors_total", "Errors by code", { code: err.code });
+      return sendError(reply, err.code, err.message, err.details);
+    }
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const issues = err.validation.map((v) => ({
+        path: `${(v as { instancePath?: string }).instancePath ?? ""}`.replace(/^\//, "").replace(/\//g, ".") || "(root)",
+        message: v.message ?? "invalid",
+      }));
+      const where = err.validationContext ?? "request";
+      return sendError(reply, "VALIDATION_FAILED", `invalid ${where}: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`, { issues });
+    }
+    const e = err as { statusCode?: number; code?: string; message?: string };
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+      const code = fastifyErrorCode(e);
+      const message =
+        code === "PAYLOAD_TOO_LARGE"
+          ? `request body is larger than ${c.config.bodyLimit} bytes`
+          : code === "UNSUPPORTED_MEDIA_TYPE"
+            ? "send JSON with Content-Type: application/json"
+            : e.code === "FST_ERR_CTP_EMPTY_JSON_BODY"
+              ? "request body is empty; send a JSON object"
+              : e.code === "FST_ERR_CTP_INVALID_JSON_BODY" || e instanceof SyntaxError
+                ? "request body is not valid JSON"
+                : "bad request";
+      return sendError(reply, code, message);
+    }
+    req.log.error({ requestId: req.id, errName: (err as Error).name }, "unhandled error");
+    return sendError(reply, "INTERNAL", "internal error; quote the requestId when reporting it");
+  });
+
+  app.setNotFoundHandler((req, reply) => sendError(reply, "NOT_FOUND", `no route ${req.method} ${req.url.split("?")[0]}`));
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: {
+        title: "Haechi API",
+        version: "1.0.0",
+        description: "Personal data, released only for a purpose with a legal basis. Every call is audited.",
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "hk_<keyId>_<secret>" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: "/docs" });
+
+  /** Authentication for every /v1 route. */
+  const authenticate = async (req: FastifyRequest) => {
+    const h = req.headers.authorization;
+    const token = typeof h === "string" && h.startsWith("Bearer ") ? h.slice(7).trim() : undefined;
+    req.principal = await c.services.auth.authenticate(token, req.ip, String(req.id));
+  };
+  app.addHook("onRequest", async (req) => {
+    if (req.url.startsWith("/v1/")) await authenticate(req);
+  });
+
+  app.get("/healthz", { schema: { hide: true } }, async (_req, reply) => {
+    const head = await c.stores.audit.head();
+    return reply.send({ status: "ok", store: c.stores.kind, auditSeq: head?.seq ?? 0 });
+  });
+  app.get("/metrics", { schema: { hide: true } }, async (_req, reply) =>
+    reply.type("text/plain; version=0.0.4").send(metrics.render()),
+  );
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  registerSubjectRoutes(app, c);
+  registerAuditRoutes(app, c);
+  return app;
+};
+
+/** The request context services receive. */
+export const ctxOf = (req: FastifyRequest) => {
+  if (!req.principal) throw new HaechiError("UNAUTHENTICATED", "not authenticated");
+  return { principal: req.principal, source: req.ip ?? null, requestId: String(req.id) };
+};

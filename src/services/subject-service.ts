@@ -1,0 +1,408 @@
+/**
+ * Collect, read, update and consent: the vault's front door for services.
+ *
+ * Order of every operation (docs/adr/0003-audit-before-effect.md):
+ *   validate → decide (pure policy) → audit the decision durably → effect.
+ * A denial is audited and then refused; if the audit entry cannot be written the operation
+ * fails with AUDIT_UNAVAILABLE and nothing is released or changed.
+ */
+import crypto from "node:crypto";
+import type { Catalog } from "../core/catalog/catalog-schema.js";
+import {
+  checkConsentInputs,
+  missingRequired,
+  prepareValues,
+  type ConsentInput,
+} from "../core/collect-fns.js";
+import { HaechiError } from "../core/errors.js";
+import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
+import { mask } from "../core/masking.js";
+import { evaluate } from "../core/policy/policy-fns.js";
+import type { Decision, Reason } from "../core/policy/policy-types.js";
+import type { ConsentEvent, ConsentState, DataStore, KeyStore, LookupEntry, StoredField } from "../core/ports.js";
+import type { BlindIndex } from "../crypto/blind-index.js";
+import { openField, sealField } from "../crypto/envelope.js";
+import { newSubjectId, type Pseudonyms } from "../crypto/pseudonym.js";
+import type { SubjectKey, SubjectKeys } from "../crypto/subject-keys.js";
+import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
+
+export type SubjectServiceDeps = BaseDeps & {
+  data: Pick<
+    DataStore,
+    "transaction" | "readBundle" | "getSubject" | "currentConsents" | "findByLookup" | "getIdempotency"
+  >;
+  keys: Pick<KeyStore, "put" | "destroy">;
+  subjectKeys: SubjectKeys;
+  pseudonyms: Pseudonyms;
+  blindIndex: BlindIndex;
+};
+
+export interface CreateInput {
+  purpose: string;
+  fields: Record<string, unknown>;
+  consents?: ConsentInput[];
+  idempotencyKey?: string;
+}
+export interface CreateResult {
+  id: ExternalSubjectId;
+  fields: string[];
+  consents: ConsentView[];
+}
+export interface ReadResult {
+  id: ExternalSubjectId;
+  purpose: string;
+  basis: string;
+  fields: Record<string, unknown>;
+  masked: string[];
+  withheld: { field: string | undefined; code: string; message: string }[];
+}
+export interface ConsentView {
+  notice: string;
+  version: number;
+  category: string;
+  status: "granted" | "withdrawn";
+  channel: string;
+  at: string;
+}
+export interface LookupResult {
+  matches: ExternalSubjectId[];
+}
+
+const consentView = (c: ConsentState): ConsentView => ({
+  notice: c.notice,
+  version: c.noticeVersion,
+  category: c.category,
+  status: c.status,
+  channel: c.channel,
+  at: c.at.toISOString(),
+});
+
+const requestHash = (op: string, body: unknown) =>
+  crypto.createHash("sha256").update(op).update("\0").update(JSON.stringify(body)).digest();
+
+/** Maps a policy denial to the error the caller sees; the reasons travel in `details`. */
+export const denialError = (reasons: Reason[]): HaechiError => {
+  const codes = new Set(reasons.map((r) => r.code));
+  const details = { reasons: reasons.map(({ code, message, purpose, field, notice }) => ({ code, message, purpose, field, notice })) };
+  const msg = reasons.map((r) => r.message).join("; ");
+  if (codes.has("NOT_FOUND")) return new HaechiError("NOT_FOUND", "subject not found");
+  if (codes.has("UNKNOWN_PURPOSE")) return new HaechiError("UNKNOWN_PURPOSE", msg, details);
+  if (codes.has("UNKNOWN_FIELD")) return new HaechiError("UNKNOWN_FIELD", msg, details);
+  if (codes.has("RRN_CONSENT_NOT_A_BASIS")) return new HaechiError("RRN_CONSENT_NOT_A_BASIS", msg, details);
+  return new HaechiError("ACCESS_DENIED", msg, details);
+};
+
+export const subjectService = (deps: SubjectServiceDeps) => {
+  const { data, pseudonyms } = deps;
+
+  const contextOf = (catalog: Catalog, principal: string) => catalog.principals[principal]?.id_context ?? principal;
+
+  /** Resolves an id presented by the principal; undefined means "not found" for that context. */
+  const resolve = (catalog: Catalog, ctx: RequestContext, external: string): SubjectId | undefined =>
+    pseudonyms.resolve(contextOf(catalog, ctx.principal), external);
+
+  const decisionAudit = (
+    ctx: RequestContext,
+    at: Date,
+    action: string,
+    purpose: string | null,
+    subjectRef: string | null,
+    decision: Decision,
+    askedFields: readonly string[],
+  ) =>
+    deps.audit.record({
+      ...entryBase(ctx, at),
+      action,
+      effect: decision.effect,
+      purpose,
+      subjectRef,
+      fields: decision.effect === "allow" ? decision.fields : [...askedFields],
+      reasons: decision.effect === "allow" ? decision.withheld.map((w) => `${w.code}:${w.field ?? ""}`) : decision.reasons.map((r) => r.code),
+    });
+
+  /** Replays a stored response for a repeated idempotency key, or refuses a reused key. */
+  const replay = async <T>(ctx: RequestContext, key: string | undefined, hash: Buffer): Promise<T | undefined> => {
+    if (!key) return undefined;
+    const row = await data.getIdempotency(ctx.principal, key);
+    if (!row) return undefined;
+    if (!row.requestHash.equals(hash)) {
+      throw new HaechiError("IDEMPOTENCY_MISMATCH", "this Idempotency-Key was used with a different request");
+    }
+    return JSON.parse(row.response) as T;
+  };
+
+  const sealAll = (key: SubjectKey, id: SubjectId, values: Record<string, unknown>, at: Date): StoredField[] =>
+    Object.entries(values)
+      .filter(([, v]) => v !== null)
+      .map(([field, v]) => ({ field, ciphertext: sealField(key.dek, key.dekVersion, id, field, v), updatedAt: at }));
+
+  const lookupsFor = (catalog: Catalog, values: Record<string, unknown>): LookupEntry[] =>
+    Object.entries(values)
+      .filter(([f, v]) => v !== null && catalog.fields[f]?.lookup)
+      .map(([f, v]) => ({ field: f, digest: deps.blindIndex.digest(f, v) }));
+
+  const consentEvents = (
+    id: SubjectId,
+    ctx: RequestContext,
+    checked: ReturnType<typeof checkConsentInputs>,
+    at: Date,
+  ): ConsentEvent[] =>
+    checked.map((c) => ({
+      id: crypto.randomUUID(),
+      subjectId: id,
+      notice: c.notice,
+      noticeVersion: c.version,
+      category: c.category as ConsentEvent["category"],
+      action: c.action,
+      channel: c.channel,
+      at,
+      principal: ctx.principal,
+      requestId: ctx.requestId,
+    }));
+
+  const asStates = (events: ConsentEvent[], existing: readonly ConsentState[] = []): ConsentState[] => {
+    const m = new Map(existing.map((c) => [c.notice, c]));
+    for (const e of events) {
+      m.set(e.notice, {
+        notice: e.notice,
+        noticeVersion: e.noticeVersion,
+        category: e.category,
+        status: e.action === "grant" ? "granted" : "withdrawn",
+        channel: e.channel,
+        at: e.at,
+      });
+    }
+    return [...m.values()];
+  };
+
+  return {
+    /** POST /v1/subjects: collect a new subject's data under a collecting purpose. */
+    async create(ctx: RequestContext, input: CreateInput): Promise<CreateResult> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      const hash = requestHash("create", { purpose: input.purpose, fields: input.fields, consents: input.consents ?? [] });
+      const replayed = await replay<CreateResult>(ctx, input.idempotencyKey, hash);
+      if (replayed) return replayed;
+
+      if (!catalog.purposes[input.purpose]) throw new HaechiError("UNKNOWN_PURPOSE", `purpose "${input.purpose}" is not registered`);
+      const values = prepareValues(catalog, input.fields, false);
+      const missing = missingRequired(catalog, input.purpose, values);
+      if (missing.length > 0) {
+        throw new HaechiError("REQUIRED_FIELD_MISSING", `required field${missing.length > 1 ? "s" : ""} missing: ${missing.join(", ")}`, {
+          fields: missing,
+        });
+      }
+      const checked = checkConsentInputs(catalog, ctx.principal, input.consents ?? [], now);
+      const id = newSubjectId();
+      const events = consentEvents(id, ctx, checked, now);
+      const decision = evaluate(
+        catalog,
+        { principal: ctx.principal, purpose: input.purpose, action: "write", fields: Object.keys(values) },
+        { found: true, consents: asStates(events) },
+        now,
+      );
+      if (decision.effect === "deny") {
+        await decisionAudit(ctx, now, "subject.create", input.purpose, null, decision, Object.keys(values));
+        throw denialError(decision.reasons);
+      }
+
+      const { row, key } = await deps.subjectKeys.create(id, now);
+      await decisionAudit(ctx, now, "subject.create", input.purpose, key.auditRef, decision, Object.keys(values));
+      const external = pseudonyms.externalId(contextOf(catalog, ctx.principal), id);
+      const result: CreateResult = { id: external, fields: Object.keys(values).sort(), consents: asStates(events).map(consentView) };
+      // Key first (separate store): a crash after it leaves an orphan key, never data without a key.
+      await deps.keys.put(row);
+      try {
+        await data.transaction(async (tx) => {
+          await tx.insertSubject({ id, createdAt: now, updatedAt: now, status: "active" });
+          await tx.putFields(id, sealAll(key, id, values, now));
+          await tx.putLookups(id, lookupsFor(catalog, values));
+          for (const e of events) await tx.appendConsent(e);
+          if (input.idempotencyKey) {
+            await tx.putIdempotency({
+              principal: ctx.principal,
+              key: input.idempotencyKey,
+              requestHash: hash,
+              status: 201,
+              response: JSON.stringify(result),
+              createdAt: now,
+            });
+          }
+        });
+      } catch (e) {
+        await deps.keys.destroy(id).catch(() => undefined);
+        deps.subjectKeys.forget(id);
+        // A concurrent request with the same idempotency key won the race: answer as it did.
+        if (input.idempotencyKey && e instanceof HaechiError && e.code === "CONFLICT") {
+          const again = await replay<CreateResult>(ctx, input.idempotencyKey, hash);
+          if (again) return again;
+        }
+        throw e;
+      }
+      return result;
+    },
+
+    /** GET /v1/subjects/{id}?purpose=&fields=: a checked read. */
+    async read(ctx: RequestContext, externalId: string, purpose: string, fields: string[] | null): Promise<ReadResult> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      const id = resolve(catalog, ctx, externalId);
+      const wanted = fields ?? catalog.purposes[purpose]?.fields ?? [];
+      const bundle = id ? await data.readBundle(id, wanted.filter((f) => catalog.fields[f])) : undefined;
+      const decision = evaluate(
+        catalog,
+        { principal: ctx.principal, purpose, action: "read", fields },
+        { found: bundle !== undefined, consents: bundle?.consents ?? [] },
+        now,
+      );
+      const key = bundle ? await deps.subjectKeys.get(bundle.subject.id) : undefined;
+      if (bundle && !key) {
+        // Data without a key is destroyed data: treat as not found.
+        const d: Decision = { effect: "deny", reasons: [{ code: "NOT_FOUND", message: "subject not found" }] };
+        await decisionAudit(ctx, now, "subject.read", purpose, null, d, wanted);
+        throw denialError(d.reasons);
+      }
+      await decisionAudit(ctx, now, "subject.read", purpose, key?.auditRef ?? null, decision, wanted);
+      if (decision.effect === "deny") throw denialError(decision.reasons);
+
+      const out: Record<string, unknown> = {};
+      const allowed = new Set(decision.fields);
+      for (const f of bundle!.fields) {
+        if (!allowed.has(f.field)) continue;
+        const v = openField(key!.dek, bundle!.subject.id, f.field, f.ciphertext);
+        const m = decision.masks[f.field];
+        out[f.field] = m ? mask(m, v) : v;
+      }
+      return {
+        id: externalId as ExternalSubjectId,
+        purpose,
+        basis: decision.basis,
+        fields: out,
+        masked: Object.keys(decision.masks).filter((f) => f in out),
+        withheld: decision.withheld.map((w) => ({ field: w.field, code: w.code, message: w.message })),
+      };
+    },
+
+    /** PATCH /v1/subjects/{id}: change or remove (null) values under a collecting purpose. */
+    async update(ctx: RequestContext, externalId: string, input: { purpose: string; fields: Record<string, unknown> }): Promise<{ id: string; updated: string[]; removed: string[] }> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      if (!catalog.purposes[input.purpose]) throw new HaechiError("UNKNOWN_PURPOSE", `purpose "${input.purpose}" is not registered`);
+      const values = prepareValues(catalog, input.fields, true);
+      const removed = Object.keys(values).filter((f) => values[f] === null);
+      const cannotRemove = removed.filter((f) => catalog.fields[f]?.class === "required");
+      if (cannotRemove.length > 0) {
+        throw new HaechiError("VALIDATION_FAILED", `required field${cannotRemove.length > 1 ? "s" : ""} cannot be removed: ${cannotRemove.join(", ")}`);
+      }
+      const id = resolve(catalog, ctx, externalId);
+      const subject = id ? await data.getSubject(id) : undefined;
+      const active = subject?.status === "active";
+      const consents = active ? await data.currentConsents(id!) : [];
+      const key = active ? await deps.subjectKeys.get(id!) : undefined;
+      const decision = evaluate(
+        catalog,
+        { principal: ctx.principal, purpose: input.purpose, action: "write", fields: Object.keys(values) },
+        { found: active && key !== undefined, consents },
+        now,
+      );
+      await decisionAudit(ctx, now, "subject.update", input.purpose, key?.auditRef ?? null, decision, Object.keys(values));
+      if (decision.effect === "deny") throw denialError(decision.reasons);
+      const changed = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null));
+      await data.transaction(async (tx) => {
+        await tx.putFields(id!, sealAll(key!, id!, changed, now));
+        if (removed.length > 0) {
+          await tx.deleteFields(id!, removed);
+          await tx.deleteLookups(id!, removed);
+        }
+        await tx.putLookups(id!, lookupsFor(catalog, changed));
+        await tx.touchSubject(id!, now);
+      });
+      return { id: externalId, updated: Object.keys(changed).sort(), removed: removed.sort() };
+    },
+
+    /** POST /v1/subjects/{id}/consents: grant or withdraw, each event bound to a notice version and channel. */
+    async recordConsents(ctx: RequestContext, externalId: string, inputs: ConsentInput[]): Promise<{ id: string; consents: ConsentView[] }> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      const checked = checkConsentInputs(catalog, ctx.principal, inputs, now);
+      const id = resolve(catalog, ctx, externalId);
+      const subject = id ? await data.getSubject(id) : undefined;
+      const key = subject?.status === "active" ? await deps.subjectKeys.get(id!) : undefined;
+      if (!key) {
+        await deps.audit.record({
+          ...entryBase(ctx, now),
+          action: "consent.record",
+          effect: "deny",
+          purpose: null,
+          subjectRef: null,
+          fields: [],
+          reasons: ["NOT_FOUND"],
+        });
+        throw new HaechiError("NOT_FOUND", "subject not found");
+      }
+      const events = consentEvents(id!, ctx, checked, now);
+      for (const e of events) {
+        await deps.audit.record({
+          ...entryBase(ctx, now),
+          action: `consent.${e.action}`,
+          effect: "allow",
+          purpose: null,
+          subjectRef: key.auditRef,
+          fields: [],
+          reasons: [],
+          meta: { notice: e.notice, version: e.noticeVersion, category: e.category, channel: e.channel },
+        });
+      }
+      await data.transaction(async (tx) => {
+        for (const e of events) await tx.appendConsent(e);
+        await tx.touchSubject(id!, now);
+      });
+      const current = await data.currentConsents(id!);
+      return { id: externalId, consents: current.map(consentView) };
+    },
+
+    /** POST /v1/lookup: find subjects by a lookup field, for a purpose, like any read. */
+    async lookup(ctx: RequestContext, input: { purpose: string; field: string; value: unknown }): Promise<LookupResult> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      const def = catalog.fields[input.field];
+      if (!def) throw new HaechiError("UNKNOWN_FIELD", `field "${input.field}" is not in the catalog`);
+      if (!def.lookup) throw new HaechiError("VALIDATION_FAILED", `field "${input.field}" is not a lookup field`);
+      if (input.value === null || input.value === undefined || input.value === "") {
+        throw new HaechiError("VALIDATION_FAILED", "value must not be empty");
+      }
+      // Principal and purpose are checked before the index is touched.
+      const pre = evaluate(catalog, { principal: ctx.principal, purpose: input.purpose, action: "lookup", fields: [input.field] }, { found: true, consents: [] }, now);
+      if (pre.effect === "deny" && pre.reasons.some((r) => r.code !== "NO_LEGAL_BASIS" && r.code !== "CONSENT_STALE" && r.code !== "SEPARATE_CONSENT_REQUIRED")) {
+        await decisionAudit(ctx, now, "subject.lookup", input.purpose, null, pre, [input.field]);
+        throw denialError(pre.reasons);
+      }
+      const candidates = await data.findByLookup(input.field, deps.blindIndex.digest(input.field, input.value));
+      const matches: ExternalSubjectId[] = [];
+      const context = contextOf(catalog, ctx.principal);
+      for (const id of candidates) {
+        const consents = await data.currentConsents(id);
+        const key = await deps.subjectKeys.get(id);
+        if (!key) continue;
+        const d = evaluate(catalog, { principal: ctx.principal, purpose: input.purpose, action: "lookup", fields: [input.field] }, { found: true, consents }, now);
+        await decisionAudit(ctx, now, "subject.lookup", input.purpose, key.auditRef, d, [input.field]);
+        if (d.effect === "allow") matches.push(pseudonyms.externalId(context, id));
+      }
+      if (candidates.length === 0) {
+        await deps.audit.record({
+          ...entryBase(ctx, now),
+          action: "subject.lookup",
+          effect: "allow",
+          purpose: input.purpose,
+          subjectRef: null,
+          fields: [input.field],
+          reasons: [],
+          count: 0,
+        });
+      }
+      return { matches };
+    },
+  };
+};
+
+export type SubjectService = ReturnType<typeof subjectService>;

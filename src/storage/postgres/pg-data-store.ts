@@ -1,0 +1,629 @@
+/**
+ * DataStore on PostgreSQL (schema `haechi`). Hot paths are named prepared statements;
+ * `readBundle` is one round trip (one statement, one snapshot). A transaction holds one pooled
+ * client from BEGIN to COMMIT.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { Kysely, PostgresDialect } from "kysely";
+import type pg from "pg";
+import type { ConsentCategory, ConsentChannel } from "../../core/catalog/catalog-schema.js";
+import { HaechiError } from "../../core/errors.js";
+import { asSubjectId } from "../../core/ids.js";
+import type {
+  ApiKeyRow,
+  ConsentEvent,
+  ConsentState,
+  DataStore,
+  DataTx,
+  IdempotencyRow,
+  ImportItem,
+  ReadBundle,
+  StoredField,
+  SubjectRow,
+  SubjectStatus,
+} from "../../core/ports.js";
+import { migrate } from "../migrations/migrate.js";
+import { PG_DATA_SCHEMA, pgDataMigrations } from "../migrations/postgres-migrations.js";
+import {
+  CONSENT_EVENT_EXISTS,
+  IDEMPOTENCY_EXISTS,
+  SUBJECT_EXISTS,
+  SUBJECT_NOT_FOUND,
+  guard,
+  mapDriverError,
+  storageFailure,
+  type ErrorMapping,
+} from "../storage-errors.js";
+import {
+  checkImportItems,
+  consentStatus,
+  dedupeFields,
+  dedupeLookups,
+  deriveConsentStates,
+  distinct,
+} from "../store-fns.js";
+import type { SharedPool } from "./pg-pool.js";
+import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
+import type { PgDataDb } from "./pg-schema.js";
+
+// ---------------------------------------------------------------- statements
+
+/**
+ * Subject, requested fields and current consents in one statement. Rows are tagged by `k`:
+ * 0 = subject (t1 created, t2 updated), 1 = field (a name, x ciphertext, t1 updated),
+ * 2 = consent (a notice, b category, c status, d channel, n version, t1 at).
+ */
+const READ_BUNDLE = named(
+  "haechi_read_bundle",
+  `WITH s AS (
+     SELECT id, created_at, updated_at FROM haechi.subjects WHERE id = $1 AND status = 'active'
+   )
+   SELECT 0 AS k, NULL::text AS a, NULL::text AS b, NULL::text AS c, NULL::text AS d, NULL::integer AS n,
+          NULL::bytea AS x, s.created_at AS t1, s.updated_at AS t2 FROM s
+   UNION ALL
+   SELECT 1, f.field, NULL, NULL, NULL, NULL, f.ciphertext, f.updated_at, NULL
+     FROM haechi.fields f JOIN s ON f.subject_id = s.id WHERE f.field = ANY($2::text[])
+   UNION ALL
+   SELECT 2, c.notice, c.category, c.status, c.channel, c.notice_version, NULL, c.at, NULL
+     FROM haechi.consent_state c JOIN s ON c.subject_id = s.id
+   ORDER BY k, a`,
+);
+const GET_SUBJECT = named(
+  "haechi_get_subject",
+  "SELECT id, created_at, updated_at, status FROM haechi.subjects WHERE id = $1",
+);
+const SUBJECT_EXISTS_Q = named("haechi_subject_exists", "SELECT 1 FROM haechi.subjects WHERE id = $1");
+const GET_FIELDS = named(
+  "haechi_get_fields",
+  `SELECT f.field, f.ciphertext, f.updated_at FROM haechi.fields f
+   JOIN haechi.subjects s ON s.id = f.subject_id AND s.status = 'active'
+   WHERE f.subject_id = $1 AND f.field = ANY($2::text[]) ORDER BY f.field`,
+);
+const CURRENT_CONSENTS = named(
+  "haechi_current_consents",
+  `SELECT notice, notice_version, category, status, channel, at FROM haechi.consent_state
+   WHERE subject_id = $1 ORDER BY notice`,
+);
+const FIND_BY_LOOKUP = named(
+  "haechi_find_by_lookup",
+  `SELECT l.subject_id FROM haechi.lookups l JOIN haechi.subjects s ON s.id = l.subject_id
+   WHERE l.field = $1 AND l.digest = $2 AND s.status = 'active' ORDER BY l.subject_id`,
+);
+const GET_API_KEY = named(
+  "haechi_get_api_key",
+  `SELECT key_id, principal, secret_hash, created_at, revoked_at, failed_count, locked_until
+   FROM haechi.api_keys WHERE key_id = $1`,
+);
+const RECORD_AUTH_FAILURE = named(
+  "haechi_record_auth_failure",
+  `UPDATE haechi.api_keys SET failed_count = failed_count + 1, locked_until = $2
+   WHERE key_id = $1 RETURNING failed_count`,
+);
+const GET_IDEMPOTENCY = named(
+  "haechi_get_idempotency",
+  `SELECT principal, key, request_hash, status, response, created_at FROM haechi.idempotency
+   WHERE principal = $1 AND key = $2`,
+);
+const INSERT_SUBJECT = named(
+  "haechi_insert_subject",
+  "INSERT INTO haechi.subjects (id, created_at, updated_at, status) VALUES ($1, $2, $3, $4)",
+);
+const PUT_FIELDS = named(
+  "haechi_put_fields",
+  `INSERT INTO haechi.fields (subject_id, field, ciphertext, updated_at)
+   SELECT $1, u.field, u.ciphertext, u.updated_at
+   FROM unnest($2::text[], $3::bytea[], $4::timestamptz[]) AS u(field, ciphertext, updated_at)
+   ON CONFLICT (subject_id, field) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, updated_at = EXCLUDED.updated_at`,
+);
+const DELETE_LOOKUP_FIELDS = named(
+  "haechi_delete_lookup_fields",
+  "DELETE FROM haechi.lookups WHERE subject_id = $1 AND field = ANY($2::text[])",
+);
+const INSERT_LOOKUPS = named(
+  "haechi_insert_lookups",
+  `INSERT INTO haechi.lookups (subject_id, field, digest)
+   SELECT $1, u.field, u.digest FROM unnest($2::text[], $3::bytea[]) AS u(field, digest)
+   ON CONFLICT DO NOTHING`,
+);
+/** Ledger append and derived-state upsert in one statement: latest (at, insertion) wins. */
+const APPEND_CONSENT = named(
+  "haechi_append_consent",
+  `WITH ev AS (
+     INSERT INTO haechi.consent_ledger
+       (id, subject_id, notice, notice_version, category, action, channel, at, principal, request_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     RETURNING subject_id, notice, notice_version, category, channel, at
+   )
+   INSERT INTO haechi.consent_state (subject_id, notice, notice_version, category, status, channel, at)
+   SELECT subject_id, notice, notice_version, category, $11, channel, at FROM ev
+   ON CONFLICT (subject_id, notice) DO UPDATE SET
+     notice_version = EXCLUDED.notice_version, category = EXCLUDED.category,
+     status = EXCLUDED.status, channel = EXCLUDED.channel, at = EXCLUDED.at
+   WHERE haechi.consent_state.at <= EXCLUDED.at`,
+);
+const INSERT_IDEMPOTENCY = named(
+  "haechi_insert_idempotency",
+  `INSERT INTO haechi.idempotency (principal, key, request_hash, status, response, created_at)
+   VALUES ($1, $2, $3, $4, $5, $6)`,
+);
+const IMPORT_SUBJECTS = named(
+  "haechi_import_subjects",
+  `INSERT INTO haechi.subjects (id, created_at, updated_at, status)
+   SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[])`,
+);
+const IMPORT_FIELDS = named(
+  "haechi_import_fields",
+  `INSERT INTO haechi.fields (subject_id, field, ciphertext, updated_at)
+   SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::timestamptz[])
+   ON CONFLICT (subject_id, field) DO UPDATE SET ciphertext = EXCLUDED.ciphertext, updated_at = EXCLUDED.updated_at`,
+);
+const IMPORT_LOOKUPS = named(
+  "haechi_import_lookups",
+  `INSERT INTO haechi.lookups (subject_id, field, digest)
+   SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) ON CONFLICT DO NOTHING`,
+);
+const IMPORT_LEDGER = named(
+  "haechi_import_ledger",
+  `INSERT INTO haechi.consent_ledger
+     (id, subject_id, notice, notice_version, category, action, channel, at, principal, request_id)
+   SELECT u.id, u.subject_id, u.notice, u.notice_version, u.category, u.action, u.channel, u.at, u.principal, u.request_id
+   FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], $7::text[],
+               $8::timestamptz[], $9::text[], $10::text[])
+        WITH ORDINALITY AS u(id, subject_id, notice, notice_version, category, action, channel, at, principal, request_id, ord)
+   ORDER BY u.ord`,
+);
+const IMPORT_STATE = named(
+  "haechi_import_state",
+  `INSERT INTO haechi.consent_state (subject_id, notice, notice_version, category, status, channel, at)
+   SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])`,
+);
+
+// ---------------------------------------------------------------- row mapping
+
+interface SubjectDbRow {
+  id: string;
+  created_at: Date;
+  updated_at: Date;
+  status: string;
+}
+interface FieldDbRow {
+  field: string;
+  ciphertext: Buffer;
+  updated_at: Date;
+}
+interface StateDbRow {
+  notice: string;
+  notice_version: number;
+  category: string;
+  status: string;
+  channel: string;
+  at: Date;
+}
+interface BundleDbRow {
+  k: number;
+  a: string | null;
+  b: string | null;
+  c: string | null;
+  d: string | null;
+  n: number | null;
+  x: Buffer | null;
+  t1: Date;
+  t2: Date | null;
+}
+type ApiKeyDbRow = PgDataDb["haechi.api_keys"];
+type IdempotencyDbRow = PgDataDb["haechi.idempotency"];
+type LedgerDbRow = PgDataDb["haechi.consent_ledger"];
+
+const toSubject = (r: SubjectDbRow): SubjectRow => ({
+  id: asSubjectId(r.id),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  status: r.status as SubjectStatus,
+});
+const toField = (r: FieldDbRow): StoredField => ({ field: r.field, ciphertext: r.ciphertext, updatedAt: r.updated_at });
+const toState = (r: StateDbRow): ConsentState => ({
+  notice: r.notice,
+  noticeVersion: r.notice_version,
+  category: r.category as ConsentCategory,
+  status: r.status as ConsentState["status"],
+  channel: r.channel as ConsentChannel,
+  at: r.at,
+});
+const toApiKey = (r: ApiKeyDbRow): ApiKeyRow => ({
+  keyId: r.key_id,
+  principal: r.principal,
+  secretHash: r.secret_hash,
+  createdAt: r.created_at,
+  revokedAt: r.revoked_at,
+  failedCount: r.failed_count,
+  lockedUntil: r.locked_until,
+});
+const toIdempotency = (r: IdempotencyDbRow): IdempotencyRow => ({
+  principal: r.principal,
+  key: r.key,
+  requestHash: r.request_hash,
+  status: r.status,
+  response: r.response,
+  createdAt: r.created_at,
+});
+const toEvent = (r: LedgerDbRow): ConsentEvent => ({
+  id: r.id,
+  subjectId: asSubjectId(r.subject_id),
+  notice: r.notice,
+  noticeVersion: r.notice_version,
+  category: r.category as ConsentCategory,
+  action: r.action as ConsentEvent["action"],
+  channel: r.channel as ConsentChannel,
+  at: r.at,
+  principal: r.principal,
+  requestId: r.request_id,
+});
+const toBundle = (id: string, rows: readonly BundleDbRow[]): ReadBundle | undefined => {
+  let subject: SubjectRow | undefined;
+  const fields: StoredField[] = [];
+  const consents: ConsentState[] = [];
+  for (const row of rows) {
+    if (row.k === 0) {
+      subject = { id: asSubjectId(id), createdAt: row.t1, updatedAt: row.t2 ?? row.t1, status: "active" };
+    } else if (row.k === 1) {
+      fields.push({ field: row.a ?? "", ciphertext: row.x ?? Buffer.alloc(0), updatedAt: row.t1 });
+    } else {
+      consents.push({
+        notice: row.a ?? "",
+        noticeVersion: row.n ?? 0,
+        category: row.b as ConsentCategory,
+        status: row.c as ConsentState["status"],
+        channel: row.d as ConsentChannel,
+        at: row.t1,
+      });
+    }
+  }
+  return subject === undefined ? undefined : { subject, fields, consents };
+};
+
+const consentValues = (e: ConsentEvent) => [
+  e.id,
+  e.subjectId,
+  e.notice,
+  e.noticeVersion,
+  e.category,
+  e.action,
+  e.channel,
+  e.at,
+  e.principal,
+  e.requestId,
+  consentStatus(e.action),
+];
+
+// ---------------------------------------------------------------- store
+
+/** Opens the data store on a shared pool, migrating schema `haechi`. */
+export const openPgDataStore = async (shared: SharedPool): Promise<DataStore> => {
+  const db = new Kysely<PgDataDb>({ dialect: new PostgresDialect({ pool: shared.pool }) });
+  await migrate(db as Kysely<any>, pgDataMigrations, { schema: PG_DATA_SCHEMA });
+  shared.retain();
+  return pgDataStore(shared, db);
+};
+
+const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
+  const pool = shared.pool;
+  /** Set while a transaction body runs: writes must go through its `tx` (same rule as SQLite). */
+  const inTransaction = new AsyncLocalStorage<true>();
+  let closed = false;
+
+  const outsideTransaction = <T>(fn: () => Promise<T>): Promise<T> =>
+    inTransaction.getStore() === true
+      ? Promise.reject(new HaechiError("INTERNAL", "data store write inside a transaction body"))
+      : fn();
+
+  /** Runs `fn` on one client between BEGIN and COMMIT; any failure rolls back. */
+  const withClient = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (e) {
+      throw storageFailure(e);
+    }
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (e) {
+      try {
+        await client.query("ROLLBACK");
+      } catch (rollbackError) {
+        broken = rollbackError instanceof Error ? rollbackError : new Error("rollback failed");
+      }
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  };
+
+  const begin = async (client: pg.PoolClient) => {
+    try {
+      await client.query("BEGIN");
+    } catch (e) {
+      throw storageFailure(e);
+    }
+  };
+  const commit = async (client: pg.PoolClient) => {
+    try {
+      await client.query("COMMIT");
+    } catch (e) {
+      throw storageFailure(e);
+    }
+  };
+
+  const transaction = <T>(fn: (tx: DataTx) => Promise<T>): Promise<T> =>
+    outsideTransaction(() =>
+      withClient(async (client) => {
+        await begin(client);
+        const state: { open: boolean; failure: HaechiError | undefined } = { open: true, failure: undefined };
+        let result: T;
+        try {
+          result = await inTransaction.run(true, () => fn(makeTx(client, state)));
+        } finally {
+          state.open = false;
+        }
+        // A write failed and the body carried on: PostgreSQL has aborted the transaction anyway.
+        if (state.failure !== undefined) throw state.failure;
+        await commit(client);
+        return result;
+      }),
+    );
+
+  const makeTx = (client: pg.PoolClient, state: { open: boolean; failure: HaechiError | undefined }): DataTx => {
+    const step = async (mapping: ErrorMapping, fn: () => Promise<void>): Promise<void> => {
+      if (!state.open) throw new HaechiError("INTERNAL", "transaction already finished");
+      if (state.failure !== undefined) throw new HaechiError("INTERNAL", "transaction aborted by an earlier failure");
+      try {
+        await fn();
+      } catch (e) {
+        const err = mapDriverError(e, mapping);
+        state.failure ??= err;
+        throw err;
+      }
+    };
+    const updated = (n: number | null) => {
+      if ((n ?? 0) === 0) throw new HaechiError("NOT_FOUND", SUBJECT_NOT_FOUND);
+    };
+    const fk = { foreignKey: SUBJECT_NOT_FOUND };
+    return {
+      insertSubject: (row) =>
+        step({ unique: SUBJECT_EXISTS }, async () => {
+          await runNamed(client, INSERT_SUBJECT, [row.id, row.createdAt, row.updatedAt, row.status]);
+        }),
+      touchSubject: (id, at) =>
+        step({}, async () => {
+          const q = db.updateTable("haechi.subjects").set({ updated_at: at }).where("id", "=", id).compile();
+          updated((await runCompiled(client, q)).rowCount);
+        }),
+      setSubjectStatus: (id, status, at) =>
+        step({}, async () => {
+          const q = db.updateTable("haechi.subjects").set({ status, updated_at: at }).where("id", "=", id).compile();
+          updated((await runCompiled(client, q)).rowCount);
+        }),
+      putFields: (id, fields) =>
+        step(fk, async () => {
+          const rows = dedupeFields(fields);
+          if (rows.length === 0) return;
+          await runNamed(client, PUT_FIELDS, [
+            id,
+            rows.map((f) => f.field),
+            rows.map((f) => f.ciphertext),
+            rows.map((f) => iso(f.updatedAt)),
+          ]);
+        }),
+      deleteFields: (id, fields) =>
+        step({}, async () => {
+          if (fields.length === 0) return;
+          const q = db.deleteFrom("haechi.fields").where("subject_id", "=", id).where("field", "in", distinct(fields)).compile();
+          await runCompiled(client, q);
+        }),
+      putLookups: (id, entries) =>
+        step(fk, async () => {
+          const names = distinct(entries.map((e) => e.field));
+          if (names.length === 0) return;
+          // Two statements: within one, an insert would still see the rows the delete removes.
+          await runNamed(client, DELETE_LOOKUP_FIELDS, [id, names]);
+          const rows = dedupeLookups(entries);
+          await runNamed(client, INSERT_LOOKUPS, [id, rows.map((e) => e.field), rows.map((e) => e.digest)]);
+        }),
+      deleteLookups: (id, fields) =>
+        step({}, async () => {
+          if (fields.length === 0) return;
+          const q = db.deleteFrom("haechi.lookups").where("subject_id", "=", id).where("field", "in", distinct(fields)).compile();
+          await runCompiled(client, q);
+        }),
+      appendConsent: (event) =>
+        step({ unique: CONSENT_EVENT_EXISTS, ...fk }, async () => {
+          await runNamed(client, APPEND_CONSENT, consentValues(event));
+        }),
+      putIdempotency: (row) =>
+        step({ unique: IDEMPOTENCY_EXISTS }, async () => {
+          await runNamed(client, INSERT_IDEMPOTENCY, [
+            row.principal,
+            row.key,
+            row.requestHash,
+            row.status,
+            row.response,
+            row.createdAt,
+          ]);
+        }),
+    };
+  };
+
+  const importItems = async (conn: PgConn, items: readonly ImportItem[]) => {
+    const subjects = items.map((i) => i.subject);
+    await runNamed(conn, IMPORT_SUBJECTS, [
+      subjects.map((s) => s.id),
+      subjects.map((s) => iso(s.createdAt)),
+      subjects.map((s) => iso(s.updatedAt)),
+      subjects.map((s) => s.status),
+    ]);
+    const fields = items.flatMap((i) => dedupeFields(i.fields).map((f) => ({ id: i.subject.id, f })));
+    if (fields.length > 0) {
+      await runNamed(conn, IMPORT_FIELDS, [
+        fields.map((x) => x.id),
+        fields.map((x) => x.f.field),
+        fields.map((x) => x.f.ciphertext),
+        fields.map((x) => iso(x.f.updatedAt)),
+      ]);
+    }
+    const lookups = items.flatMap((i) => dedupeLookups(i.lookups).map((l) => ({ id: i.subject.id, l })));
+    if (lookups.length > 0) {
+      await runNamed(conn, IMPORT_LOOKUPS, [lookups.map((x) => x.id), lookups.map((x) => x.l.field), lookups.map((x) => x.l.digest)]);
+    }
+    const events = items.flatMap((i) => i.consents);
+    if (events.length > 0) {
+      await runNamed(conn, IMPORT_LEDGER, [
+        events.map((e) => e.id),
+        events.map((e) => e.subjectId),
+        events.map((e) => e.notice),
+        events.map((e) => e.noticeVersion),
+        events.map((e) => e.category),
+        events.map((e) => e.action),
+        events.map((e) => e.channel),
+        events.map((e) => iso(e.at)),
+        events.map((e) => e.principal),
+        events.map((e) => e.requestId),
+      ]);
+      // Subjects are new, so their current state is derived here rather than upserted row by row.
+      const states = items.flatMap((i) => [...deriveConsentStates(i.consents).values()]);
+      await runNamed(conn, IMPORT_STATE, [
+        states.map((e) => e.subjectId),
+        states.map((e) => e.notice),
+        states.map((e) => e.noticeVersion),
+        states.map((e) => e.category),
+        states.map((e) => consentStatus(e.action)),
+        states.map((e) => e.channel),
+        states.map((e) => iso(e.at)),
+      ]);
+    }
+  };
+
+  return {
+    transaction,
+
+    getSubject: (id) =>
+      guard(async () => {
+        const row = (await runNamed<SubjectDbRow>(pool, GET_SUBJECT, [id])).rows[0];
+        return row === undefined ? undefined : toSubject(row);
+      }),
+    getFields: (id, fields) =>
+      guard(async () => {
+        const names = distinct(fields);
+        if (names.length === 0) return [];
+        return (await runNamed<FieldDbRow>(pool, GET_FIELDS, [id, names])).rows.map(toField);
+      }),
+    readBundle: (id, fields) =>
+      guard(async () => toBundle(id, (await runNamed<BundleDbRow>(pool, READ_BUNDLE, [id, distinct(fields)])).rows)),
+    currentConsents: (id) =>
+      guard(async () => (await runNamed<StateDbRow>(pool, CURRENT_CONSENTS, [id])).rows.map(toState)),
+    consentHistory: (id) =>
+      guard(async () =>
+        (
+          await db.selectFrom("haechi.consent_ledger").selectAll().where("subject_id", "=", id).orderBy("at").orderBy("seq").execute()
+        ).map(toEvent),
+      ),
+    findByLookup: (field, digest) =>
+      guard(async () =>
+        (await runNamed<{ subject_id: string }>(pool, FIND_BY_LOOKUP, [field, digest])).rows.map((r) => asSubjectId(r.subject_id)),
+      ),
+    countConsentsByVersion: (notice) =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("haechi.consent_state as c")
+          .innerJoin("haechi.subjects as s", "s.id", "c.subject_id")
+          .select(({ fn }) => ["c.notice_version as version", fn.countAll<string>().as("granted")])
+          .where("c.notice", "=", notice)
+          .where("c.status", "=", "granted")
+          .where("s.status", "=", "active")
+          .groupBy("c.notice_version")
+          .orderBy("c.notice_version")
+          .execute();
+        return rows.map((r) => ({ version: Number(r.version), granted: Number(r.granted) }));
+      }),
+    importBatch: (items) =>
+      outsideTransaction(async () => {
+        checkImportItems(items);
+        if (items.length === 0) return;
+        await withClient(async (client) => {
+          await begin(client);
+          try {
+            await importItems(client, items);
+          } catch (e) {
+            throw mapDriverError(e, { unique: "subject or consent event already exists", foreignKey: SUBJECT_NOT_FOUND });
+          }
+          await commit(client);
+        });
+      }),
+    subjectExists: (id) => guard(async () => (await runNamed(pool, SUBJECT_EXISTS_Q, [id])).rows.length > 0),
+
+    getApiKey: (keyId) =>
+      guard(async () => {
+        const row = (await runNamed<ApiKeyDbRow>(pool, GET_API_KEY, [keyId])).rows[0];
+        return row === undefined ? undefined : toApiKey(row);
+      }),
+    listApiKeys: () =>
+      guard(async () =>
+        (await db.selectFrom("haechi.api_keys").selectAll().orderBy("created_at").orderBy("key_id").execute()).map(toApiKey),
+      ),
+    putApiKey: (row) =>
+      outsideTransaction(() =>
+        guard(async () => {
+          const rest = {
+            principal: row.principal,
+            secret_hash: row.secretHash,
+            created_at: row.createdAt,
+            revoked_at: row.revokedAt,
+            failed_count: row.failedCount,
+            locked_until: row.lockedUntil,
+          };
+          await db
+            .insertInto("haechi.api_keys")
+            .values({ key_id: row.keyId, ...rest })
+            .onConflict((oc) => oc.column("key_id").doUpdateSet(rest))
+            .execute();
+        }),
+      ),
+    recordAuthFailure: (keyId, lockedUntil) =>
+      outsideTransaction(() =>
+        guard(
+          async () =>
+            (await runNamed<{ failed_count: number }>(pool, RECORD_AUTH_FAILURE, [keyId, lockedUntil])).rows[0]?.failed_count ?? 0,
+        ),
+      ),
+    resetAuthFailures: (keyId) =>
+      outsideTransaction(() =>
+        guard(async () => {
+          await db.updateTable("haechi.api_keys").set({ failed_count: 0, locked_until: null }).where("key_id", "=", keyId).execute();
+        }),
+      ),
+
+    getIdempotency: (principal, key) =>
+      guard(async () => {
+        const row = (await runNamed<IdempotencyDbRow>(pool, GET_IDEMPOTENCY, [principal, key])).rows[0];
+        return row === undefined ? undefined : toIdempotency(row);
+      }),
+
+    getMeta: (key) =>
+      guard(async () => (await db.selectFrom("haechi.meta").select("value").where("key", "=", key).executeTakeFirst())?.value),
+    setMeta: (key, value) =>
+      outsideTransaction(() =>
+        guard(async () => {
+          await db
+            .insertInto("haechi.meta")
+            .values({ key, value })
+            .onConflict((oc) => oc.column("key").doUpdateSet({ value }))
+            .execute();
+        }),
+      ),
+
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await shared.release();
+    },
+  };
+};

@@ -1,0 +1,119 @@
+/**
+ * KeyStore on PostgreSQL (schema `haechi_keys`).
+ *
+ * Crypto-shredding caveat: PostgreSQL keeps a deleted tuple's bytes until VACUUM reuses the
+ * space, and in WAL and backups. Destroying the row makes the key unreachable through Haechi;
+ * the guarantee against copies is KEK rotation (rewrap everything, retire the old KEK).
+ */
+import { Kysely, PostgresDialect } from "kysely";
+import { asAuditRef, asSubjectId } from "../../core/ids.js";
+import type { KeyStore, WrappedKeyRow } from "../../core/ports.js";
+import { migrate } from "../migrations/migrate.js";
+import { PG_KEYS_SCHEMA, pgKeyMigrations } from "../migrations/postgres-migrations.js";
+import { guard } from "../storage-errors.js";
+import type { SharedPool } from "./pg-pool.js";
+import { iso, named, runNamed } from "./pg-query.js";
+import type { PgKeyDb } from "./pg-schema.js";
+
+type KeyDbRow = PgKeyDb["haechi_keys.wrapped_keys"];
+
+const KEY_COLUMNS = "subject_id, kek_version, dek_version, wrapped, audit_ref, created_at";
+
+// A put replaces: re-keying a subject writes its new data key over the old one.
+const UPSERT_SET = `ON CONFLICT (subject_id) DO UPDATE SET kek_version = EXCLUDED.kek_version,
+  dek_version = EXCLUDED.dek_version, wrapped = EXCLUDED.wrapped,
+  audit_ref = EXCLUDED.audit_ref, created_at = EXCLUDED.created_at`;
+
+const GET_KEY = named("haechi_keys_get", `SELECT ${KEY_COLUMNS} FROM haechi_keys.wrapped_keys WHERE subject_id = $1`);
+const PUT_KEY = named(
+  "haechi_keys_put",
+  `INSERT INTO haechi_keys.wrapped_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) ${UPSERT_SET}`,
+);
+const PUT_KEYS = named(
+  "haechi_keys_put_many",
+  `INSERT INTO haechi_keys.wrapped_keys (${KEY_COLUMNS})
+   SELECT * FROM unnest($1::text[], $2::integer[], $3::integer[], $4::bytea[], $5::text[], $6::timestamptz[])
+   ${UPSERT_SET}`,
+);
+const DESTROY_KEY = named("haechi_keys_destroy", "DELETE FROM haechi_keys.wrapped_keys WHERE subject_id = $1");
+const REWRAP_KEY = named(
+  "haechi_keys_rewrap",
+  "UPDATE haechi_keys.wrapped_keys SET kek_version = $3, wrapped = $4 WHERE subject_id = $1 AND kek_version = $2",
+);
+
+const toKey = (r: KeyDbRow): WrappedKeyRow => ({
+  subjectId: asSubjectId(r.subject_id),
+  kekVersion: r.kek_version,
+  dekVersion: r.dek_version,
+  wrapped: r.wrapped,
+  auditRef: asAuditRef(r.audit_ref),
+  createdAt: r.created_at,
+});
+
+/** Opens the key store on a shared pool, migrating schema `haechi_keys`. */
+export const openPgKeyStore = async (shared: SharedPool): Promise<KeyStore> => {
+  const db = new Kysely<PgKeyDb>({ dialect: new PostgresDialect({ pool: shared.pool }) });
+  await migrate(db as Kysely<any>, pgKeyMigrations, { schema: PG_KEYS_SCHEMA });
+  shared.retain();
+  const pool = shared.pool;
+  let closed = false;
+
+  return {
+    put: (row) =>
+      guard(async () => {
+        await runNamed(pool, PUT_KEY, [row.subjectId, row.kekVersion, row.dekVersion, row.wrapped, row.auditRef, row.createdAt]);
+      }),
+    putMany: (rows) =>
+      guard(async () => {
+        if (rows.length === 0) return;
+        // Last row per subject wins, so the one statement never writes a row twice.
+        const unique = [...new Map(rows.map((r) => [r.subjectId as string, r])).values()];
+        await runNamed(pool, PUT_KEYS, [
+          unique.map((r) => r.subjectId),
+          unique.map((r) => r.kekVersion),
+          unique.map((r) => r.dekVersion),
+          unique.map((r) => r.wrapped),
+          unique.map((r) => r.auditRef),
+          unique.map((r) => iso(r.createdAt)),
+        ]);
+      }),
+    get: (id) =>
+      guard(async () => {
+        const row = (await runNamed<KeyDbRow>(pool, GET_KEY, [id])).rows[0];
+        return row === undefined ? undefined : toKey(row);
+      }),
+    destroy: (id) => guard(async () => ((await runNamed(pool, DESTROY_KEY, [id])).rowCount ?? 0) > 0),
+    findByAuditRef: (ref) =>
+      guard(async () => {
+        const row = await db
+          .selectFrom("haechi_keys.wrapped_keys")
+          .select("subject_id")
+          .where("audit_ref", "=", ref)
+          .executeTakeFirst();
+        return row === undefined ? undefined : asSubjectId(row.subject_id);
+      }),
+    listNotWrappedBy: (kekVersion, afterId, limit) =>
+      guard(async () => {
+        let q = db.selectFrom("haechi_keys.wrapped_keys").selectAll().where("kek_version", "!=", kekVersion);
+        if (afterId !== null) q = q.where("subject_id", ">", afterId);
+        return (await q.orderBy("subject_id").limit(limit).execute()).map(toKey);
+      }),
+    rewrap: (id, fromKek, toKek, wrapped) =>
+      guard(async () => ((await runNamed(pool, REWRAP_KEY, [id, fromKek, toKek, wrapped])).rowCount ?? 0) > 0),
+    countByKekVersion: () =>
+      guard(async () => {
+        const rows = await db
+          .selectFrom("haechi_keys.wrapped_keys")
+          .select(({ fn }) => ["kek_version", fn.countAll<string>().as("count")])
+          .groupBy("kek_version")
+          .orderBy("kek_version")
+          .execute();
+        return rows.map((r) => ({ kekVersion: Number(r.kek_version), count: Number(r.count) }));
+      }),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await shared.release();
+    },
+  };
+};

@@ -1,0 +1,71 @@
+/** Kysely table types of the PostgreSQL schemas (bigint arrives as a string; convert with Number). */
+export interface PgDataDb {
+  "haechi.subjects": { id: string; created_at: Date; updated_at: Date; status: string };
+  "haechi.fields": { subject_id: string; field: string; ciphertext: Buffer; updated_at: Date };
+  "haechi.lookups": { subject_id: string; field: string; digest: Buffer };
+  "haechi.consent_ledger": {
+    seq: string;
+    id: string;
+    subject_id: string;
+    notice: string;
+    notice_version: number;
+    category: string;
+    action: string;
+    channel: string;
+    at: Date;
+    principal: string;
+    request_id: string;
+  };
+  "haechi.consent_state": {
+    subject_id: string;
+    notice: string;
+    notice_version: number;
+    category: string;
+    status: string;
+    channel: string;
+    at: Date;
+  };
+  "haechi.api_keys": {
+    key_id: string;
+    principal: string;
+    secret_hash: Buffer;
+    created_at: Date;
+    revoked_at: Date | null;
+    failed_count: number;
+    locked_until: Date | null;
+  };
+  "haechi.idempotency": {
+    principal: string;
+    key: string;
+    request_hash: Buffer;
+    status: number;
+    response: string;
+    created_at: Date;
+  };
+  "haechi.meta": { key: string; value: string };
+}
+
+export interface PgKeyDb {
+  "haechi_keys.wrapped_keys": {
+    subject_id: string;
+    kek_version: number;
+    dek_version: number;
+    wrapped: Buffer;
+    audit_ref: string;
+    created_at: Date;
+  };
+}
+
+export interface PgAuditDb {
+  "haechi_audit.audit_log": {
+    seq: string | number;
+    at: Date;
+    subject_ref: string | null;
+    principal: string | null;
+    action: string;
+    body: string;
+    hash: Buffer;
+  };
+  "haechi_audit.audit_head": { id: number; seq: string | number | null; hash: Buffer | null };
+  "haechi_audit.checkpoints": { seq: string | number; hash: string; at: string; key_id: string; signature: string };
+}

@@ -1,0 +1,494 @@
+/**
+ * DataStore on SQLite (`data.db`).
+ *
+ * Two connections: a writer, used only under an async mutex (a transaction body is async, so
+ * without the mutex two transactions would interleave on the one connection), and a
+ * `query_only` reader for everything outside transactions. In WAL mode the reader never sees a
+ * transaction that has not committed, and never waits for one.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type Database from "better-sqlite3";
+import type { Kysely } from "kysely";
+import { HaechiError } from "../../core/errors.js";
+import { asSubjectId } from "../../core/ids.js";
+import type {
+  ApiKeyRow,
+  ConsentEvent,
+  ConsentState,
+  DataStore,
+  DataTx,
+  IdempotencyRow,
+  ImportItem,
+  ReadBundle,
+  StoredField,
+  SubjectRow,
+  SubjectStatus,
+} from "../../core/ports.js";
+import type { ConsentCategory, ConsentChannel } from "../../core/catalog/catalog-schema.js";
+import { AsyncMutex } from "../async-mutex.js";
+import { migrate } from "../migrations/migrate.js";
+import { sqliteDataMigrations } from "../migrations/sqlite-migrations.js";
+import {
+  CONSENT_EVENT_EXISTS,
+  IDEMPOTENCY_EXISTS,
+  SUBJECT_EXISTS,
+  SUBJECT_NOT_FOUND,
+  guard,
+  mapDriverError,
+  storageFailure,
+  type ErrorMapping,
+} from "../storage-errors.js";
+import {
+  checkImportItems,
+  consentStatus,
+  dedupeFields,
+  dedupeLookups,
+  distinct,
+} from "../store-fns.js";
+import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
+import type { SqliteDataDb } from "./sqlite-schema.js";
+
+export interface SqliteDataStoreOptions {
+  file: string;
+  synchronous: SqliteSynchronous;
+}
+
+interface SubjectDbRow {
+  id: string;
+  created_at: number;
+  updated_at: number;
+  status: string;
+}
+interface FieldDbRow {
+  field: string;
+  ciphertext: Buffer;
+  updated_at: number;
+}
+interface StateDbRow {
+  notice: string;
+  notice_version: number;
+  category: string;
+  status: string;
+  channel: string;
+  at: number;
+}
+type ApiKeyDbRow = SqliteDataDb["api_keys"];
+type IdempotencyDbRow = SqliteDataDb["idempotency"];
+type LedgerDbRow = SqliteDataDb["consent_ledger"];
+
+const toSubject = (r: SubjectDbRow): SubjectRow => ({
+  id: asSubjectId(r.id),
+  createdAt: new Date(r.created_at),
+  updatedAt: new Date(r.updated_at),
+  status: r.status as SubjectStatus,
+});
+const toField = (r: FieldDbRow): StoredField => ({
+  field: r.field,
+  ciphertext: r.ciphertext,
+  updatedAt: new Date(r.updated_at),
+});
+const toState = (r: StateDbRow): ConsentState => ({
+  notice: r.notice,
+  noticeVersion: r.notice_version,
+  category: r.category as ConsentCategory,
+  status: r.status as ConsentState["status"],
+  channel: r.channel as ConsentChannel,
+  at: new Date(r.at),
+});
+const toApiKey = (r: ApiKeyDbRow): ApiKeyRow => ({
+  keyId: r.key_id,
+  principal: r.principal,
+  secretHash: r.secret_hash,
+  createdAt: new Date(r.created_at),
+  revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+  failedCount: r.failed_count,
+  lockedUntil: r.locked_until === null ? null : new Date(r.locked_until),
+});
+const toIdempotency = (r: IdempotencyDbRow): IdempotencyRow => ({
+  principal: r.principal,
+  key: r.key,
+  requestHash: r.request_hash,
+  status: r.status,
+  response: r.response,
+  createdAt: new Date(r.created_at),
+});
+const toEvent = (r: LedgerDbRow): ConsentEvent => ({
+  id: r.id,
+  subjectId: asSubjectId(r.subject_id),
+  notice: r.notice,
+  noticeVersion: r.notice_version,
+  category: r.category as ConsentCategory,
+  action: r.action as ConsentEvent["action"],
+  channel: r.channel as ConsentChannel,
+  at: new Date(r.at),
+  principal: r.principal,
+  requestId: r.request_id,
+});
+const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
+
+/** Above this many names the field filter binds one JSON array instead of one `?` per name. */
+const MAX_IN_ARITY = 32;
+
+/** Opens (creating and migrating) `data.db`. */
+export const openSqliteDataStore = async (opts: SqliteDataStoreOptions): Promise<DataStore> => {
+  const writer = openSqlite(opts.file, { synchronous: opts.synchronous, secureDelete: true });
+  const writerDb = kyselyOn<SqliteDataDb>(writer);
+  try {
+    await migrate(writerDb, sqliteDataMigrations);
+  } catch (e) {
+    writer.close();
+    throw e;
+  }
+  const reader = openSqlite(opts.file, { synchronous: opts.synchronous, secureDelete: true, readOnly: true });
+  return sqliteDataStore(writer, writerDb, reader, kyselyOn<SqliteDataDb>(reader));
+};
+
+const sqliteDataStore = (
+  writer: Database.Database,
+  writerDb: Kysely<SqliteDataDb>,
+  reader: Database.Database,
+  readerDb: Kysely<SqliteDataDb>,
+): DataStore => {
+  const mutex = new AsyncMutex();
+  let closed = false;
+  /** Set while a transaction body runs, to refuse re-entry (it would wait on itself forever). */
+  const inTransaction = new AsyncLocalStorage<true>();
+
+  // ---------------------------------------------------------------- reader statements (hot)
+  const r = {
+    subject: reader.prepare<[string], SubjectDbRow>(
+      "SELECT id, created_at, updated_at, status FROM subjects WHERE id = ?",
+    ),
+    activeSubject: reader.prepare<[string], SubjectDbRow>(
+      "SELECT id, created_at, updated_at, status FROM subjects WHERE id = ? AND status = 'active'",
+    ),
+    subjectExists: reader.prepare<[string], { one: number }>("SELECT 1 AS one FROM subjects WHERE id = ?"),
+    fieldsJson: reader.prepare<[string, string], FieldDbRow>(
+      `SELECT field, ciphertext, updated_at FROM fields
+       WHERE subject_id = ? AND field IN (SELECT value FROM json_each(?)) ORDER BY field`,
+    ),
+    consents: reader.prepare<[string], StateDbRow>(
+      `SELECT notice, notice_version, category, status, channel, at FROM consent_state
+       WHERE subject_id = ? ORDER BY notice`,
+    ),
+    findByLookup: reader.prepare<[string, Buffer], { subject_id: string }>(
+      `SELECT l.subject_id FROM lookups l JOIN subjects s ON s.id = l.subject_id
+       WHERE l.field = ? AND l.digest = ? AND s.status = 'active' ORDER BY l.subject_id`,
+    ),
+    apiKey: reader.prepare<[string], ApiKeyDbRow>(
+      `SELECT key_id, principal, secret_hash, created_at, revoked_at, failed_count, locked_until
+       FROM api_keys WHERE key_id = ?`,
+    ),
+    idempotency: reader.prepare<[string, string], IdempotencyDbRow>(
+      `SELECT principal, key, request_hash, status, response, created_at FROM idempotency
+       WHERE principal = ? AND key = ?`,
+    ),
+  };
+  const fieldsByArity = new Map<number, Database.Statement<unknown[], FieldDbRow>>();
+  const readFields = (id: string, names: readonly string[]): StoredField[] => {
+    const wanted = distinct(names);
+    if (wanted.length === 0) return [];
+    if (wanted.length > MAX_IN_ARITY) return r.fieldsJson.all(id, JSON.stringify(wanted)).map(toField);
+    let stmt = fieldsByArity.get(wanted.length);
+    if (stmt === undefined) {
+      stmt = reader.prepare<unknown[], FieldDbRow>(
+        `SELECT field, ciphertext, updated_at FROM fields
+         WHERE subject_id = ? AND field IN (${wanted.map(() => "?").join(", ")}) ORDER BY field`,
+      );
+      fieldsByArity.set(wanted.length, stmt);
+    }
+    return stmt.all(id, ...wanted).map(toField);
+  };
+  // One deferred read transaction = one snapshot for the subject, its fields and consents.
+  const readBundleSnapshot = reader.transaction((id: string, names: readonly string[]): ReadBundle | undefined => {
+    const subject = r.activeSubject.get(id);
+    if (subject === undefined) return undefined;
+    return { subject: toSubject(subject), fields: readFields(id, names), consents: r.consents.all(id).map(toState) };
+  });
+  const getFieldsSnapshot = reader.transaction((id: string, names: readonly string[]): StoredField[] =>
+    r.activeSubject.get(id) === undefined ? [] : readFields(id, names),
+  );
+
+  // ---------------------------------------------------------------- writer statements
+  const w = {
+    begin: writer.prepare("BEGIN IMMEDIATE"),
+    commit: writer.prepare("COMMIT"),
+    rollback: writer.prepare("ROLLBACK"),
+    insertSubject: writer.prepare<[string, number, number, string]>(
+      "INSERT INTO subjects (id, created_at, updated_at, status) VALUES (?, ?, ?, ?)",
+    ),
+    upsertField: writer.prepare<[string, string, Buffer, number]>(
+      `INSERT INTO fields (subject_id, field, ciphertext, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (subject_id, field) DO UPDATE SET ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+    ),
+    deleteLookupField: writer.prepare<[string, string]>("DELETE FROM lookups WHERE subject_id = ? AND field = ?"),
+    insertLookup: writer.prepare<[string, string, Buffer]>(
+      "INSERT INTO lookups (subject_id, field, digest) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    ),
+    insertLedger: writer.prepare<[string, string, string, number, string, string, string, number, string, string]>(
+      `INSERT INTO consent_ledger
+         (id, subject_id, notice, notice_version, category, action, channel, at, principal, request_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    // Latest event by (at, insertion order) wins: an equal `at` replaces, an older one does not.
+    upsertState: writer.prepare<[string, string, number, string, string, string, number]>(
+      `INSERT INTO consent_state (subject_id, notice, notice_version, category, status, channel, at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (subject_id, notice) DO UPDATE SET
+         notice_version = excluded.notice_version, category = excluded.category,
+         status = excluded.status, channel = excluded.channel, at = excluded.at
+       WHERE excluded.at >= consent_state.at`,
+    ),
+    insertIdempotency: writer.prepare<[string, string, Buffer, number, string, number]>(
+      `INSERT INTO idempotency (principal, key, request_hash, status, response, created_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    recordAuthFailure: writer.prepare<[number | null, string], { failed_count: number }>(
+      `UPDATE api_keys SET failed_count = failed_count + 1, locked_until = ?
+       WHERE key_id = ? RETURNING failed_count`,
+    ),
+  };
+
+  const appendConsentNow = (e: ConsentEvent) => {
+    const at = e.at.getTime();
+    w.insertLedger.run(e.id, e.subjectId, e.notice, e.noticeVersion, e.category, e.action, e.channel, at, e.principal, e.requestId);
+    w.upsertState.run(e.subjectId, e.notice, e.noticeVersion, e.category, consentStatus(e.action), e.channel, at);
+  };
+
+  const importNow = writer.transaction((items: readonly ImportItem[]) => {
+    for (const item of items) {
+      const s = item.subject;
+      w.insertSubject.run(s.id, s.createdAt.getTime(), s.updatedAt.getTime(), s.status);
+      for (const f of item.fields) w.upsertField.run(s.id, f.field, f.ciphertext, f.updatedAt.getTime());
+      for (const l of item.lookups) w.insertLookup.run(s.id, l.field, l.digest);
+      for (const e of item.consents) appendConsentNow(e);
+    }
+  });
+
+  /** Every use of the writer goes through here, so nothing joins a foreign open transaction. */
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    if (inTransaction.getStore() === true) {
+      return Promise.reject(new HaechiError("INTERNAL", "data store write inside a transaction body"));
+    }
+    return mutex.run(fn);
+  };
+
+  const rollbackQuietly = () => {
+    try {
+      if (writer.inTransaction) w.rollback.run();
+    } catch {
+      // The connection reports the original failure; a failed rollback leaves nothing committed.
+    }
+  };
+
+  const transaction = <T>(fn: (tx: DataTx) => Promise<T>): Promise<T> =>
+    exclusive(() =>
+      inTransaction.run(true, async () => {
+        try {
+          w.begin.run();
+        } catch (e) {
+          throw storageFailure(e);
+        }
+        const state: { open: boolean; failure: HaechiError | undefined } = { open: true, failure: undefined };
+        let result: T;
+        try {
+          result = await fn(makeTx(state));
+        } catch (e) {
+          state.open = false;
+          rollbackQuietly();
+          throw e;
+        }
+        state.open = false;
+        if (state.failure !== undefined) {
+          // A write failed and the body carried on: nothing of it may commit (as on PostgreSQL).
+          rollbackQuietly();
+          throw state.failure;
+        }
+        try {
+          w.commit.run();
+        } catch (e) {
+          rollbackQuietly();
+          throw storageFailure(e);
+        }
+        return result;
+      }),
+    );
+
+  const makeTx = (state: { open: boolean; failure: HaechiError | undefined }): DataTx => {
+    const step = async (mapping: ErrorMapping, fn: () => void | Promise<void>): Promise<void> => {
+      if (!state.open) throw new HaechiError("INTERNAL", "transaction already finished");
+      if (state.failure !== undefined) throw new HaechiError("INTERNAL", "transaction aborted by an earlier failure");
+      try {
+        await fn();
+      } catch (e) {
+        const err = mapDriverError(e, mapping);
+        state.failure ??= err;
+        throw err;
+      }
+    };
+    const updated = (n: bigint | undefined) => {
+      if ((n ?? 0n) === 0n) throw new HaechiError("NOT_FOUND", SUBJECT_NOT_FOUND);
+    };
+    const fk = { foreignKey: SUBJECT_NOT_FOUND };
+    return {
+      insertSubject: (row) =>
+        step({ unique: SUBJECT_EXISTS }, () => {
+          w.insertSubject.run(row.id, row.createdAt.getTime(), row.updatedAt.getTime(), row.status);
+        }),
+      touchSubject: (id, at) =>
+        step({}, async () => {
+          const res = await writerDb
+            .updateTable("subjects")
+            .set({ updated_at: at.getTime() })
+            .where("id", "=", id)
+            .executeTakeFirst();
+          updated(res.numUpdatedRows);
+        }),
+      setSubjectStatus: (id, status, at) =>
+        step({}, async () => {
+          const res = await writerDb
+            .updateTable("subjects")
+            .set({ status, updated_at: at.getTime() })
+            .where("id", "=", id)
+            .executeTakeFirst();
+          updated(res.numUpdatedRows);
+        }),
+      putFields: (id, fields) =>
+        step(fk, () => {
+          for (const f of dedupeFields(fields)) w.upsertField.run(id, f.field, f.ciphertext, f.updatedAt.getTime());
+        }),
+      deleteFields: (id, fields) =>
+        step({}, async () => {
+          if (fields.length === 0) return;
+          await writerDb.deleteFrom("fields").where("subject_id", "=", id).where("field", "in", distinct(fields)).execute();
+        }),
+      putLookups: (id, entries) =>
+        step(fk, () => {
+          for (const field of distinct(entries.map((e) => e.field))) w.deleteLookupField.run(id, field);
+          for (const e of dedupeLookups(entries)) w.insertLookup.run(id, e.field, e.digest);
+        }),
+      deleteLookups: (id, fields) =>
+        step({}, async () => {
+          if (fields.length === 0) return;
+          await writerDb.deleteFrom("lookups").where("subject_id", "=", id).where("field", "in", distinct(fields)).execute();
+        }),
+      appendConsent: (event) => step({ unique: CONSENT_EVENT_EXISTS, ...fk }, () => appendConsentNow(event)),
+      putIdempotency: (row) =>
+        step({ unique: IDEMPOTENCY_EXISTS }, () => {
+          w.insertIdempotency.run(row.principal, row.key, row.requestHash, row.status, row.response, row.createdAt.getTime());
+        }),
+    };
+  };
+
+  const read = <T>(fn: () => T | Promise<T>) => guard(fn);
+
+  return {
+    transaction,
+
+    getSubject: (id) =>
+      read(() => {
+        const row = r.subject.get(id);
+        return row === undefined ? undefined : toSubject(row);
+      }),
+    getFields: (id, fields) => read(() => getFieldsSnapshot(id, fields)),
+    readBundle: (id, fields) => read(() => readBundleSnapshot(id, fields)),
+    currentConsents: (id) => read(() => r.consents.all(id).map(toState)),
+    consentHistory: (id) =>
+      read(async () =>
+        (
+          await readerDb.selectFrom("consent_ledger").selectAll().where("subject_id", "=", id).orderBy("at").orderBy("seq").execute()
+        ).map(toEvent),
+      ),
+    findByLookup: (field, digest) =>
+      read(() => r.findByLookup.all(field, digest).map((row) => asSubjectId(row.subject_id))),
+    countConsentsByVersion: (notice) =>
+      read(async () => {
+        const rows = await readerDb
+          .selectFrom("consent_state as c")
+          .innerJoin("subjects as s", "s.id", "c.subject_id")
+          .select(({ fn }) => ["c.notice_version as version", fn.countAll<number>().as("granted")])
+          .where("c.notice", "=", notice)
+          .where("c.status", "=", "granted")
+          .where("s.status", "=", "active")
+          .groupBy("c.notice_version")
+          .orderBy("c.notice_version")
+          .execute();
+        return rows.map((row) => ({ version: Number(row.version), granted: Number(row.granted) }));
+      }),
+    importBatch: (items) =>
+      exclusive(async () => {
+        checkImportItems(items);
+        try {
+          importNow.immediate(items);
+        } catch (e) {
+          throw mapDriverError(e, { unique: "subject or consent event already exists", foreignKey: SUBJECT_NOT_FOUND });
+        }
+      }),
+    subjectExists: (id) => read(() => r.subjectExists.get(id) !== undefined),
+
+    getApiKey: (keyId) =>
+      read(() => {
+        const row = r.apiKey.get(keyId);
+        return row === undefined ? undefined : toApiKey(row);
+      }),
+    listApiKeys: () =>
+      read(async () =>
+        (await readerDb.selectFrom("api_keys").selectAll().orderBy("created_at").orderBy("key_id").execute()).map(toApiKey),
+      ),
+    putApiKey: (row) =>
+      exclusive(() =>
+        guard(async () => {
+          const values = {
+            key_id: row.keyId,
+            principal: row.principal,
+            secret_hash: row.secretHash,
+            created_at: row.createdAt.getTime(),
+            revoked_at: ms(row.revokedAt),
+            failed_count: row.failedCount,
+            locked_until: ms(row.lockedUntil),
+          };
+          const { key_id: _key, ...rest } = values;
+          await writerDb
+            .insertInto("api_keys")
+            .values(values)
+            .onConflict((oc) => oc.column("key_id").doUpdateSet(rest))
+            .execute();
+        }),
+      ),
+    recordAuthFailure: (keyId, lockedUntil) =>
+      exclusive(() => guard(() => w.recordAuthFailure.get(ms(lockedUntil), keyId)?.failed_count ?? 0)),
+    resetAuthFailures: (keyId) =>
+      exclusive(() =>
+        guard(async () => {
+          await writerDb.updateTable("api_keys").set({ failed_count: 0, locked_until: null }).where("key_id", "=", keyId).execute();
+        }),
+      ),
+
+    getIdempotency: (principal, key) =>
+      read(() => {
+        const row = r.idempotency.get(principal, key);
+        return row === undefined ? undefined : toIdempotency(row);
+      }),
+
+    getMeta: (key) =>
+      read(async () => (await readerDb.selectFrom("meta").select("value").where("key", "=", key).executeTakeFirst())?.value),
+    setMeta: (key, value) =>
+      exclusive(() =>
+        guard(async () => {
+          await writerDb
+            .insertInto("meta")
+            .values({ key, value })
+            .onConflict((oc) => oc.column("key").doUpdateSet({ value }))
+            .execute();
+        }),
+      ),
+
+    close: () =>
+      mutex.run(async () => {
+        if (closed) return;
+        closed = true;
+        await readerDb.destroy();
+        await writerDb.destroy();
+      }),
+  };
+};

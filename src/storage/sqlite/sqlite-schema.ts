@@ -1,0 +1,71 @@
+/** Kysely table types of the SQLite databases (dates are INTEGER milliseconds). */
+export interface SqliteDataDb {
+  subjects: { id: string; created_at: number; updated_at: number; status: string };
+  fields: { subject_id: string; field: string; ciphertext: Buffer; updated_at: number };
+  lookups: { subject_id: string; field: string; digest: Buffer };
+  consent_ledger: {
+    seq: number;
+    id: string;
+    subject_id: string;
+    notice: string;
+    notice_version: number;
+    category: string;
+    action: string;
+    channel: string;
+    at: number;
+    principal: string;
+    request_id: string;
+  };
+  consent_state: {
+    subject_id: string;
+    notice: string;
+    notice_version: number;
+    category: string;
+    status: string;
+    channel: string;
+    at: number;
+  };
+  api_keys: {
+    key_id: string;
+    principal: string;
+    secret_hash: Buffer;
+    created_at: number;
+    revoked_at: number | null;
+    failed_count: number;
+    locked_until: number | null;
+  };
+  idempotency: {
+    principal: string;
+    key: string;
+    request_hash: Buffer;
+    status: number;
+    response: string;
+    created_at: number;
+  };
+  meta: { key: string; value: string };
+}
+
+export interface SqliteKeyDb {
+  wrapped_keys: {
+    subject_id: string;
+    kek_version: number;
+    dek_version: number;
+    wrapped: Buffer;
+    audit_ref: string;
+    created_at: number;
+  };
+}
+
+export interface SqliteAuditDb {
+  audit_log: {
+    seq: number;
+    at: number;
+    subject_ref: string | null;
+    principal: string | null;
+    action: string;
+    body: string;
+    hash: Buffer;
+  };
+  audit_head: { id: number; seq: number | null; hash: Buffer | null };
+  checkpoints: { seq: number; hash: string; at: string; key_id: string; signature: string };
+}

@@ -1,0 +1,59 @@
+/**
+ * Driver errors never reach callers as they are: their messages carry SQL and sometimes values.
+ * Constraint violations the ports define become CONFLICT / NOT_FOUND; everything else is
+ * `INTERNAL "storage failure"` with the driver error kept as `cause` for the server log only.
+ */
+import { HaechiError, isHaechiError } from "../core/errors.js";
+
+export type DriverErrorKind = "unique" | "foreign_key" | "other";
+
+/** Classifies better-sqlite3 (`SQLITE_CONSTRAINT_*`) and pg (SQLSTATE) errors. */
+export const classifyDriverError = (e: unknown): DriverErrorKind => {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== "string") return "other";
+  if (code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "23505") {
+    return "unique";
+  }
+  if (code === "SQLITE_CONSTRAINT_FOREIGNKEY" || code === "23503") return "foreign_key";
+  return "other";
+};
+
+/** `INTERNAL "storage failure"`, keeping the driver error as `cause` (never in the message). */
+export const storageFailure = (cause: unknown, message = "storage failure"): HaechiError => {
+  const err = new HaechiError("INTERNAL", message);
+  err.cause = cause;
+  return err;
+};
+
+export interface ErrorMapping {
+  /** Message for a CONFLICT when a unique constraint is violated. */
+  unique?: string;
+  /** Message for a NOT_FOUND when a foreign key points nowhere (e.g. unknown subject). */
+  foreignKey?: string;
+}
+
+/** Maps anything thrown by a driver call into the closed vocabulary. */
+export const mapDriverError = (e: unknown, mapping: ErrorMapping = {}): HaechiError => {
+  if (isHaechiError(e)) return e;
+  const kind = classifyDriverError(e);
+  if (kind === "unique" && mapping.unique !== undefined) return new HaechiError("CONFLICT", mapping.unique);
+  if (kind === "foreign_key" && mapping.foreignKey !== undefined) {
+    return new HaechiError("NOT_FOUND", mapping.foreignKey);
+  }
+  return storageFailure(e);
+};
+
+/** Runs a driver call, mapping whatever it throws. */
+export const guard = async <T>(fn: () => T | Promise<T>, mapping?: ErrorMapping): Promise<T> => {
+  try {
+    return await fn();
+  } catch (e) {
+    throw mapDriverError(e, mapping);
+  }
+};
+
+export const SUBJECT_EXISTS = "subject already exists";
+export const SUBJECT_NOT_FOUND = "subject not found";
+export const IDEMPOTENCY_EXISTS = "idempotency key already recorded";
+export const CONSENT_EVENT_EXISTS = "consent event already recorded";
+export const CHECKPOINT_EXISTS = "checkpoint already recorded for this seq";

@@ -1,0 +1,519 @@
+/**
+ * The catalog: the demo catalog validates; each rule rejects what it should, at the exact YAML
+ * path and with its stable code; every issue comes out in one pass; and the helpers other code
+ * relies on (notice versions, changed items, periods) behave.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { describe, it } from "node:test";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import {
+  addPeriod,
+  catalogJsonSchema,
+  changedItems,
+  formatIssues,
+  idContextOf,
+  latestNoticeVersion,
+  loadCatalogFile,
+  noticeVersion,
+  parseCatalog,
+  parsePeriod,
+  requiredFieldsOf,
+  requireCatalog,
+  separateConsentCategoryFor,
+  separateConsentNoticesFor,
+  type CatalogIssue,
+} from "../../src/core/catalog/catalog-fns.js";
+import type { Catalog, FieldDef, NoticeVersion } from "../../src/core/catalog/catalog-schema.js";
+import { isHaechiError } from "../../src/core/errors.js";
+
+const EXAMPLE = new URL("../../examples/haechi.yaml", import.meta.url);
+const exampleText = readFileSync(EXAMPLE, "utf8");
+
+/** The demo catalog as plain data, to mutate per case. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- test data is deliberately loose
+type Raw = any;
+const exampleRaw = (): Raw => parseYaml(exampleText) as Raw;
+
+const example = (): Catalog => {
+  const r = parseCatalog(exampleText, "examples/haechi.yaml");
+  if (!r.ok) assert.fail(`example catalog is invalid:\n${formatIssues(r.errors)}`);
+  return r.catalog;
+};
+
+const errorsOf = (yamlText: string): CatalogIssue[] => {
+  const r = parseCatalog(yamlText);
+  assert.equal(r.ok, false, "expected the catalog to be rejected");
+  return r.ok ? [] : r.errors;
+};
+
+const pairs = (issues: CatalogIssue[]) => issues.map((i) => [i.path, i.code]);
+
+describe("the demo catalog (examples/haechi.yaml)", () => {
+  it("validates with zero issues", () => {
+    const r = loadCatalogFile(EXAMPLE.pathname);
+    assert.deepEqual(r.ok ? [] : r.errors, []);
+  });
+
+  it("has the fields, purposes and principals the demo relies on", () => {
+    const c = example();
+    for (const f of ["user_id", "phone", "email", "name", "nickname", "birth_date", "profile_photo", "openchat_nickname", "ip_address", "device_id", "last_seen", "rrn", "bank_account", "card_number", "transaction_history", "health_status", "passport_number"])
+      assert.ok(c.fields[f], `field ${f}`);
+    for (const p of ["talk_service", "openchat_service", "pay_service", "pay_kyc", "pay_overseas", "marketing", "health_wallet", "customer_support", "security_monitoring", "legal_retention", "analytics"])
+      assert.ok(c.purposes[p], `purpose ${p}`);
+    for (const p of ["talk-app", "openchat-app", "pay-app", "marketing-svc", "support-console", "security-ops", "legal-archive"]) assert.ok(c.principals[p], `principal ${p}`);
+    assert.deepEqual(c.principals["legal-archive"]?.purposes, ["legal_retention"]);
+    assert.equal(c.principals["legal-archive"]?.role, "legal_retention");
+  });
+
+  it("Art. 24-2: the only purpose touching the RRN is pay_kyc, on a statute", () => {
+    const c = example();
+    const withRrn = Object.entries(c.purposes).filter(([, p]) => p.fields.includes("rrn"));
+    assert.deepEqual(withRrn.map(([n]) => n), ["pay_kyc"]);
+    assert.equal(withRrn[0]?.[1].basis, "law");
+    assert.match(withRrn[0]?.[1].statute ?? "", /Real Name Financial Transactions/);
+  });
+
+  it("openchat_service never sees the phone number (seed 000)", () => {
+    assert.deepEqual(example().purposes.openchat_service?.fields, ["user_id", "openchat_nickname"]);
+  });
+
+  it("is deeply frozen", () => {
+    const c = example();
+    assert.ok(Object.isFrozen(c.purposes.marketing?.fields));
+    assert.throws(() => (c.purposes.marketing?.fields as string[]).push("rrn"), TypeError);
+  });
+
+  it("the committed JSON Schema is current and accepts the example", () => {
+    const committed = JSON.parse(readFileSync(new URL("../../schema/haechi.schema.json", import.meta.url), "utf8")) as unknown;
+    const generated = catalogJsonSchema();
+    assert.deepEqual(committed, generated, "run: node --import tsx src/core/catalog/write-schema.ts");
+    assert.equal(generated.$id, "urn:haechi:schema:catalog:1");
+    assert.equal(typeof generated.title, "string");
+    // ajv ships with fastify; use it to check editors would accept the example too.
+    const require = createRequire(import.meta.url);
+    const Ajv2020 = require("ajv/dist/2020.js") as new (o: object) => { compile: (s: unknown) => ((d: unknown) => boolean) & { errors?: unknown } };
+    const addFormats = require("ajv-formats") as (a: unknown) => void;
+    const ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats(ajv);
+    const validate = ajv.compile(generated);
+    assert.ok(validate(exampleRaw()), JSON.stringify(validate.errors));
+  });
+});
+
+type Case = { name: string; mutate: (c: Raw) => void; expect: [path: string, code: string][]; message?: RegExp };
+
+/** Each case mutates the demo catalog and expects exactly these issues (path, code), nothing else. */
+const cases: Case[] = [
+  {
+    name: "a purpose naming an undeclared field is rejected at that field",
+    mutate: (c) => c.purposes.marketing.fields.push("fax"),
+    expect: [["purposes.marketing.fields[3]", "UNKNOWN_FIELD_REF"]],
+  },
+  {
+    name: "a principal naming an undeclared purpose is rejected",
+    mutate: (c) => (c.principals["talk-app"].purposes[1] = "chat"),
+    expect: [["principals.talk-app.purposes[1]", "UNKNOWN_PURPOSE_REF"]],
+  },
+  {
+    name: "Art. 15(2)4: notice without the right to refuse is rejected",
+    mutate: (c) => (c.notices.marketing.versions[1].refusal.right = "   "),
+    expect: [["notices.marketing.versions[1].refusal.right", "NOTICE_MISSING_ITEM"]],
+    message: /Art\. 15\(2\)4 right to refuse/,
+  },
+  {
+    name: "Art. 15(2)4: notice without the disadvantage of refusing is rejected",
+    mutate: (c) => delete c.notices.marketing.versions[0].refusal.disadvantage,
+    expect: [["notices.marketing.versions[0].refusal.disadvantage", "NOTICE_MISSING_ITEM"]],
+    message: /Art\. 15\(2\)4 disadvantage of refusing/,
+  },
+  {
+    name: "Art. 15(2)1: notice with an empty purpose is rejected",
+    mutate: (c) => (c.notices.analytics.versions[0].purpose = ""),
+    expect: [["notices.analytics.versions[0].purpose", "NOTICE_MISSING_ITEM"]],
+    message: /Art\. 15\(2\)1 purpose/,
+  },
+  {
+    name: "Art. 15(2)3: notice with a blank Korean retention text is rejected",
+    mutate: (c) => (c.notices.analytics.versions[0].retention.ko = " \n"),
+    expect: [["notices.analytics.versions[0].retention.ko", "NOTICE_MISSING_ITEM"]],
+    message: /Art\. 15\(2\)3 retention/,
+  },
+  {
+    name: "Art. 15(2)2: a consent purpose using a field its notice does not list is rejected",
+    mutate: (c) => (c.notices.marketing.versions[1].items = ["phone", "nickname"]),
+    expect: [["purposes.marketing.fields[1]", "NOTICE_ITEMS_MISSING_FIELD"]],
+    message: /"email".*notice "marketing" v2/,
+  },
+  {
+    name: "Art. 15(2): a consent purpose without a notice is rejected",
+    mutate: (c) => delete c.purposes.analytics.notice,
+    expect: [["purposes.analytics.notice", "NOTICE_REQUIRED"]],
+  },
+  {
+    name: "a consent purpose naming an undeclared notice is rejected",
+    mutate: (c) => (c.purposes.analytics.notice = "promo"),
+    expect: [["purposes.analytics.notice", "UNKNOWN_NOTICE_REF"]],
+  },
+  {
+    name: "Art. 24-2: an RRN purpose on consent is rejected (consent is never a basis)",
+    mutate: (c) => {
+      c.purposes.pay_kyc.basis = "consent";
+      c.purposes.pay_kyc.notice = "pay_overseas";
+      c.notices.pay_overseas.versions[0].items.push("rrn", "phone", "birth_date");
+    },
+    expect: [
+      ["notices.pay_overseas.versions[0].items[4]", "RRN_CONSENT_NOT_A_BASIS"],
+      ["purposes.pay_kyc.basis", "RRN_CONSENT_NOT_A_BASIS"],
+    ],
+    message: /Art\. 24-2/,
+  },
+  {
+    name: "Art. 24-2: an RRN purpose on contract is rejected",
+    mutate: (c) => (c.purposes.pay_kyc.basis = "contract"),
+    expect: [["purposes.pay_kyc.basis", "RRN_CONSENT_NOT_A_BASIS"]],
+  },
+  {
+    name: "Art. 24-2: an RRN purpose on vital interest without a statute is rejected",
+    mutate: (c) => {
+      c.purposes.pay_kyc.basis = "vital_interest";
+      delete c.purposes.pay_kyc.statute;
+    },
+    expect: [["purposes.pay_kyc.statute", "RRN_CONSENT_NOT_A_BASIS"]],
+  },
+  {
+    name: "Art. 24-2: a notice listing an RRN is rejected",
+    mutate: (c) => c.notices.analytics.versions[0].items.push("rrn"),
+    expect: [["notices.analytics.versions[0].items[4]", "RRN_CONSENT_NOT_A_BASIS"]],
+  },
+  {
+    name: "Art. 15(1)2: basis law without a statute is rejected",
+    mutate: (c) => delete c.purposes.legal_retention.statute,
+    expect: [["purposes.legal_retention.statute", "STATUTE_REQUIRED"]],
+  },
+  {
+    name: "Art. 22(1)5, 23(1): a sensitive-data notice listing a general field is rejected",
+    mutate: (c) => c.notices.health_wallet.versions[0].items.push("name"),
+    expect: [["notices.health_wallet.versions[0].items[1]", "NOTICE_CATEGORY_MISMATCH"]],
+  },
+  {
+    name: "Art. 22(1)6, 24(1): a unique-identifier notice listing a general field is rejected",
+    mutate: (c) => c.notices.passport_unique_id.versions[0].items.push("phone"),
+    expect: [["notices.passport_unique_id.versions[0].items[1]", "NOTICE_CATEGORY_MISMATCH"]],
+  },
+  {
+    name: "Art. 23(1): sensitive data on contract is rejected",
+    mutate: (c) => (c.purposes.health_wallet.basis = "contract"),
+    expect: [["purposes.health_wallet.fields[0]", "SEPARATE_CONSENT_REQUIRED"]],
+  },
+  {
+    name: "Art. 24(1): a unique identifier on consent without a separate unique-id notice is rejected",
+    mutate: (c) => delete c.notices.passport_unique_id,
+    expect: [["purposes.pay_overseas.fields[2]", "SEPARATE_CONSENT_REQUIRED"]],
+  },
+  {
+    name: "Art. 22(5): a marketing notice that is not optional is rejected",
+    mutate: (c) => (c.notices.marketing.optional = false),
+    expect: [["notices.marketing.optional", "MARKETING_NOTICE_NOT_OPTIONAL"]],
+  },
+  {
+    name: "Art. 15(2): notice versions must strictly increase",
+    mutate: (c) => (c.notices.marketing.versions[1].version = 1),
+    expect: [["notices.marketing.versions[1].version", "NOTICE_VERSION_ORDER"]],
+  },
+  {
+    name: "notice effective dates must not go backwards",
+    mutate: (c) => (c.notices.marketing.versions[1].effective = "2023-12-31"),
+    expect: [["notices.marketing.versions[1].effective", "NOTICE_EFFECTIVE_ORDER"]],
+  },
+  {
+    name: "a retention rule that is not an ISO-8601 period is rejected",
+    mutate: (c) => (c.retention_rules.tax_records.period = "5Y"),
+    expect: [["retention_rules.tax_records.period", "BAD_PERIOD"]],
+  },
+  {
+    name: "a purpose retention period with a fraction is rejected",
+    mutate: (c) => (c.purposes.analytics.retention.period = "P1.5Y"),
+    expect: [["purposes.analytics.retention.period", "BAD_PERIOD"]],
+  },
+  {
+    name: "a purpose citing an undeclared retention rule is rejected",
+    mutate: (c) => (c.purposes.pay_service.retention.rules[0] = "forever"),
+    expect: [["purposes.pay_service.retention.rules[0]", "UNKNOWN_RETENTION_RULE"]],
+  },
+  {
+    name: "an unknown key is reported at the key itself",
+    mutate: (c) => (c.fields.phone.lookpu = true),
+    expect: [["fields.phone.lookpu", "UNKNOWN_KEY"]],
+  },
+  {
+    name: "an unknown top-level key is reported at the key itself",
+    mutate: (c) => (c.recipents = {}),
+    expect: [["recipents", "UNKNOWN_KEY"]],
+  },
+  {
+    name: "a field name that is not snake_case is rejected",
+    mutate: (c) => (c.fields.Fax = { class: "optional", sensitivity: "general" }),
+    expect: [["fields.Fax", "INVALID_NAME"]],
+  },
+  {
+    name: "an unknown legal basis is rejected",
+    mutate: (c) => (c.purposes.talk_service.basis = "agreement"),
+    expect: [["purposes.talk_service.basis", "INVALID_VALUE"]],
+  },
+  {
+    name: "a field without a class is rejected (LAW §15 A1)",
+    mutate: (c) => delete c.fields.phone.class,
+    expect: [["fields.phone.class", "REQUIRED"]],
+  },
+  {
+    name: "an impossible effective date is rejected",
+    mutate: (c) => (c.notices.analytics.versions[0].effective = "2024-02-30"),
+    expect: [["notices.analytics.versions[0].effective", "INVALID_FORMAT"]],
+  },
+  {
+    name: "masked names a field the purpose does not use",
+    mutate: (c) => (c.purposes.customer_support.masked.rrn = "rrn"),
+    expect: [["purposes.customer_support.masked.rrn", "MASKED_FIELD_NOT_IN_PURPOSE"]],
+  },
+  {
+    name: "Art. 16(1): minimise is only for auto fields",
+    mutate: (c) => (c.fields.birth_date.minimise = "date_only"),
+    expect: [["fields.birth_date.minimise", "MINIMISE_NOT_AUTO"]],
+  },
+  {
+    name: "no blind index on an RRN (enumeration)",
+    mutate: (c) => (c.fields.rrn.lookup = true),
+    expect: [["fields.rrn.lookup", "LOOKUP_NOT_ALLOWED"]],
+  },
+  {
+    name: "no blind index on a card number (enumeration)",
+    mutate: (c) => (c.fields.card_number.lookup = true),
+    expect: [["fields.card_number.lookup", "LOOKUP_NOT_ALLOWED"]],
+  },
+  {
+    name: "a pattern that is not a regular expression is rejected",
+    mutate: (c) => (c.fields.phone.pattern = "(["),
+    expect: [["fields.phone.pattern", "BAD_PATTERN"]],
+  },
+  {
+    name: "Art. 21(3): a service principal may not use legal_retention",
+    mutate: (c) => c.principals["support-console"].purposes.push("legal_retention"),
+    expect: [["principals.support-console.purposes[1]", "PRINCIPAL_ROLE_PURPOSE"]],
+  },
+  {
+    name: "Art. 21(3): a legal_retention principal may use only legal_retention",
+    mutate: (c) => c.principals["legal-archive"].purposes.push("pay_service"),
+    expect: [["principals.legal-archive.purposes[1]", "PRINCIPAL_ROLE_PURPOSE"]],
+  },
+  {
+    name: "Art. 21(1): legal_retention rests on law",
+    mutate: (c) => (c.purposes.legal_retention.basis = "contract"),
+    expect: [["purposes.legal_retention.basis", "LEGAL_RETENTION_BASIS"]],
+  },
+  {
+    name: "a field listed twice in a purpose is rejected",
+    mutate: (c) => c.purposes.talk_service.fields.push("phone"),
+    expect: [["purposes.talk_service.fields[7]", "DUPLICATE_REF"]],
+  },
+];
+
+describe("catalog validation rejects, at the exact path", () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const raw = exampleRaw();
+      c.mutate(raw);
+      const errors = errorsOf(stringifyYaml(raw));
+      assert.deepEqual(pairs(errors).sort(), [...c.expect].sort(), formatIssues(errors));
+      if (c.message) assert.ok(errors.some((e) => c.message?.test(e.message)), formatIssues(errors));
+      for (const e of errors) assert.ok(typeof e.line === "number" && e.line > 0, `no line for ${e.path}`);
+    });
+  }
+});
+
+describe("YAML problems", () => {
+  it("a syntax error is reported with its line and column", () => {
+    const errors = errorsOf("version: 1\nfields:\n  phone: [unclosed\n  email: 1\n");
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]?.code, "YAML_SYNTAX");
+    assert.equal(errors[0]?.line, 4);
+    assert.equal(errors[0]?.column, 3);
+    assert.match(errors[0]?.message ?? "", /line 4, column 3/);
+  });
+
+  it("a duplicate key is an error, at its path and line", () => {
+    const text = "version: 1\nfields:\n  phone: { class: required, sensitivity: general }\n  phone: { class: optional, sensitivity: general }\n";
+    const errors = errorsOf(text);
+    assert.deepEqual(pairs(errors), [["fields.phone", "YAML_DUPLICATE_KEY"]]);
+    assert.equal(errors[0]?.line, 4);
+  });
+
+  it("a duplicate purpose in the demo catalog is caught", () => {
+    const text = exampleText.replace("\n  marketing:\n    description:", "\n  analytics:\n    description:");
+    const errors = errorsOf(text);
+    assert.deepEqual(pairs(errors), [["purposes.analytics", "YAML_DUPLICATE_KEY"]]);
+  });
+
+  it("an empty file is rejected", () => {
+    assert.deepEqual(pairs(errorsOf("")), [["(root)", "REQUIRED"]]);
+  });
+
+  it("an unreadable file is reported, not thrown", () => {
+    const r = loadCatalogFile("/nonexistent/haechi.yaml");
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.ok ? [] : pairs(r.errors), [["(file)", "FILE_UNREADABLE"]]);
+  });
+
+  it("semantic issues carry the line of the offending node", () => {
+    const raw = exampleRaw();
+    raw.purposes.marketing.fields.push("fax");
+    const text = stringifyYaml(raw);
+    const [issue] = errorsOf(text);
+    const line = text.split("\n").findIndex((l) => l.includes("- fax")) + 1;
+    assert.equal(issue?.line, line);
+  });
+});
+
+describe("every issue in one pass", () => {
+  it("reports schema and cross-reference errors together", () => {
+    const raw = exampleRaw();
+    raw.fields.phone.lookpu = true; // schema: unknown key
+    raw.retention_rules.tax_records.period = "5 years"; // schema: bad period
+    raw.purposes.marketing.fields.push("fax"); // reference
+    raw.purposes.pay_kyc.basis = "contract"; // Art. 24-2
+    raw.principals["security-ops"].purposes.push("legal_retention"); // role
+    raw.notices.marketing.versions[1].refusal.right = ""; // Art. 15(2)4
+    const errors = errorsOf(stringifyYaml(raw));
+    assert.deepEqual(
+      pairs(errors).sort(),
+      [
+        ["fields.phone.lookpu", "UNKNOWN_KEY"],
+        ["retention_rules.tax_records.period", "BAD_PERIOD"],
+        ["purposes.marketing.fields[3]", "UNKNOWN_FIELD_REF"],
+        ["purposes.pay_kyc.basis", "RRN_CONSENT_NOT_A_BASIS"],
+        ["principals.security-ops.purposes[1]", "PRINCIPAL_ROLE_PURPOSE"],
+        ["notices.marketing.versions[1].refusal.right", "NOTICE_MISSING_ITEM"],
+      ].sort(),
+      formatIssues(errors),
+    );
+  });
+
+  it("a malformed declaration is not reported again as unknown where it is referenced", () => {
+    const raw = exampleRaw();
+    raw.fields.email.sensitivity = "secret"; // the field is declared, but malformed
+    const errors = errorsOf(stringifyYaml(raw));
+    assert.deepEqual(pairs(errors), [["fields.email.sensitivity", "INVALID_VALUE"]]);
+  });
+
+  it("formatIssues prints one line per issue: path: message [code]", () => {
+    const raw = exampleRaw();
+    raw.purposes.marketing.fields.push("fax");
+    raw.fields.rrn.lookup = true;
+    const out = formatIssues(errorsOf(stringifyYaml(raw)));
+    const lines = out.split("\n");
+    assert.equal(lines.length, 2);
+    assert.ok(lines.includes('purposes.marketing.fields[3]: unknown field "fax" [UNKNOWN_FIELD_REF]'), out);
+    for (const l of lines) assert.match(l, /^\S+: .+ \[[A-Z_]+\]$/);
+  });
+
+  it("requireCatalog throws CATALOG_INVALID listing the issues", () => {
+    const raw = exampleRaw();
+    raw.purposes.marketing.fields.push("fax");
+    assert.throws(
+      () => requireCatalog(parseCatalog(stringifyYaml(raw))),
+      (e: unknown) => isHaechiError(e) && e.code === "CATALOG_INVALID" && /fields\[3\]/.test(e.message),
+    );
+  });
+});
+
+const v = (over: Partial<NoticeVersion>): NoticeVersion => ({
+  version: 1,
+  effective: "2024-01-01",
+  purpose: { ko: "광고 발송", en: "Sending advertising" },
+  items: ["phone", "nickname"],
+  retention: "Until withdrawal",
+  refusal: { right: "You may refuse.", disadvantage: "None." },
+  ...over,
+});
+
+describe("changedItems (Art. 15(2) second sentence; LAW §15 B5)", () => {
+  const table: { name: string; oldV: NoticeVersion; newV: NoticeVersion; expect: { all: boolean; addedFields: string[] } }[] = [
+    { name: "nothing changed", oldV: v({}), newV: v({ version: 2 }), expect: { all: false, addedFields: [] } },
+    { name: "items added: only those are stale", oldV: v({}), newV: v({ version: 2, items: ["phone", "email", "nickname"] }), expect: { all: false, addedFields: ["email"] } },
+    { name: "items removed only: nothing stale", oldV: v({}), newV: v({ version: 2, items: ["phone"] }), expect: { all: false, addedFields: [] } },
+    { name: "purpose text changed: all stale", oldV: v({}), newV: v({ purpose: { ko: "광고 및 제휴 광고 발송", en: "Sending advertising" } }), expect: { all: true, addedFields: [] } },
+    { name: "retention changed: all stale", oldV: v({}), newV: v({ retention: "Two years" }), expect: { all: true, addedFields: [] } },
+    { name: "right to refuse changed: all stale", oldV: v({}), newV: v({ refusal: { right: "You may refuse at any time.", disadvantage: "None." } }), expect: { all: true, addedFields: [] } },
+    { name: "disadvantage changed and items added", oldV: v({}), newV: v({ items: ["phone", "nickname", "email"], refusal: { right: "You may refuse.", disadvantage: "No coupons." } }), expect: { all: true, addedFields: ["email"] } },
+    { name: "trailing whitespace is not a change", oldV: v({}), newV: v({ retention: "Until withdrawal\n" }), expect: { all: false, addedFields: [] } },
+  ];
+  for (const t of table) it(t.name, () => assert.deepEqual(changedItems(t.oldV, t.newV), t.expect));
+
+  it("the demo marketing notice v1 → v2 adds e-mail only", () => {
+    const c = example();
+    const v1 = noticeVersion(c, "marketing", 1);
+    const v2 = latestNoticeVersion(c, "marketing");
+    assert.ok(v1 && v2);
+    assert.equal(v2.version, 2);
+    assert.deepEqual(changedItems(v1, v2), { all: false, addedFields: ["email"] });
+  });
+});
+
+describe("catalog queries", () => {
+  it("notice versions: latest, by number, unknown", () => {
+    const c = example();
+    assert.equal(latestNoticeVersion(c, "marketing")?.version, 2);
+    assert.deepEqual(noticeVersion(c, "marketing", 1)?.items, ["phone", "nickname"]);
+    assert.equal(noticeVersion(c, "marketing", 9), undefined);
+    assert.equal(latestNoticeVersion(c, "nope"), undefined);
+  });
+
+  it("Art. 16: requiredFieldsOf lists only class required", () => {
+    const c = example();
+    assert.deepEqual(requiredFieldsOf(c, "talk_service"), ["user_id", "phone", "name", "nickname"]);
+    assert.deepEqual(requiredFieldsOf(c, "health_wallet"), []);
+    assert.throws(() => requiredFieldsOf(c, "nope"), (e: unknown) => isHaechiError(e) && e.code === "UNKNOWN_PURPOSE");
+  });
+
+  it("idContextOf defaults to the principal name", () => {
+    const c = example();
+    assert.equal(idContextOf(c, "openchat-app"), "openchat");
+    assert.equal(idContextOf(c, "talk-app"), "talk-app");
+    assert.throws(() => idContextOf(c, "intruder"), (e: unknown) => isHaechiError(e) && e.code === "ACCESS_DENIED");
+  });
+
+  it("Art. 22(1)5-6: separate consent categories", () => {
+    const f = (sensitivity: FieldDef["sensitivity"]) => ({ class: "optional", sensitivity, type: "string", lookup: false, masking: "none", max_length: 10 }) as FieldDef;
+    assert.equal(separateConsentCategoryFor(f("sensitive")), "sensitive");
+    assert.equal(separateConsentCategoryFor(f("biometric")), "sensitive");
+    assert.equal(separateConsentCategoryFor(f("unique_id")), "unique_id");
+    assert.equal(separateConsentCategoryFor(f("rrn")), null);
+    assert.equal(separateConsentCategoryFor(f("general")), null);
+    const c = example();
+    assert.deepEqual(separateConsentNoticesFor(c, "passport_number"), ["passport_unique_id"]);
+    assert.deepEqual(separateConsentNoticesFor(c, "health_status"), ["health_wallet"]);
+    assert.deepEqual(separateConsentNoticesFor(c, "phone"), []);
+  });
+});
+
+describe("periods", () => {
+  it("parses ISO-8601 periods of years, months and days", () => {
+    assert.deepEqual(parsePeriod("P1Y6M"), { years: 1, months: 6, days: 0 });
+    assert.deepEqual(parsePeriod("P5Y"), { years: 5, months: 0, days: 0 });
+    assert.deepEqual(parsePeriod("P30D"), { years: 0, months: 0, days: 30 });
+    assert.deepEqual(parsePeriod("P12M"), { years: 0, months: 12, days: 0 });
+    for (const bad of ["P", "5Y", "P1.5Y", "PT1H", "P1W", ""])
+      assert.throws(() => parsePeriod(bad), (e: unknown) => isHaechiError(e) && e.code === "VALIDATION_FAILED", bad);
+  });
+
+  it("adds periods in UTC calendar terms, clamping to month ends", () => {
+    const d = (s: string) => new Date(s);
+    assert.equal(addPeriod(d("2024-01-31T10:00:00Z"), "P1M").toISOString(), "2024-02-29T10:00:00.000Z");
+    assert.equal(addPeriod(d("2024-02-29T00:00:00Z"), "P1Y").toISOString(), "2025-02-28T00:00:00.000Z");
+    assert.equal(addPeriod(d("2024-08-31T00:00:00Z"), "P1Y6M").toISOString(), "2026-02-28T00:00:00.000Z");
+    assert.equal(addPeriod(d("2024-12-15T00:00:00Z"), "P3M").toISOString(), "2025-03-15T00:00:00.000Z");
+    assert.equal(addPeriod(d("2024-02-20T00:00:00Z"), "P10D").toISOString(), "2024-03-01T00:00:00.000Z");
+    assert.equal(addPeriod(d("2020-01-01T00:00:00Z"), { years: 5, months: 0, days: 0 }).toISOString(), "2025-01-01T00:00:00.000Z");
+  });
+});
