@@ -71,7 +71,7 @@ export function exportCheckpoint(cp: Checkpoint, publicKeyPem: string): Checkpoi
       "jq -j .message cp.json > msg.txt",
       "jq -r .checkpoint.signature cp.json | base64 -d > sig.bin",
       "openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in msg.txt -sigfile sig.bin",
-      "Then compare checkpoint.seq/hash with `haechi audit verify` output or the stored chain.",
+      "Check that message = messageFormat filled from checkpoint.{seq,hash,at}; pin the public key fingerprint out of band; then compare checkpoint.seq/hash with the chain (verifyChain).",
     ],
   };
 }

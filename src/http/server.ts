@@ -42,6 +42,26 @@ const fastifyErrorCode = (err: { code?: string; statusCode?: number }): ErrorCod
   }
 };
 
+/** Deepest nesting a JSON body may have: deeper values would overflow JSON.stringify later on. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Nesting depth of a JSON text that already parsed (strings are skipped; no recursion). */
+const jsonDepth = (text: string): number => {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++;
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) max = Math.max(max, ++depth);
+    else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return max;
+};
+
 export const sendError = (reply: FastifyReply, code: ErrorCode, message: string, details?: unknown) => {
   const body: ErrorBody = { error: { code, message, requestId: String(reply.request.id), ...(details === undefined ? {} : { details }) } };
   return reply.code(httpStatus[code]).type("application/json; charset=utf-8").send(JSON.stringify(body));
@@ -53,6 +73,8 @@ export interface ServerOptions {
 }
 
 export const buildServer = async (c: Container, opts: ServerOptions = {}): Promise<FastifyInstance> => {
+  const reqIdPrefix = `${crypto.randomBytes(4).toString("hex")}-`;
+  let reqCounter = 0;
   const app = Fastify({
     logger: opts.logger === false || c.config.logLevel === "silent"
       ? false
@@ -66,12 +88,60 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
         },
     disableRequestLogging: true,
     bodyLimit: c.config.bodyLimit,
-    genReqId: () => crypto.randomBytes(8).toString("hex"),
+    // Unique per process run and cheap: a random prefix and a counter (no entropy per request).
+    genReqId: () => `${reqIdPrefix}${(reqCounter++).toString(36)}`,
     requestIdHeader: false,
     trustProxy: false,
     return503OnClosing: true,
     ajv: undefined,
+    // Requests Node's HTTP parser rejects (oversize headers or URL, bad Content-Length, garbage)
+    // never reach a route; answer them in the error shape too.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (err.code === "ECONNRESET" || socket.destroyed) return;
+      const message =
+        err.code === "HPE_HEADER_OVERFLOW"
+          ? "request headers or URL are too large"
+          : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+            ? "request timed out"
+            : "malformed HTTP request";
+      const body: ErrorBody = { error: { code: "BAD_REQUEST", message, requestId: crypto.randomBytes(8).toString("hex") } };
+      const text = JSON.stringify(body);
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 400 Bad Request\r\nContent-Length: ${Buffer.byteLength(text)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${text}`,
+        );
+      }
+      socket.destroy(err);
+    },
+    // A malformed URL or an over-long path parameter is answered in the error shape too.
+    frameworkErrors: (err, _req, reply) =>
+      err.code === "FST_ERR_MAX_PARAM_LENGTH"
+        ? sendError(reply, "VALIDATION_FAILED", "a path parameter is longer than 100 characters")
+        : sendError(reply, "BAD_REQUEST", "the URL is not valid (check its percent-encoding)"),
   }).withTypeProvider<ZodTypeProvider>();
+
+  // JSON only: text/plain is refused with 415 instead of reaching the schemas as a string.
+  // Bodies keep Fastify's prototype-poisoning checks and get a nesting limit.
+  const defaultJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser(["application/json", "text/plain"]);
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (req, body, done) => {
+    const text = body as string;
+    defaultJson(req, text, (err, parsed) => {
+      if (err) {
+        let plainJson = false;
+        try {
+          JSON.parse(text);
+          plainJson = text.length > 0;
+        } catch {
+          /* not JSON at all */
+        }
+        if (plainJson) return done(new HaechiError("BAD_REQUEST", "request body contains a forbidden key (__proto__ or constructor.prototype)"));
+        return done(err);
+      }
+      if (jsonDepth(text) > MAX_JSON_DEPTH) return done(new HaechiError("BAD_REQUEST", `request body is nested deeper than ${MAX_JSON_DEPTH} levels`));
+      done(null, parsed);
+    });
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   // Responses are typed by the zod schemas at compile time; at run time they are plain JSON.
@@ -138,7 +208,8 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   /** Authentication for every /v1 route. */
   const authenticate = async (req: FastifyRequest) => {
     const h = req.headers.authorization;
-    const token = typeof h === "string" && h.startsWith("Bearer ") ? h.slice(7).trim() : undefined;
+    // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer <key>" is the same credential.
+    const token = typeof h === "string" ? /^bearer[ \t]+(.*)$/i.exec(h)?.[1]?.trim() || undefined : undefined;
     req.principal = await c.services.auth.authenticate(token, req.ip, String(req.id));
   };
   app.addHook("onRequest", async (req) => {

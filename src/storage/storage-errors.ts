@@ -57,3 +57,4 @@ export const SUBJECT_NOT_FOUND = "subject not found";
 export const IDEMPOTENCY_EXISTS = "idempotency key already recorded";
 export const CONSENT_EVENT_EXISTS = "consent event already recorded";
 export const CHECKPOINT_EXISTS = "checkpoint already recorded for this seq";
+export const AUDIT_REF_IN_USE = "audit reference already belongs to another subject";

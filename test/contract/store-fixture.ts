@@ -24,6 +24,8 @@ export interface StoreFixture {
   openAnother(): Promise<Stores>;
   /** SQLite only: the directory holding the database files. */
   dir: string | undefined;
+  /** PostgreSQL only: the suite's database URL. */
+  url: string | undefined;
 }
 
 let server: Promise<RunningPostgres> | undefined;
@@ -41,6 +43,7 @@ const openFixture = async (kind: StoreKind): Promise<StoreFixture & { teardown()
       kind,
       stores,
       dir,
+      url: undefined,
       openAnother: async () => {
         const s = await openSqliteStores({ dir });
         extra.push(s);
@@ -59,6 +62,7 @@ const openFixture = async (kind: StoreKind): Promise<StoreFixture & { teardown()
     kind,
     stores,
     dir: undefined,
+    url: db.url,
     openAnother: async () => {
       const s = await openPostgresStores({ url: db.url, poolSize: 4 });
       extra.push(s);

@@ -4,11 +4,23 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Container } from "../../container.js";
 import { parseCheckpointExport } from "../../audit/checkpoint.js";
-import { HaechiError } from "../../core/errors.js";
-import { errorSchema, verifyResponse } from "../schemas.js";
+import { HaechiError, isHaechiError } from "../../core/errors.js";
+import { errorSchema, verifyQuery, verifyResponse } from "../schemas.js";
 import { ctxOf } from "../server.js";
 
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: errorSchema };
+
+/**
+ * A checkpoint document the client sent that does not parse or verify is bad input (400): it says
+ * nothing about this server's own log, so it must not surface as AUDIT_TAMPERED (500) or INTERNAL.
+ */
+const parseTrusted = (d: unknown, i: number) => {
+  try {
+    return parseCheckpointExport(d);
+  } catch (e) {
+    throw new HaechiError("VALIDATION_FAILED", `checkpoints[${i}]: ${isHaechiError(e) ? e.message : "not a Haechi checkpoint export"}`);
+  }
+};
 
 export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -54,6 +66,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       schema: {
         summary: "Verify the whole audit chain against its stored signed checkpoints",
         tags: ["audit"],
+        querystring: verifyQuery,
         response: { 200: verifyResponse, ...errors },
       },
     },
@@ -69,14 +82,15 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       schema: {
         summary: "Verify the chain against checkpoints you kept outside (detects truncation of the tail)",
         tags: ["audit"],
+        querystring: verifyQuery,
         body: z.object({ checkpoints: z.array(z.unknown()).min(1).max(1000) }).strict(),
         response: { 200: verifyResponse, ...errors },
       },
     },
     async (req) => {
       await requireOperator(req, "audit.verify");
-      const trusted = req.body.checkpoints.map((d) => {
-        const { checkpoint, publicKey } = parseCheckpointExport(d);
+      const trusted = req.body.checkpoints.map((d, i) => {
+        const { checkpoint, publicKey } = parseTrusted(d, i);
         if (!publicKey.equals(c.keyring.secrets.signer.publicKey)) {
           throw new HaechiError("VALIDATION_FAILED", "checkpoint was signed by another key");
         }
@@ -92,6 +106,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       schema: {
         summary: "Sign the current head and return it as a document to keep outside",
         tags: ["audit"],
+        querystring: verifyQuery,
         response: { 200: z.unknown(), 409: errorSchema, ...errors },
       },
     },

@@ -9,7 +9,22 @@ export interface MigrateOptions {
   schema?: string;
 }
 
+/**
+ * Two processes opening a fresh SQLite directory at once can collide (PostgreSQL has Kysely's
+ * advisory lock); the loser retries and then finds the migrations applied.
+ */
 export const migrate = async (db: Kysely<any>, migrations: MigrationList, opts: MigrateOptions = {}) => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await migrateOnce(db, migrations, opts);
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+};
+
+const migrateOnce = async (db: Kysely<any>, migrations: MigrationList, opts: MigrateOptions) => {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => ({ ...migrations }) },

@@ -24,9 +24,14 @@ const INSERT_ROWS = named(
    SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])`,
 );
 const SET_HEAD = named("haechi_audit_set_head", "UPDATE haechi_audit.audit_head SET seq = $1, hash = $2 WHERE id = 1");
+/**
+ * Pages come back as arrays with `at` in epoch milliseconds: parsing timestamptz text and
+ * building a row object per row dominated reading the log.
+ */
 const PAGE = named(
   "haechi_audit_page",
-  `SELECT ${AUDIT_COLUMNS} FROM haechi_audit.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`,
+  `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body, hash
+   FROM haechi_audit.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`,
 );
 const BY_SUBJECT_REF = named(
   "haechi_audit_by_subject_ref",
@@ -56,6 +61,16 @@ const toRow = (r: AuditDbRow): AuditRow => ({
   action: r.action,
   body: r.body,
   hash: r.hash,
+});
+type AuditDbArray = [string, number, string | null, string | null, string, string, Buffer];
+const fromArray = (r: AuditDbArray): AuditRow => ({
+  seq: Number(r[0]),
+  at: new Date(Math.round(r[1])),
+  subjectRef: r[2],
+  principal: r[3],
+  action: r[4],
+  body: r[5],
+  hash: r[6],
 });
 const toHead = (r: HeadDbRow | undefined): AuditHead | null =>
   r === undefined || r.seq === null || r.hash === null ? null : { seq: Number(r.seq), hash: r.hash };
@@ -135,14 +150,15 @@ export const openPgAuditStore = async (shared: SharedPool): Promise<AuditStore> 
       const size = Math.max(1, Math.trunc(pageSize));
       let after = afterSeq;
       for (;;) {
-        let raw: AuditDbRow[];
+        let raw: AuditDbArray[];
         try {
-          raw = (await runNamed<AuditDbRow>(pool, PAGE, [after, size])).rows;
+          raw = (await pool.query<AuditDbArray>({ name: PAGE.name, text: PAGE.text, values: [after, size], rowMode: "array" }))
+            .rows;
         } catch (e) {
           throw mapDriverError(e);
         }
         if (raw.length === 0) return;
-        const rows = raw.map(toRow);
+        const rows = raw.map(fromArray);
         after = rows[rows.length - 1]!.seq;
         yield rows;
         if (raw.length < size) return;

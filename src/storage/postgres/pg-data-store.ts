@@ -35,6 +35,7 @@ import {
   type ErrorMapping,
 } from "../storage-errors.js";
 import {
+  bySubjectId,
   checkImportItems,
   consentStatus,
   dedupeFields,
@@ -453,7 +454,8 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     };
   };
 
-  const importItems = async (conn: PgConn, items: readonly ImportItem[]) => {
+  const importItems = async (conn: PgConn, unordered: readonly ImportItem[]) => {
+    const items = bySubjectId(unordered);
     const subjects = items.map((i) => i.subject);
     await runNamed(conn, IMPORT_SUBJECTS, [
       subjects.map((s) => s.id),

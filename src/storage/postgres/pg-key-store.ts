@@ -10,7 +10,7 @@ import { asAuditRef, asSubjectId } from "../../core/ids.js";
 import type { KeyStore, WrappedKeyRow } from "../../core/ports.js";
 import { migrate } from "../migrations/migrate.js";
 import { PG_KEYS_SCHEMA, pgKeyMigrations } from "../migrations/postgres-migrations.js";
-import { guard } from "../storage-errors.js";
+import { AUDIT_REF_IN_USE, guard } from "../storage-errors.js";
 import type { SharedPool } from "./pg-pool.js";
 import { iso, named, runNamed } from "./pg-query.js";
 import type { PgKeyDb } from "./pg-schema.js";
@@ -60,9 +60,12 @@ export const openPgKeyStore = async (shared: SharedPool): Promise<KeyStore> => {
 
   return {
     put: (row) =>
-      guard(async () => {
-        await runNamed(pool, PUT_KEY, [row.subjectId, row.kekVersion, row.dekVersion, row.wrapped, row.auditRef, row.createdAt]);
-      }),
+      guard(
+        async () => {
+          await runNamed(pool, PUT_KEY, [row.subjectId, row.kekVersion, row.dekVersion, row.wrapped, row.auditRef, row.createdAt]);
+        },
+        { unique: AUDIT_REF_IN_USE },
+      ),
     putMany: (rows) =>
       guard(async () => {
         if (rows.length === 0) return;
@@ -76,7 +79,7 @@ export const openPgKeyStore = async (shared: SharedPool): Promise<KeyStore> => {
           unique.map((r) => r.auditRef),
           unique.map((r) => iso(r.createdAt)),
         ]);
-      }),
+      }, { unique: AUDIT_REF_IN_USE }),
     get: (id) =>
       guard(async () => {
         const row = (await runNamed<KeyDbRow>(pool, GET_KEY, [id])).rows[0];

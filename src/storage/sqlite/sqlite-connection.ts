@@ -1,6 +1,7 @@
 /** Opening one SQLite database file with the pragmas Haechi relies on. */
 import Database from "better-sqlite3";
 import { Kysely, SqliteDialect } from "kysely";
+import { HaechiError } from "../../core/errors.js";
 import { storageFailure } from "../storage-errors.js";
 
 export type SqliteSynchronous = "FULL" | "NORMAL" | "EXTRA";
@@ -13,12 +14,16 @@ export interface SqliteConnectionOptions {
   /** A connection for reads only (the data store keeps writes on a separate connection). */
   readOnly?: boolean;
   busyTimeoutMs?: number;
+  /** Page cache ceiling per connection (KiB); bulk imports insert at random ids and need room. */
+  cacheKiB?: number;
 }
 
 const SYNCHRONOUS = new Set<string>(["FULL", "NORMAL", "EXTRA"]);
 
 export const openSqlite = (file: string, opts: SqliteConnectionOptions): Database.Database => {
-  if (!SYNCHRONOUS.has(opts.synchronous)) throw new Error(`invalid synchronous mode ${String(opts.synchronous)}`);
+  if (!SYNCHRONOUS.has(opts.synchronous)) {
+    throw new HaechiError("CONFIG_INVALID", "SQLite synchronous must be FULL, NORMAL or EXTRA");
+  }
   let db: Database.Database | undefined;
   try {
     db = new Database(file);
@@ -28,6 +33,7 @@ export const openSqlite = (file: string, opts: SqliteConnectionOptions): Databas
     db.pragma("foreign_keys = ON");
     db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs ?? 5000)}`);
     db.pragma(`secure_delete = ${opts.secureDelete ? "ON" : "OFF"}`);
+    db.pragma(`cache_size = ${-Math.trunc(opts.cacheKiB ?? 16384)}`);
     if (opts.readOnly === true) db.pragma("query_only = ON");
     return db;
   } catch (e) {

@@ -39,6 +39,7 @@ import {
   type ErrorMapping,
 } from "../storage-errors.js";
 import {
+  bySubjectId,
   checkImportItems,
   consentStatus,
   dedupeFields,
@@ -131,7 +132,7 @@ const MAX_IN_ARITY = 32;
 
 /** Opens (creating and migrating) `data.db`. */
 export const openSqliteDataStore = async (opts: SqliteDataStoreOptions): Promise<DataStore> => {
-  const writer = openSqlite(opts.file, { synchronous: opts.synchronous, secureDelete: true });
+  const writer = openSqlite(opts.file, { synchronous: opts.synchronous, secureDelete: true, cacheKiB: 65536 });
   const writerDb = kyselyOn<SqliteDataDb>(writer);
   try {
     await migrate(writerDb, sqliteDataMigrations);
@@ -139,7 +140,7 @@ export const openSqliteDataStore = async (opts: SqliteDataStoreOptions): Promise
     writer.close();
     throw e;
   }
-  const reader = openSqlite(opts.file, { synchronous: opts.synchronous, secureDelete: true, readOnly: true });
+  const reader = openSqlite(opts.file, { synchronous: opts.synchronous, secureDelete: true, readOnly: true, cacheKiB: 65536 });
   return sqliteDataStore(writer, writerDb, reader, kyselyOn<SqliteDataDb>(reader));
 };
 
@@ -256,7 +257,7 @@ const sqliteDataStore = (
   };
 
   const importNow = writer.transaction((items: readonly ImportItem[]) => {
-    for (const item of items) {
+    for (const item of bySubjectId(items)) {
       const s = item.subject;
       w.insertSubject.run(s.id, s.createdAt.getTime(), s.updatedAt.getTime(), s.status);
       for (const f of item.fields) w.upsertField.run(s.id, f.field, f.ciphertext, f.updatedAt.getTime());

@@ -11,7 +11,7 @@ import { asAuditRef, asSubjectId } from "../../core/ids.js";
 import type { KeyStore, WrappedKeyRow } from "../../core/ports.js";
 import { migrate } from "../migrations/migrate.js";
 import { sqliteKeyMigrations } from "../migrations/sqlite-migrations.js";
-import { guard } from "../storage-errors.js";
+import { AUDIT_REF_IN_USE, guard } from "../storage-errors.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
 import type { SqliteKeyDb } from "./sqlite-schema.js";
 
@@ -66,19 +66,28 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
   const upsert = (row: WrappedKeyRow) =>
     st.upsert.run(row.subjectId, row.kekVersion, row.dekVersion, row.wrapped, row.auditRef, row.createdAt.getTime());
   const putMany = conn.transaction((rows: readonly WrappedKeyRow[]) => {
-    for (const row of rows) upsert(row);
+    // In id order: neighbouring inserts touch neighbouring pages.
+    for (const row of [...rows].sort((a, b) => (a.subjectId < b.subjectId ? -1 : a.subjectId > b.subjectId ? 1 : 0))) {
+      upsert(row);
+    }
   });
   let closed = false;
 
   return {
     put: (row) =>
-      guard(() => {
-        upsert(row);
-      }),
+      guard(
+        () => {
+          upsert(row);
+        },
+        { unique: AUDIT_REF_IN_USE },
+      ),
     putMany: (rows) =>
-      guard(() => {
-        putMany.immediate(rows);
-      }),
+      guard(
+        () => {
+          putMany.immediate(rows);
+        },
+        { unique: AUDIT_REF_IN_USE },
+      ),
     get: (id) =>
       guard(() => {
         const row = st.get.get(id);

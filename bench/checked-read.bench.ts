@@ -1,0 +1,142 @@
+/**
+ * Checked read over HTTP (auth + policy + decrypt of 3 fields + durable audit) against the
+ * yardstick, same machine, same load generator, one run:
+ *   - SQLite: Haechi vs a bare Fastify JSON route (target ≥ 1/3, p99 ≤ 10 ms at 32 connections)
+ *   - PostgreSQL: Haechi vs raw `pg` named point reads (target ≥ 0.4)
+ *
+ *   node --import tsx bench/checked-read.bench.ts [--store sqlite|postgres|both] [--seconds 10]
+ *     [--subjects 20000] [--connections 32]
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../src/config/config.js";
+import { buildContainer } from "../src/container.js";
+import { freshDatabase, startPostgres } from "../test/helpers/pg.js";
+import { writeResult } from "./lib/machine.js";
+import { runLoad, startServer, stopServer, type LoadResult } from "./lib/load.js";
+
+const { values: args } = parseArgs({
+  options: {
+    store: { type: "string", default: "both" },
+    seconds: { type: "string", default: "10" },
+    subjects: { type: "string", default: "20000" },
+    connections: { type: "string", default: "32" },
+  },
+});
+const seconds = Number(args.seconds);
+const subjects = Number(args.subjects);
+const connections = Number(args.connections);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+/** Creates a home with `n` subjects imported through the import service; returns ids and a key. */
+const prepare = async (env: Record<string, string>) => {
+  const config = loadConfig(env);
+  const c = await buildContainer(config, { createKeyring: true });
+  const file = path.join(config.home, "subjects.ndjson");
+  const lines: string[] = [];
+  for (let i = 0; i < subjects; i++) {
+    lines.push(
+      JSON.stringify({
+        fields: { user_id: `bench-${i}`, phone: `010-${String(1000 + (i % 9000)).padStart(4, "0")}-${String(i % 10000).padStart(4, "0")}`, name: "김철수", nickname: `nick${i}` },
+      }),
+    );
+  }
+  fs.writeFileSync(file, `${lines.join("\n")}\n`);
+  const ids: string[] = [];
+  await c.services.import.run({ file, principal: "talk-app", purpose: "talk_service", onImported: (r) => ids.push(r.id) });
+  const key = (await c.services.auth.issue("talk-app")).token;
+  await c.close();
+  return { ids, key };
+};
+
+const haechiLoad = async (env: Record<string, string>, ids: string[], key: string): Promise<LoadResult> => {
+  const { url, proc } = await startServer(["src/main.ts", "serve"], { ...env, HAECHI_PORT: "0", HAECHI_LOG_LEVEL: "warn" });
+  try {
+    const paths = ids.map((id) => `/v1/subjects/${id}?purpose=talk_service&fields=phone,name,nickname`);
+    const headers = { authorization: `Bearer ${key}` };
+    await runLoad({ url, seconds: 3, connections, headers, paths }); // warm-up
+    const r = await runLoad({ url, seconds, connections, headers, paths });
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`checked reads failed: ${r.non2xx} non-2xx, ${r.errors} errors`);
+    return r;
+  } finally {
+    await stopServer(proc);
+  }
+};
+
+const results: Record<string, unknown> = {};
+
+if (args.store === "sqlite" || args.store === "both") {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-bench-"));
+  const env = { HAECHI_HOME: home, HAECHI_LOG_LEVEL: "warn" };
+  log(`sqlite: importing ${subjects} subjects…`);
+  const { ids, key } = await prepare(env);
+
+  log("bare fastify…");
+  const bare = await startServer(["bench/servers/bare-fastify.ts"]);
+  await runLoad({ url: `${bare.url}/hello`, seconds: 3, connections });
+  const bareR = await runLoad({ url: `${bare.url}/hello`, seconds, connections, paths: ["/hello"] });
+  await stopServer(bare.proc);
+  log(`  bare: ${bareR.rps.toFixed(0)} req/s p99 ${bareR.p99} ms`);
+
+  log("haechi checked read (sqlite)…");
+  const h = await haechiLoad(env, ids, key);
+  log(`  haechi: ${h.rps.toFixed(0)} req/s p99 ${h.p99} ms; ratio ${(h.rps / bareR.rps).toFixed(3)}`);
+  results.sqlite = {
+    yardstick: { name: "bare Fastify JSON route", ...bareR },
+    haechi: { name: "GET /v1/subjects/:id (auth + policy + 3-field decrypt + durable audit, synchronous=FULL)", ...h },
+    ratio: h.rps / bareR.rps,
+    target: { ratio: 1 / 3, p99Ms: 10 },
+    met: h.rps / bareR.rps >= 1 / 3 && h.p99 <= 10,
+  };
+  fs.rmSync(home, { recursive: true, force: true });
+}
+
+if (args.store === "postgres" || args.store === "both") {
+  const own = process.env.HAECHI_TEST_PG_URL ? undefined : await startPostgres();
+  const server = process.env.HAECHI_TEST_PG_URL ?? own!.url;
+  try {
+    const db = await freshDatabase(server);
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-bench-pg-"));
+    const env = { HAECHI_HOME: home, HAECHI_LOG_LEVEL: "warn", HAECHI_STORE: "postgres", HAECHI_PG_URL: db.url };
+    log(`postgres: importing ${subjects} subjects…`);
+    const { ids, key } = await prepare(env);
+
+    log("raw pg named point reads…");
+    const rawResult = await runRawPg(db.url);
+    log(`  raw pg: ${rawResult.rps.toFixed(0)} reads/s`);
+
+    log("haechi checked read (postgres)…");
+    const h = await haechiLoad(env, ids, key);
+    log(`  haechi: ${h.rps.toFixed(0)} req/s p99 ${h.p99} ms; ratio ${(h.rps / rawResult.rps).toFixed(3)}`);
+    results.postgres = {
+      yardstick: { name: "raw pg named point reads (same machine, same concurrency)", ...rawResult },
+      haechi: { name: "GET /v1/subjects/:id on PostgreSQL (auth + policy + 3-field decrypt + durable audit)", ...h },
+      ratio: h.rps / rawResult.rps,
+      target: { ratio: 0.4 },
+      met: h.rps / rawResult.rps >= 0.4,
+    };
+    fs.rmSync(home, { recursive: true, force: true });
+    await db.drop();
+  } finally {
+    await own?.stop();
+  }
+}
+
+/** Raw named point reads in a child process (so it gets its own event loop, like the server). */
+async function runRawPg(url: string): Promise<{ rps: number; reads: number; seconds: number; concurrency: number }> {
+  const { spawn } = await import("node:child_process");
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ["--import", "tsx", "bench/servers/raw-pg.ts"], {
+      env: { ...process.env, PG_URL: url, SECONDS: String(seconds), CONCURRENCY: String(connections) },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.trim().split("\n").pop()!)) : reject(new Error(`raw-pg exited ${code}`))));
+  });
+}
+
+writeResult("checked-read", { connections, seconds, subjects, ...results });
+process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
