@@ -209,7 +209,9 @@ export interface AuditStore {
   /**
    * Append under the chain-head lock: the store reads the head (null for an empty log),
    * calls `build` (pure, synchronous) to hash the new rows against it, inserts them and moves
-   * the head, all in one durable transaction. Safe with several Haechi processes on one store.
+   * the head, all in one durable transaction. Safe with several Haechi processes on one store:
+   * `build` may be called again with a newer head if another writer appended first; only the
+   * rows of the last call are stored.
    */
   appendBatch(build: (head: AuditHead | null) => AuditRow[]): Promise<AuditRow[]>;
   head(): Promise<AuditHead | null>;

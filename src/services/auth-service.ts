@@ -63,16 +63,23 @@ export const authService = (deps: AuthServiceDeps) => {
      */
     async authenticate(token: string | undefined, source: string | null, requestId: string): Promise<string> {
       const now = deps.clock.now();
-      const anon = anonymous.get(source ?? "-");
-      if (anon && anon.lockedUntil > now.getTime()) {
-        throw new HaechiError("AUTH_LOCKED", "too many failed authentications from this address; try again later");
-      }
+      // The per-address lock applies only to tokens that name no usable key, so garbage sent
+      // from a shared address (a proxy, a NAT) cannot lock out principals with valid keys;
+      // guessing the secret of a real key id is limited by that key's own lock below.
+      const addressLocked = () => {
+        const anon = anonymous.get(source ?? "-");
+        if (anon && anon.lockedUntil > now.getTime()) {
+          throw new HaechiError("AUTH_LOCKED", "too many failed authentications from this address; try again later");
+        }
+      };
       if (!token) {
+        addressLocked();
         await anonymousFailure(source, requestId, "MISSING_KEY");
         throw new HaechiError("UNAUTHENTICATED", "missing API key: send Authorization: Bearer <key>");
       }
       const parsed = parseApiKey(token);
       if (!parsed) {
+        addressLocked();
         await anonymousFailure(source, requestId, "MALFORMED_KEY");
         throw new HaechiError("UNAUTHENTICATED", "invalid API key");
       }
@@ -82,6 +89,7 @@ export const authService = (deps: AuthServiceDeps) => {
         if (row) keys.set(row.keyId, row);
       }
       if (!row || row.revokedAt) {
+        addressLocked();
         await anonymousFailure(source, requestId, row ? "REVOKED_KEY" : "UNKNOWN_KEY");
         throw new HaechiError("UNAUTHENTICATED", "invalid API key");
       }

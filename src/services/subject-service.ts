@@ -175,6 +175,26 @@ export const subjectService = (deps: SubjectServiceDeps) => {
     return [...m.values()];
   };
 
+  /** Checks consent inputs; a refusal to record them is audited before it is thrown. */
+  const checkConsents = async (ctx: RequestContext, catalog: Catalog, inputs: ConsentInput[], now: Date, subjectRef: string | null) => {
+    try {
+      return checkConsentInputs(catalog, ctx.principal, inputs, now);
+    } catch (e) {
+      if (e instanceof HaechiError && (e.code === "ACCESS_DENIED" || e.code === "RRN_CONSENT_NOT_A_BASIS")) {
+        await deps.audit.record({
+          ...entryBase(ctx, now),
+          action: "consent.record",
+          effect: "deny",
+          purpose: null,
+          subjectRef,
+          fields: [],
+          reasons: [e.code === "ACCESS_DENIED" ? "PURPOSE_NOT_ALLOWED_FOR_PRINCIPAL" : e.code],
+        });
+      }
+      throw e;
+    }
+  };
+
   return {
     /** POST /v1/subjects: collect a new subject's data under a collecting purpose. */
     async create(ctx: RequestContext, input: CreateInput): Promise<CreateResult> {
@@ -192,7 +212,7 @@ export const subjectService = (deps: SubjectServiceDeps) => {
           fields: missing,
         });
       }
-      const checked = checkConsentInputs(catalog, ctx.principal, input.consents ?? [], now);
+      const checked = await checkConsents(ctx, catalog, input.consents ?? [], now, null);
       const id = newSubjectId();
       const events = consentEvents(id, ctx, checked, now);
       const decision = evaluate(
@@ -324,10 +344,10 @@ export const subjectService = (deps: SubjectServiceDeps) => {
     async recordConsents(ctx: RequestContext, externalId: string, inputs: ConsentInput[]): Promise<{ id: string; consents: ConsentView[] }> {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
-      const checked = checkConsentInputs(catalog, ctx.principal, inputs, now);
       const id = resolve(catalog, ctx, externalId);
       const subject = id ? await data.getSubject(id) : undefined;
       const key = subject?.status === "active" ? await deps.subjectKeys.get(id!) : undefined;
+      const checked = await checkConsents(ctx, catalog, inputs, now, key?.auditRef ?? null);
       if (!key) {
         await deps.audit.record({
           ...entryBase(ctx, now),

@@ -84,17 +84,18 @@ forEachStore("AuditStore", (fx) => {
     const { audit } = fx().stores;
     const other = (await fx().openAnother()).audit;
     const start = await audit.head();
+    // build may run again when another writer moved the head meanwhile; the last call counts.
     const seen: { head: AuditHead | null; rows: AuditRow[] }[] = [];
     await Promise.all(
       Array.from({ length: 10 }, (_, i) =>
         (i % 2 === 0 ? audit : other).appendBatch((head) => {
           const rows = chained(head, Array.from({ length: 1 + (i % 4) }, (_, j) => `c${i}.${j}`));
-          seen.push({ head, rows });
+          seen[i] = { head, rows };
           return rows;
         }),
       ),
     );
-    assert.equal(seen.length, 10, "build is called once per append");
+    assert.equal(seen.filter(Boolean).length, 10, "every append was built");
     seen.sort((a, b) => (a.head?.seq ?? 0) - (b.head?.seq ?? 0));
     let expected = start;
     for (const s of seen) {

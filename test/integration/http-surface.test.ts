@@ -199,7 +199,7 @@ for (const kind of STORE_KINDS) {
         ok: { principal: "talk-app", method: "POST", path: () => `/v1/subjects/${subject}/consents`, body: () => ({ consents: [{ notice: "analytics", action: "grant", channel: "app" }] }), status: 200 },
         denied: [
           { why: "an id from another context", principal: "openchat-app", method: "POST", path: () => `/v1/subjects/${subject}/consents`, body: () => ({ consents: [{ notice: "analytics", action: "grant", channel: "app" }] }), status: 404, code: "NOT_FOUND" },
-          { why: "a notice the principal's purposes are not linked to", principal: "talk-app", method: "POST", path: () => `/v1/subjects/${subject}/consents`, body: () => ({ consents: [{ notice: "health_wallet", action: "grant", channel: "app" }] }), status: 403, code: "ACCESS_DENIED", reason: "PURPOSE_NOT_ALLOWED_FOR_PRINCIPAL", notAudited: "checkConsentInputs throws ACCESS_DENIED before anything is audited (subject-service recordConsents/create)" },
+          { why: "a notice the principal's purposes are not linked to", principal: "talk-app", method: "POST", path: () => `/v1/subjects/${subject}/consents`, body: () => ({ consents: [{ notice: "health_wallet", action: "grant", channel: "app" }] }), status: 403, code: "ACCESS_DENIED", reason: "PURPOSE_NOT_ALLOWED_FOR_PRINCIPAL" },
         ],
       },
       "POST /v1/lookup": {

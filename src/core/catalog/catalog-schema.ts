@@ -72,6 +72,13 @@ export const CONSENT_CATEGORIES = [
 ] as const;
 export const CONSENT_CHANNELS = ["web", "app", "phone", "written", "email", "import"] as const;
 
+/**
+ * A record whose output has no prototype, so a name such as `constructor` or `toString` is never
+ * "found" in the catalog by `catalog.fields[name]`.
+ */
+const nullProtoRecord = <K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V) =>
+  z.record(key, value).transform((o) => Object.assign(Object.create(null) as Record<z.output<K> & PropertyKey, z.output<V>>, o));
+
 export const fieldSchema = z
   .object({
     class: z
@@ -238,11 +245,11 @@ export const catalogSchema = z
         privacy_officer: z.object({ name: z.string().min(1), contact: z.string().min(3) }).strict(),
       })
       .strict(),
-    fields: z.record(name, fieldSchema).describe("every personal-data field Haechi may hold, by name (lower snake_case)"),
-    purposes: z.record(name, purposeSchema).describe("processing purposes, by name"),
-    notices: z.record(name, noticeSchema).default({}).describe("consent notices, by name"),
-    principals: z.record(principalName, principalSchema).describe("callers (services, consoles), by name (lower kebab-case)"),
-    retention_rules: z.record(name, retentionRuleSchema).default({}).describe("statutory retention periods, by name"),
+    fields: nullProtoRecord(name, fieldSchema).describe("every personal-data field Haechi may hold, by name (lower snake_case)"),
+    purposes: nullProtoRecord(name, purposeSchema).describe("processing purposes, by name"),
+    notices: nullProtoRecord(name, noticeSchema).default({}).describe("consent notices, by name"),
+    principals: nullProtoRecord(principalName, principalSchema).describe("callers (services, consoles), by name (lower kebab-case)"),
+    retention_rules: nullProtoRecord(name, retentionRuleSchema).default({}).describe("statutory retention periods, by name"),
     security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
       lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
     }),

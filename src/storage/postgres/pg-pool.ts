@@ -60,7 +60,14 @@ export const openSharedPool = async (opts: PgPoolOptions): Promise<SharedPool> =
     if (writable[0] === undefined) throw storageFailure(undefined, "no writable PostgreSQL host");
     url = writable[0];
   }
-  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    // Fail instead of waiting forever when every client is held (e.g. by transaction bodies
+    // that themselves wait for a pooled read).
+    connectionTimeoutMillis: 15_000,
+    application_name: "haechi",
+  });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => undefined);
   try {

@@ -1,14 +1,21 @@
 /**
- * AuditStore on SQLite (`audit.db`). `build` is synchronous, so an append is one synchronous
- * `BEGIN IMMEDIATE` transaction: nothing in this process can interleave, and another process
- * waits on SQLite's write lock (busy_timeout) before it can read the head.
+ * AuditStore on SQLite (`audit.db`).
+ *
+ * Appends run on a writer thread (audit-writer.worker.mjs) with its own connection, so the
+ * durable commit (an fsync) never blocks the event loop and entries arriving meanwhile form the
+ * next batch (docs/adr/0003-audit-before-effect.md). The head is cached here; the writer appends
+ * only if the log still ends where the rows were chained (compare-and-set), otherwise it answers
+ * with the new head — another process appended — and the rows are chained again.
+ * Reads use this thread's connection (WAL: readers never wait for the writer).
  */
+import { Worker } from "node:worker_threads";
+import { AsyncMutex } from "../async-mutex.js";
 import type Database from "better-sqlite3";
 import type { Kysely } from "kysely";
 import type { AuditHead, AuditRow, AuditStore, Checkpoint } from "../../core/ports.js";
 import { migrate } from "../migrations/migrate.js";
 import { sqliteAuditMigrations } from "../migrations/sqlite-migrations.js";
-import { CHECKPOINT_EXISTS, guard, mapDriverError } from "../storage-errors.js";
+import { CHECKPOINT_EXISTS, guard, mapDriverError, storageFailure } from "../storage-errors.js";
 import { checkAuditRows } from "../store-fns.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
 import type { SqliteAuditDb } from "./sqlite-schema.js";
@@ -52,15 +59,66 @@ export const openSqliteAuditStore = async (opts: SqliteAuditStoreOptions): Promi
     conn.close();
     throw e;
   }
-  return sqliteAuditStore(conn, db);
+  return sqliteAuditStore(conn, db, auditWriter(opts.file, opts.synchronous));
 };
+
+interface WriterReply {
+  id: number;
+  head?: { seq: number; hash: Uint8Array } | null;
+  ok?: true;
+  conflict?: { seq: number; hash: Uint8Array } | null;
+  error?: string;
+}
+
+/** The writer thread and a promise-per-message channel to it, answered in order. */
+const auditWriter = (file: string, synchronous: SqliteSynchronous) => {
+  const worker = new Worker(new URL("./audit-writer.worker.mjs", import.meta.url), { workerData: { file, synchronous } });
+  worker.unref(); // only pending calls keep the process alive
+  const pending = new Map<number, { resolve: (r: WriterReply) => void; reject: (e: unknown) => void }>();
+  let next = 1;
+  let dead: unknown = null;
+  const failAll = (e: unknown) => {
+    dead = e;
+    for (const p of pending.values()) p.reject(storageFailure(e, "audit writer stopped"));
+    pending.clear();
+  };
+  worker.on("message", (m: WriterReply) => {
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    if (pending.size === 0) worker.unref();
+    if (m.error !== undefined) p.reject(storageFailure(new Error(m.error)));
+    else p.resolve(m);
+  });
+  worker.on("error", failAll);
+  worker.on("exit", (code) => failAll(new Error(`audit writer exited (${code})`)));
+  const call = (msg: Record<string, unknown>): Promise<WriterReply> =>
+    new Promise((resolve, reject) => {
+      if (dead !== null) return reject(storageFailure(dead, "audit writer stopped"));
+      const id = next++;
+      pending.set(id, { resolve, reject });
+      worker.ref();
+      worker.postMessage({ ...msg, id });
+    });
+  return {
+    call,
+    async close() {
+      if (dead !== null) return;
+      await call({ type: "close" }).catch(() => undefined);
+      await worker.terminate();
+    },
+  };
+};
+
+const toHead = (h: { seq: number; hash: Uint8Array } | null | undefined): AuditHead | null =>
+  h ? { seq: h.seq, hash: Buffer.from(h.hash.buffer, h.hash.byteOffset, h.hash.byteLength) } : null;
 
 /** Marks an error thrown by the caller's `build`, which must reach the caller unchanged. */
 class BuildFailure {
   constructor(readonly error: unknown) {}
 }
 
-const sqliteAuditStore = (conn: Database.Database, db: Kysely<SqliteAuditDb>): AuditStore => {
+const sqliteAuditStore = (conn: Database.Database, db: Kysely<SqliteAuditDb>, writer: ReturnType<typeof auditWriter>): AuditStore => {
   const st = {
     head: conn.prepare<[], { seq: number | null; hash: Buffer | null }>("SELECT seq, hash FROM audit_head WHERE id = 1"),
     insert: conn.prepare<[number, number, string | null, string | null, string, string, Buffer]>(
@@ -81,34 +139,47 @@ const sqliteAuditStore = (conn: Database.Database, db: Kysely<SqliteAuditDb>): A
     const row = st.head.get();
     return row === undefined || row.seq === null || row.hash === null ? null : { seq: row.seq, hash: row.hash };
   };
-  const append = conn.transaction((build: (head: AuditHead | null) => AuditRow[]): AuditRow[] => {
-    const head = readHead();
-    let rows: AuditRow[];
-    try {
-      rows = build(head);
-    } catch (e) {
-      throw new BuildFailure(e);
-    }
-    if (rows.length === 0) return rows;
-    checkAuditRows(head, rows);
-    for (const row of rows) {
-      st.insert.run(row.seq, row.at.getTime(), row.subjectRef, row.principal, row.action, row.body, row.hash);
-    }
-    const last = rows[rows.length - 1]!;
-    st.setHead.run(last.seq, last.hash);
-    return rows;
-  });
+  /** The head as this process last saw it; `undefined` until first asked. */
+  let cachedHead: AuditHead | null | undefined;
+  /** One append in flight per store (the AuditLog already sends one at a time). */
+  const appendLock = new AsyncMutex();
   let closed = false;
 
   return {
-    appendBatch: async (build) => {
-      try {
-        return append.immediate(build);
-      } catch (e) {
-        if (e instanceof BuildFailure) throw e.error;
-        throw mapDriverError(e);
+    appendBatch: (build) => appendLock.run(async () => {
+      let head = cachedHead !== undefined ? cachedHead : toHead((await writer.call({ type: "head" })).head);
+      for (let attempt = 0; attempt < 20; attempt++) {
+        let rows: AuditRow[];
+        try {
+          rows = build(head);
+        } catch (e) {
+          throw e instanceof BuildFailure ? e.error : e; // the caller's own error, unchanged
+        }
+        if (rows.length === 0) return rows;
+        checkAuditRows(head, rows);
+        // Packed as flat columns and one hash buffer: far cheaper to clone than row objects.
+        const flat: (string | number | null)[] = new Array(rows.length * 6);
+        const hashes = Buffer.allocUnsafe(rows.length * 32);
+        rows.forEach((r, i) => {
+          flat[i * 6] = r.seq;
+          flat[i * 6 + 1] = r.at.getTime();
+          flat[i * 6 + 2] = r.subjectRef;
+          flat[i * 6 + 3] = r.principal;
+          flat[i * 6 + 4] = r.action;
+          flat[i * 6 + 5] = r.body;
+          r.hash.copy(hashes, i * 32);
+        });
+        const reply = await writer.call({ type: "append", expected: head?.seq ?? 0, flat, hashes });
+        if (reply.ok) {
+          const last = rows[rows.length - 1]!;
+          cachedHead = { seq: last.seq, hash: last.hash };
+          return rows;
+        }
+        head = toHead(reply.conflict);
+        cachedHead = head;
       }
-    },
+      throw storageFailure(new Error("audit head kept moving"), "audit append did not settle");
+    }),
     head: () => guard(readHead),
     async *iterate(afterSeq, pageSize) {
       const size = Math.max(1, Math.trunc(pageSize));
@@ -149,6 +220,7 @@ const sqliteAuditStore = (conn: Database.Database, db: Kysely<SqliteAuditDb>): A
     close: async () => {
       if (closed) return;
       closed = true;
+      await writer.close();
       await db.destroy();
     },
   };
