@@ -46,7 +46,14 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       ? await openSqliteStores({ dir: config.store.dir, synchronous: config.store.synchronous })
       : await openPostgresStores({ url: config.store.url });
   const auditStore = opts.wrapAuditStore ? opts.wrapAuditStore(stores.audit) : stores.audit;
-  const audit: AuditLog = auditLog({ store: auditStore, chainKey: keyring.secrets.chainKey, clock });
+  // PostgreSQL appends are round trips with a durable commit: keep several in flight (each
+  // chained to the head the previous will leave). SQLite's writer thread takes one at a time.
+  const audit: AuditLog = auditLog({
+    store: auditStore,
+    chainKey: keyring.secrets.chainKey,
+    clock,
+    maxInFlight: stores.kind === "postgres" ? 4 : 1,
+  });
   const keys = subjectKeys({ keys: stores.keys, kek: keyring.kek });
   const base = { catalog: catalogSource, audit, clock };
   const subjects = subjectService({

@@ -21,6 +21,12 @@ export interface AuditLogDeps {
   clock?: Clock;
   /** Most entries per appendBatch (default 512). */
   maxBatch?: number;
+  /**
+   * Batches in flight at once (default 1). A store whose appends are network round trips with a
+   * durable commit (PostgreSQL) keeps the pipe full with several: each is chained to the head the
+   * previous one will leave, and the store's compare-and-set re-chains any that lost a race.
+   */
+  maxInFlight?: number;
   /** Told about every failed write (e.g. to log and raise an alarm); never about entry contents. */
   onError?: (e: unknown) => void;
 }
@@ -51,8 +57,9 @@ const unavailable = (message: string, cause?: unknown): HaechiError =>
 
 /**
  * Group commit: entries recorded in the same event-loop turn, or while a batch is being written,
- * go to the store together in one `appendBatch` (one durable transaction). At most one
- * appendBatch is in flight per AuditLog; batches hold at most `maxBatch` entries. The chain is
+ * go to the store together in one `appendBatch` (one durable transaction). At most
+ * `maxInFlight` appendBatch calls run at once per AuditLog (default one); batches hold at most
+ * `maxBatch` entries. The chain is
  * computed inside the store's `build` callback from the head the store hands over, so several
  * processes can share one store.
  */
@@ -62,8 +69,10 @@ export const auditLog = (deps: AuditLogDeps): AuditLog => {
   if (!Number.isSafeInteger(maxBatch) || maxBatch < 1) throw new RangeError("maxBatch must be ≥ 1");
   const hasher = chainHasher(deps.chainKey);
 
+  const maxInFlight = deps.maxInFlight ?? 1;
+  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) throw new RangeError("maxInFlight must be ≥ 1");
   const queue: Pending[] = [];
-  let running: Promise<void> | null = null;
+  const inFlight = new Set<Promise<void>>();
   let scheduled = false;
   let closed = false;
 
@@ -108,21 +117,25 @@ export const auditLog = (deps: AuditLogDeps): AuditLog => {
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(rows[i]!.seq);
   };
 
-  const drain = async (): Promise<void> => {
-    while (queue.length > 0) await writeBatch(queue.splice(0, maxBatch));
+  /** Starts batches while there is room in flight; each finished batch makes room for the next. */
+  const pump = (): void => {
+    while (inFlight.size < maxInFlight && queue.length > 0) {
+      const p: Promise<void> = writeBatch(queue.splice(0, maxBatch)).finally(() => {
+        inFlight.delete(p);
+        pump();
+      });
+      inFlight.add(p);
+    }
   };
 
   const kick = (): void => {
-    if (scheduled || running) return; // a running drain picks up new entries when it loops
+    if (scheduled || inFlight.size >= maxInFlight) return; // a finishing batch pumps again
     scheduled = true;
     // setImmediate rather than a microtask: entries from every request handled in this
     // event-loop turn join the same batch.
     setImmediate(() => {
       scheduled = false;
-      running = drain().finally(() => {
-        running = null;
-        if (queue.length > 0) kick();
-      });
+      pump();
     });
   };
 
@@ -154,8 +167,8 @@ export const auditLog = (deps: AuditLogDeps): AuditLog => {
   };
 
   const flush = async (): Promise<void> => {
-    while (scheduled || running || queue.length > 0) {
-      if (running) await running;
+    while (scheduled || inFlight.size > 0 || queue.length > 0) {
+      if (inFlight.size > 0) await Promise.all(inFlight);
       else await new Promise<void>((r) => setImmediate(r));
     }
   };

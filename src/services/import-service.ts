@@ -262,6 +262,8 @@ interface Sealer {
 }
 
 const DEK_BYTES = 32;
+/** Files smaller than this are sealed on the calling thread. */
+const WORKER_MIN_BYTES = 1 << 20;
 
 const sealInline = (job: SealJob): Sealed => {
   const out: Sealed = new Array(job.ids.length);
@@ -319,16 +321,23 @@ const runSealerWorker = () => {
 if (!isMainThread && (workerData as { mark?: unknown } | null)?.mark === WORKER_MARK) runSealerWorker();
 
 /**
- * Run from TypeScript sources (tsx), the worker needs the tsx loader too. Only that is passed:
- * the parent's other flags (e.g. the test runner's) may not be valid for a worker.
+ * The worker runs this module. From TypeScript sources (tsx, no build step) it is loaded through
+ * tsx's API, since a worker does not inherit the parent's loader; the parent's other flags (e.g.
+ * the test runner's) are not passed on.
  */
-const workerExecArgv = (): string[] => (import.meta.url.endsWith(".ts") ? ["--import", import.meta.resolve("tsx")] : []);
+const spawnSealerWorker = (): Worker => {
+  const workerData = { mark: WORKER_MARK };
+  if (!import.meta.url.endsWith(".ts")) return new Worker(new URL(import.meta.url), { workerData, execArgv: [] });
+  const api = JSON.stringify(import.meta.resolve("tsx/esm/api"));
+  const self = JSON.stringify(import.meta.url);
+  return new Worker(`import(${api}).then((tsx) => tsx.tsImport(${self}, ${self}))`, { eval: true, workerData, execArgv: [] });
+};
 
 /** Starts a sealing worker; resolves with null (seal inline) if it cannot start. */
 const startWorkerSealer = async (): Promise<Sealer | null> => {
   let worker: Worker;
   try {
-    worker = new Worker(new URL(import.meta.url), { workerData: { mark: WORKER_MARK }, execArgv: workerExecArgv() });
+    worker = spawnSealerWorker();
   } catch {
     return null;
   }
@@ -409,9 +418,10 @@ interface Prepared {
   audits: AuditEntry[];
   skipped: { row: ParsedRow; id: SubjectId }[];
   sealed: Promise<Sealed> | null;
+  /** The batch's audit entries, being written while the previous batch's data is. */
+  audited: Promise<unknown> | null;
   /** Field names per item, in the order they were sealed. */
   names: string[][];
-  lastLine: number;
   bytes: number;
 }
 
@@ -521,12 +531,12 @@ export const importService = (deps: ImportServiceDeps) => ({
     };
 
     /** Validates and keys a batch and hands its values to the sealer; writes nothing. */
-    const prepare = async (rows: ParsedRow[], sealer: Sealer, bytes: number): Promise<Prepared> => {
+    const prepare = async (rows: ParsedRow[], sealer: () => Sealer, bytes: number): Promise<Prepared> => {
       const ids = rows.map((r) => subjectIdFor(r.line));
       // Checked row by row: an earlier run's batches may straddle this one (another batch size
       // or catalog), and a data key must never be written over a live subject's key.
       const exists = resuming ? await Promise.all(ids.map((id) => deps.data.subjectExists(id))) : null;
-      const p: Prepared = { items: [], itemRows: [], keyRows: [], audits: [], skipped: [], sealed: null, names: [], lastLine: rows[rows.length - 1]?.line ?? 0, bytes };
+      const p: Prepared = { items: [], itemRows: [], keyRows: [], audits: [], skipped: [], sealed: null, audited: null, names: [], bytes };
       const job: SealJob = { ids: [], dekVersions: [], deks: Buffer.alloc(0), values: [] };
       const deks: Buffer[] = [];
       try {
@@ -565,9 +575,13 @@ export const importService = (deps: ImportServiceDeps) => ({
         if (p.items.length > 0) {
           job.deks = Buffer.alloc(deks.length * DEK_BYTES);
           deks.forEach((d, i) => d.copy(job.deks, i * DEK_BYTES));
-          p.sealed = sealer.seal(job);
+          p.sealed = sealer().seal(job);
           // Awaited in commit; this only keeps a batch abandoned after a failure from being unhandled.
           p.sealed.catch(() => undefined);
+        }
+        if (p.audits.length > 0) {
+          p.audited = deps.audit.recordMany(p.audits);
+          p.audited.catch(() => undefined);
         }
       } finally {
         for (const d of deks) d.fill(0);
@@ -576,12 +590,12 @@ export const importService = (deps: ImportServiceDeps) => ({
     };
 
     /**
-     * Writes a prepared batch: audit first (fail closed), then keys, then data. A crash between
-     * them leaves audit entries of an attempt or orphan keys (replaced on the rerun), never
-     * data without its key.
+     * Writes a prepared batch: its audit entries must be durable first (fail closed), then keys,
+     * then data. A crash between them leaves audit entries of an attempt or orphan keys (replaced
+     * on the rerun), never data without its key.
      */
     const commit = async (p: Prepared) => {
-      if (p.audits.length > 0) await deps.audit.recordMany(p.audits);
+      await p.audited;
       if (p.items.length > 0) {
         await deps.keys.putMany(p.keyRows);
         const sealed = await p.sealed!;
@@ -605,8 +619,11 @@ export const importService = (deps: ImportServiceDeps) => ({
     };
 
     const workers = opts.workers ?? (os.availableParallelism() > 1 ? 1 : 0);
-    // Small files are not worth a thread's start-up.
-    const sealer = (workers > 0 && stat.size > 256 * 1024 ? await startWorkerSealer() : null) ?? inlineSealer;
+    // The worker takes a moment to start (and is not worth it for small files): batches are
+    // sealed here until it is ready.
+    let worker: Sealer | null = null;
+    const starting = workers > 0 && stat.size > WORKER_MIN_BYTES ? startWorkerSealer().then((s) => (worker = s)) : null;
+    const sealer = () => worker ?? inlineSealer;
     try {
       // Two batches in flight: while one is written, the next one is sealed.
       const state: { inFlight: Prepared | null } = { inFlight: null };
@@ -644,7 +661,7 @@ export const importService = (deps: ImportServiceDeps) => ({
       opts.onProgress?.({ ...progress });
       return { ...progress, importId };
     } finally {
-      await sealer.close();
+      await (await starting)?.close();
     }
   },
 });

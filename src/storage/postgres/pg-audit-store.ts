@@ -1,10 +1,14 @@
 /**
- * AuditStore on PostgreSQL (schema `haechi_audit`). An append locks the single head row
- * (`SELECT … FOR UPDATE`), so appends from several processes queue on it and every `build`
- * sees the head the previous append left.
+ * AuditStore on PostgreSQL (schema `haechi_audit`).
+ *
+ * An append is one statement, one round trip: the rows are chained to the head this process
+ * last saw, and a data-modifying CTE moves the head only if it is still there (compare-and-set
+ * on the locked head row) and inserts the rows only if it moved. If another process appended
+ * first, nothing is written, the new head is read and the rows are chained again. Appends from
+ * several processes therefore queue on the head row's lock and never fork the chain.
  */
 import { Kysely, PostgresDialect } from "kysely";
-import type pg from "pg";
+import { isHaechiError } from "../../core/errors.js";
 import type { AuditHead, AuditRow, AuditStore, Checkpoint } from "../../core/ports.js";
 import { migrate } from "../migrations/migrate.js";
 import { PG_AUDIT_SCHEMA, pgAuditMigrations } from "../migrations/postgres-migrations.js";
@@ -16,14 +20,19 @@ import type { PgAuditDb } from "./pg-schema.js";
 
 const AUDIT_COLUMNS = "seq, at, subject_ref, principal, action, body, hash";
 
-const LOCK_HEAD = named("haechi_audit_lock_head", "SELECT seq, hash FROM haechi_audit.audit_head WHERE id = 1 FOR UPDATE");
 const READ_HEAD = named("haechi_audit_head", "SELECT seq, hash FROM haechi_audit.audit_head WHERE id = 1");
-const INSERT_ROWS = named(
-  "haechi_audit_insert",
-  `INSERT INTO haechi_audit.audit_log (${AUDIT_COLUMNS})
-   SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[])`,
+/** $1 expected head seq (NULL for an empty log); $2…$8 the row columns; returns the rows written. */
+const APPEND_IF_HEAD = named(
+  "haechi_audit_append_cas",
+  `WITH moved AS (
+     UPDATE haechi_audit.audit_head
+        SET seq = ($2::bigint[])[cardinality($2::bigint[])], hash = ($8::bytea[])[cardinality($8::bytea[])]
+      WHERE id = 1 AND seq IS NOT DISTINCT FROM $1::bigint
+      RETURNING 1)
+   INSERT INTO haechi_audit.audit_log (${AUDIT_COLUMNS})
+   SELECT r.* FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) AS r
+    WHERE EXISTS (SELECT 1 FROM moved)`,
 );
-const SET_HEAD = named("haechi_audit_set_head", "UPDATE haechi_audit.audit_head SET seq = $1, hash = $2 WHERE id = 1");
 /**
  * Pages come back as arrays with `at` in epoch milliseconds: parsing timestamptz text and
  * building a row object per row dominated reading the log.
@@ -95,54 +104,46 @@ export const openPgAuditStore = async (shared: SharedPool): Promise<AuditStore> 
   const pool = shared.pool;
   let closed = false;
 
-  const appendOn = async (client: pg.PoolClient, build: (head: AuditHead | null) => AuditRow[]) => {
-    await client.query("BEGIN");
-    const head = toHead((await runNamed<HeadDbRow>(client, LOCK_HEAD, [])).rows[0]);
-    let rows: AuditRow[];
-    try {
-      rows = build(head);
-    } catch (e) {
-      throw new BuildFailure(e);
-    }
-    if (rows.length > 0) {
-      checkAuditRows(head, rows);
-      await runNamed(client, INSERT_ROWS, [
-        rows.map((r) => r.seq),
-        rows.map((r) => iso(r.at)),
-        rows.map((r) => r.subjectRef),
-        rows.map((r) => r.principal),
-        rows.map((r) => r.action),
-        rows.map((r) => r.body),
-        rows.map((r) => r.hash),
-      ]);
-      const last = rows[rows.length - 1]!;
-      await runNamed(client, SET_HEAD, [last.seq, last.hash]);
-    }
-    await client.query("COMMIT");
-    return rows;
-  };
+  /** The head as this process last saw it; `undefined` until first read. */
+  let cachedHead: AuditHead | null | undefined;
 
   return {
     appendBatch: async (build) => {
-      let client: pg.PoolClient;
       try {
-        client = await pool.connect();
-      } catch (e) {
-        throw storageFailure(e);
-      }
-      let broken: Error | undefined;
-      try {
-        return await appendOn(client, build);
-      } catch (e) {
-        try {
-          await client.query("ROLLBACK");
-        } catch (rollbackError) {
-          broken = rollbackError instanceof Error ? rollbackError : new Error("rollback failed");
+        let head = cachedHead !== undefined ? cachedHead : toHead((await runNamed<HeadDbRow>(pool, READ_HEAD, [])).rows[0]);
+        for (let attempt = 0; attempt < 50; attempt++) {
+          let rows: AuditRow[];
+          try {
+            rows = build(head);
+          } catch (e) {
+            throw new BuildFailure(e);
+          }
+          if (rows.length === 0) return rows;
+          checkAuditRows(head, rows);
+          // Predict the head this append will leave, so a concurrent append (AuditLog with
+          // maxInFlight > 1) chains onto it and waits on the head row's lock instead of a round trip.
+          const predicted = { seq: rows[rows.length - 1]!.seq, hash: rows[rows.length - 1]!.hash };
+          cachedHead = predicted;
+          const res = await runNamed(pool, APPEND_IF_HEAD, [
+            head === null ? null : head.seq,
+            rows.map((r) => r.seq),
+            rows.map((r) => iso(r.at)),
+            rows.map((r) => r.subjectRef),
+            rows.map((r) => r.principal),
+            rows.map((r) => r.action),
+            rows.map((r) => r.body),
+            rows.map((r) => r.hash),
+          ]);
+          if (res.rowCount === rows.length) return rows;
+          // Another writer moved the head: chain again from where the log now ends.
+          head = toHead((await runNamed<HeadDbRow>(pool, READ_HEAD, [])).rows[0]);
+          cachedHead = head;
         }
+        throw storageFailure(new Error("audit head kept moving"), "audit append did not settle");
+      } catch (e) {
         if (e instanceof BuildFailure) throw e.error;
-        throw mapDriverError(e);
-      } finally {
-        client.release(broken);
+        cachedHead = undefined;
+        throw isHaechiError(e) ? e : mapDriverError(e);
       }
     },
     head: () => guard(async () => toHead((await runNamed<HeadDbRow>(pool, READ_HEAD, [])).rows[0])),
