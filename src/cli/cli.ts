@@ -206,6 +206,22 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
   });
 
+  common(keys.command("revoke <keyId>").description("revoke an API key at once (the running server stops accepting it within seconds)")).action(
+    async (keyId: string, o) => {
+      await withContainer(config(o), async (c) => {
+        await c.services.auth.revoke(keyId);
+        out(`revoked ${keyId}\n`);
+      });
+    },
+  );
+  common(keys.command("list").description("API keys: id, principal, created, revoked, locked")).action(async (o) => {
+    await withContainer(config(o), async (c) => {
+      for (const k of await c.services.auth.list()) {
+        out(`${k.keyId}  ${k.principal.padEnd(18)} created ${k.createdAt}${k.revokedAt ? `  revoked ${k.revokedAt}` : ""}${k.lockedUntil ? `  locked until ${k.lockedUntil}` : ""}\n`);
+      }
+    });
+  });
+
   return program;
 };
 

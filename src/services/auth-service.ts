@@ -20,8 +20,12 @@ const durationMs = (iso: string): number => {
   return Number(m[1]) * (m[2] === "H" ? 3_600_000 : 60_000);
 };
 
+/** How long a cached key row is trusted before it is read again (revocations by another process). */
+const KEY_CACHE_MS = 5_000;
+
 export const authService = (deps: AuthServiceDeps) => {
-  const keys = new Map<string, ApiKeyRow>();
+  const keys = new Map<string, ApiKeyRow & { loadedAt: number }>();
+  const cache = (row: ApiKeyRow) => keys.set(row.keyId, { ...row, loadedAt: Date.now() });
   /** Failures by source address for tokens that name no known key. */
   const anonymous = new Map<string, { count: number; first: number; lockedUntil: number }>();
 
@@ -83,10 +87,12 @@ export const authService = (deps: AuthServiceDeps) => {
         await anonymousFailure(source, requestId, "MALFORMED_KEY");
         throw new HaechiError("UNAUTHENTICATED", "invalid API key");
       }
-      let row = keys.get(parsed.keyId);
-      if (!row) {
+      const cached = keys.get(parsed.keyId);
+      let row: ApiKeyRow | undefined = cached;
+      if (!cached || Date.now() - cached.loadedAt > KEY_CACHE_MS) {
         row = await deps.data.getApiKey(parsed.keyId);
-        if (row) keys.set(row.keyId, row);
+        if (row) cache(row);
+        else keys.delete(parsed.keyId);
       }
       if (!row || row.revokedAt) {
         addressLocked();
@@ -101,7 +107,7 @@ export const authService = (deps: AuthServiceDeps) => {
         const { max, lockMs } = policy();
         const lockedUntil = row.failedCount + 1 >= max ? new Date(now.getTime() + lockMs) : null;
         const count = await deps.data.recordAuthFailure(row.keyId, lockedUntil);
-        keys.set(row.keyId, { ...row, failedCount: count, lockedUntil });
+        cache({ ...row, failedCount: count, lockedUntil });
         await auditFailure(source, requestId, "WRONG_SECRET", row.keyId);
         throw new HaechiError("UNAUTHENTICATED", "invalid API key");
       }
@@ -111,7 +117,7 @@ export const authService = (deps: AuthServiceDeps) => {
       }
       if (row.failedCount > 0) {
         await deps.data.resetAuthFailures(row.keyId);
-        keys.set(row.keyId, { ...row, failedCount: 0, lockedUntil: null });
+        cache({ ...row, failedCount: 0, lockedUntil: null });
       }
       return row.principal;
     },
@@ -130,7 +136,7 @@ export const authService = (deps: AuthServiceDeps) => {
         lockedUntil: null,
       };
       await deps.data.putApiKey(row);
-      keys.set(row.keyId, row);
+      cache(row);
       await deps.audit.record({
         ...entryBase({ principal: "-", source: null, requestId: "cli" }, deps.clock.now()),
         principal: null,
@@ -143,6 +149,38 @@ export const authService = (deps: AuthServiceDeps) => {
         meta: { keyId: row.keyId, for: principal },
       });
       return { principal, keyId: k.keyId, token: k.token };
+    },
+
+    /** Revokes a key at once (Safety Standard Art. 5(2)); the revocation is audited. */
+    async revoke(keyId: string): Promise<void> {
+      const row = await deps.data.getApiKey(keyId);
+      if (!row) throw new HaechiError("NOT_FOUND", `no API key ${keyId}`);
+      if (row.revokedAt) return;
+      const now = deps.clock.now();
+      await deps.audit.record({
+        ...entryBase({ principal: "-", source: null, requestId: "cli" }, now),
+        principal: null,
+        action: "apikey.revoke",
+        effect: "info",
+        purpose: null,
+        subjectRef: null,
+        fields: [],
+        reasons: [],
+        meta: { keyId, for: row.principal },
+      });
+      await deps.data.putApiKey({ ...row, revokedAt: now });
+      keys.delete(keyId);
+    },
+
+    /** Keys with their principal and state; never the secret or its hash. */
+    async list() {
+      return (await deps.data.listApiKeys()).map((k) => ({
+        keyId: k.keyId,
+        principal: k.principal,
+        createdAt: k.createdAt.toISOString(),
+        revokedAt: k.revokedAt?.toISOString() ?? null,
+        lockedUntil: k.lockedUntil?.toISOString() ?? null,
+      }));
     },
   };
 };

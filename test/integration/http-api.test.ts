@@ -352,3 +352,27 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+for (const kind of STORE_KINDS) {
+  describe(`API key revocation on ${kind}`, () => {
+    test("Safety Standard Art. 5(2): a revoked key stops working at once and the revocation is audited", async () => {
+      const t = await startApp(kind);
+      try {
+        const issued = await t.c.services.auth.issue("talk-app");
+        const ok = await t.call(issued.token, "POST", "/v1/lookup", { purpose: "talk_service", field: "user_id", value: "nobody" });
+        assert.equal(ok.status, 200);
+        await t.c.services.auth.revoke(issued.keyId);
+        const after = await t.call(issued.token, "POST", "/v1/lookup", { purpose: "talk_service", field: "user_id", value: "nobody" });
+        assert.equal(after.status, 401);
+        const listed = (await t.c.services.auth.list()).find((k) => k.keyId === issued.keyId);
+        assert.ok(listed?.revokedAt);
+        await t.c.audit.flush();
+        const actions: string[] = [];
+        for await (const page of t.c.stores.audit.iterate(0, 1000)) for (const r of page) actions.push(r.action);
+        assert.ok(actions.includes("apikey.revoke"));
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}
