@@ -138,5 +138,22 @@ async function runRawPg(url: string): Promise<{ rps: number; reads: number; seco
   });
 }
 
-writeResult("checked-read", { connections, seconds, subjects, ...results });
+// A run of one store keeps the other store's last result (each section carries its own date).
+const previous = (() => {
+  try {
+    return JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "results/checked-read.json"), "utf8")) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+})();
+const stamp = new Date().toISOString();
+for (const k of Object.keys(results)) (results[k] as Record<string, unknown>).date = stamp;
+writeResult("checked-read", {
+  connections,
+  seconds,
+  subjects,
+  ...(previous.sqlite ? { sqlite: previous.sqlite } : {}),
+  ...(previous.postgres ? { postgres: previous.postgres } : {}),
+  ...results,
+});
 process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

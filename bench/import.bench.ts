@@ -75,7 +75,10 @@ const storeDir = config.store.dir;
 const synchronous = config.store.synchronous;
 const c = await buildContainer(config, { createKeyring: true });
 
-let peakRss = process.memoryUsage.rss();
+const loadBefore = os.loadavg()[0]!;
+const rssBefore = process.memoryUsage.rss();
+let peakRss = rssBefore;
+const cpuBefore = process.cpuUsage();
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
 }, 200);
@@ -103,6 +106,8 @@ const result = await c.services.import.run({
   },
 });
 const seconds = elapsed();
+const cpu = process.cpuUsage(cpuBefore);
+const cpuSeconds = (cpu.user + cpu.system) / 1e6;
 clearInterval(sampler);
 // The kernel's high-water mark catches peaks between samples (ru_maxrss is in KiB on Linux).
 peakRss = Math.max(peakRss, process.resourceUsage().maxRSS * 1024);
@@ -121,6 +126,12 @@ const out = writeResult("import-sqlite", {
   subjectsPerSecond,
   target: TARGET,
   peakRssMiB: Math.round(peakRss / 2 ** 20),
+  rssBeforeImportMiB: Math.round(rssBefore / 2 ** 20),
+  /** CPU time of every thread of the process (main, sealing worker, SQLite audit writer). */
+  cpuSeconds: Number(cpuSeconds.toFixed(1)),
+  sealing: result.sealing,
+  /** 1-minute load average before and after: other work on this 2-core machine skews the result. */
+  loadAverage: [Number(loadBefore.toFixed(2)), Number(os.loadavg()[0]!.toFixed(2))],
   batchSize,
   synchronous,
   inputMiB: Number((bytes / 2 ** 20).toFixed(1)),
@@ -128,7 +139,8 @@ const out = writeResult("import-sqlite", {
 });
 console.log(
   `${N.toLocaleString("en-US")} subjects in ${seconds.toFixed(1)} s = ${subjectsPerSecond.toLocaleString("en-US")} subjects/s ` +
-    `(target ${TARGET.toLocaleString("en-US")}: ${subjectsPerSecond >= TARGET ? "met" : "MISSED"}), peak RSS ${Math.round(peakRss / 2 ** 20)} MiB → ${path.relative(process.cwd(), out)}`,
+    `(target ${TARGET.toLocaleString("en-US")}: ${subjectsPerSecond >= TARGET ? "met" : "MISSED"}), CPU ${cpuSeconds.toFixed(1)} s (${((cpuSeconds / N) * 1e6).toFixed(0)} µs/subject), ` +
+    `peak RSS ${Math.round(peakRss / 2 ** 20)} MiB (${Math.round(rssBefore / 2 ** 20)} before the import) → ${path.relative(process.cwd(), out)}`,
 );
 if (!values.keep) fs.rmSync(home, { recursive: true, force: true });
 else console.log(`kept ${home}`);

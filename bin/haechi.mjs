@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the TypeScript sources through tsx (no build step).
-import { register } from "node:module";
-import { pathToFileURL } from "node:url";
-register("tsx/esm", pathToFileURL("./"));
+import { register } from "tsx/esm/api";
+
+register();
 await import("../src/main.ts");

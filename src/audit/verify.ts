@@ -5,9 +5,9 @@
  *
  * so each row's check needs only its predecessor's stored hash: an edited body breaks one row,
  * an edited hash two (the row and its successor, reported as one run), not the whole rest of the
- * log; and chunks of the log could be checked independently in parallel (worker_threads) should a
- * slower source ever need it. On one thread it runs at about 2× the 500k entries/s target
- * (bench/audit-verify.bench.ts), so it does not today.
+ * log; and disjoint seq ranges can be checked independently and stitched at their boundaries.
+ * audit/parallel-verify.ts does that for a store, on worker threads with their own connections;
+ * verifyChain is the single-thread reference it must agree with (test/unit/audit-parallel.test.ts).
  *
  * Hashes are compared with a plain early-exit byte loop, not `timingSafeEqual`: chain hashes are
  * not secrets (they sit in the table next to the rows), so a timing side channel leaks nothing,
@@ -46,6 +46,99 @@ const OFF_PREV = 32;
 const OFF_SEQ = 64;
 const OFF_LEN = 72;
 
+// ---------------------------------------------------------------- shared with parallel-verify.ts
+
+/** The problems kept (the first `maxProblems`) and the count of all of them. */
+export interface ProblemLog {
+  report(seq: number, kind: VerifyProblemKind, detail: string): void;
+  /** Counts `n` problems found after the list was already full. */
+  countOnly(n: number): void;
+  readonly problems: VerifyProblem[];
+  readonly count: number;
+}
+
+export const problemLog = (maxProblems: number): ProblemLog => {
+  const problems: VerifyProblem[] = [];
+  let count = 0;
+  return {
+    report(seq, kind, detail) {
+      count++;
+      if (problems.length < maxProblems) problems.push({ seq, kind, detail });
+    },
+    countOnly(n) {
+      count += n;
+    },
+    problems,
+    get count() {
+      return count;
+    },
+  };
+};
+
+/** A checkpoint that passed its signature check, with its hash as bytes. */
+export interface TrustedCheckpoint {
+  cp: Checkpoint;
+  hash: Buffer;
+}
+
+/**
+ * Checks the signatures of `opts.checkpoints` (reporting `bad_signature` for bad or malformed
+ * ones, which are then not trusted) and returns the trusted ones past the starting seq.
+ */
+export const trustCheckpoints = (opts: VerifyOptions, log: ProblemLog): TrustedCheckpoint[] => {
+  const startSeq = opts.after?.seq ?? 0;
+  const trusted: TrustedCheckpoint[] = [];
+  for (const cp of opts.checkpoints ?? []) {
+    if (opts.publicKey && !verifyCheckpoint(cp, opts.publicKey)) {
+      log.report(cp.seq, "bad_signature", `checkpoint at seq ${cp.seq} (key ${cp.keyId}) does not verify`);
+      continue;
+    }
+    if (!/^[0-9a-f]{64}$/.test(cp.hash) || !Number.isSafeInteger(cp.seq)) {
+      log.report(cp.seq, "bad_signature", `checkpoint at seq ${cp.seq} is malformed`);
+      continue;
+    }
+    if (cp.seq <= startSeq) continue; // before the verified range: nothing to compare with
+    trusted.push({ cp, hash: Buffer.from(cp.hash, "hex") });
+  }
+  return trusted;
+};
+
+/** The wording of each problem, so that both verification paths report the same text. */
+export const problemText = {
+  /** `every`: the run holds every linked entry so far (and more than one). */
+  hashRun: (start: number, len: number, every: boolean) =>
+    len === 1
+      ? `entry ${start} does not match its chain hash`
+      : `${len} consecutive entries from ${start} do not match their chain hashes${every ? " — every entry: wrong chain key?" : ""}`,
+  gap: (first: number, last: number) => (first === last ? `entry ${first} is missing` : `entries ${first}–${last} are missing`),
+  order: (seq: number, after: number) => `entry ${seq} comes after entry ${after}`,
+  checkpointMismatch: (seq: number, cp: Checkpoint) => `chain hash at seq ${seq} differs from the checkpoint of ${cp.at}`,
+  checkpointNoEntry: (seq: number) => `checkpoint at seq ${seq}: no entry with that seq`,
+};
+
+/**
+ * Checkpoints never met by a row, in seq order: beyond the last entry (`maxSeq`) the tail was
+ * cut (or the log replaced), reported once as `truncated`; inside the range their entry is
+ * missing (`checkpoint_mismatch`).
+ */
+export const reportUnmetCheckpoints = (unmet: readonly Checkpoint[], maxSeq: number, log: ProblemLog): void => {
+  const beyond: Checkpoint[] = [];
+  for (const cp of [...unmet].sort((a, b) => a.seq - b.seq)) {
+    if (cp.seq > maxSeq) beyond.push(cp);
+    else log.report(cp.seq, "checkpoint_mismatch", problemText.checkpointNoEntry(cp.seq));
+  }
+  if (beyond.length > 0) {
+    const top = beyond[beyond.length - 1]!;
+    log.report(
+      beyond[0]!.seq,
+      "truncated",
+      `log ends at seq ${maxSeq} but ${beyond.length} checkpoint(s) reach seq ${top.seq} (signed ${top.at})`,
+    );
+  }
+};
+
+// ---------------------------------------------------------------- the reference verifier
+
 /**
  * Verify an audit chain read in order (e.g. `store.iterate(0, 10_000)`). Detects edited bodies or
  * hashes (`hash_mismatch`, consecutive mismatches reported once with their count), deleted rows
@@ -59,32 +152,14 @@ export async function verifyChain(
 ): Promise<VerifyResult> {
   const key = opts.chainKey;
   assertChainKey(key);
-  const maxProblems = opts.maxProblems ?? 100;
-
-  const problems: VerifyProblem[] = [];
-  let problemCount = 0;
-  const report = (seq: number, kind: VerifyProblemKind, detail: string) => {
-    problemCount++;
-    if (problems.length < maxProblems) problems.push({ seq, kind, detail });
-  };
+  const log = problemLog(opts.maxProblems ?? 100);
+  const report = log.report;
 
   // Checkpoints: signatures first; bad ones are reported and not trusted.
   const startSeq = opts.after?.seq ?? 0;
-  const trusted: { cp: Checkpoint; hash: Buffer }[] = [];
-  for (const cp of opts.checkpoints ?? []) {
-    if (opts.publicKey && !verifyCheckpoint(cp, opts.publicKey)) {
-      report(cp.seq, "bad_signature", `checkpoint at seq ${cp.seq} (key ${cp.keyId}) does not verify`);
-      continue;
-    }
-    if (!/^[0-9a-f]{64}$/.test(cp.hash) || !Number.isSafeInteger(cp.seq)) {
-      report(cp.seq, "bad_signature", `checkpoint at seq ${cp.seq} is malformed`);
-      continue;
-    }
-    if (cp.seq <= startSeq) continue; // before the verified range: nothing to compare with
-    trusted.push({ cp, hash: Buffer.from(cp.hash, "hex") });
-  }
+  const trusted = trustCheckpoints(opts, log);
   // By seq; a checkpoint is compared when its row arrives (in whatever order) and removed.
-  const pendingCps = new Map<number, { cp: Checkpoint; hash: Buffer }[]>();
+  const pendingCps = new Map<number, TrustedCheckpoint[]>();
   for (const t of trusted) pendingCps.set(t.cp.seq, [...(pendingCps.get(t.cp.seq) ?? []), t]);
   let checkpointsChecked = 0;
 
@@ -108,14 +183,7 @@ export async function verifyChain(
 
   const closeRun = () => {
     if (runLen === 0) return;
-    const every = runLen === linkedRows && runLen > 1 ? " — every entry: wrong chain key?" : "";
-    report(
-      runStart,
-      "hash_mismatch",
-      runLen === 1
-        ? `entry ${runStart} does not match its chain hash`
-        : `${runLen} consecutive entries from ${runStart} do not match their chain hashes${every}`,
-    );
+    report(runStart, "hash_mismatch", problemText.hashRun(runStart, runLen, runLen === linkedRows && runLen > 1));
     runLen = 0;
   };
 
@@ -127,7 +195,7 @@ export async function verifyChain(
     for (const t of at) {
       checkpointsChecked++;
       if (recomputed !== null ? !latin1Equals(recomputed, t.hash) : !t.hash.equals(stored)) {
-        report(seq, "checkpoint_mismatch", `chain hash at seq ${seq} differs from the checkpoint of ${t.cp.at}`);
+        report(seq, "checkpoint_mismatch", problemText.checkpointMismatch(seq, t.cp));
       }
     }
   };
@@ -135,7 +203,7 @@ export async function verifyChain(
   const flushGap = () => {
     if (pendingGap === null) return;
     const { seq, first, last } = pendingGap;
-    report(seq, "seq_gap", first === last ? `entry ${first} is missing` : `entries ${first}–${last} are missing`);
+    report(seq, "seq_gap", problemText.gap(first, last));
     pendingGap = null;
   };
 
@@ -205,7 +273,7 @@ export async function verifyChain(
           maxSeq = seq;
           prev = stored;
         } else {
-          report(seq, "seq_order", `entry ${seq} comes after entry ${lastSeq}`);
+          report(seq, "seq_order", problemText.order(seq, lastSeq));
         }
       }
       if (pendingCps.size > 0) checkpointAt(seq, h, stored);
@@ -226,32 +294,18 @@ export async function verifyChain(
   closeRun();
   flushGap();
 
-  // Checkpoints never met: beyond the last entry the tail was cut (or the log replaced);
-  // inside the range, their entry is missing.
-  const beyond: Checkpoint[] = [];
-  for (const [seq, at] of [...pendingCps].sort((a, b) => a[0] - b[0])) {
-    for (const t of at) {
-      checkpointsChecked++;
-      if (seq > maxSeq) beyond.push(t.cp);
-      else report(seq, "checkpoint_mismatch", `checkpoint at seq ${seq}: no entry with that seq`);
-    }
-  }
-  if (beyond.length > 0) {
-    const top = beyond[beyond.length - 1]!;
-    report(
-      beyond[0]!.seq,
-      "truncated",
-      `log ends at seq ${maxSeq} but ${beyond.length} checkpoint(s) reach seq ${top.seq} (signed ${top.at})`,
-    );
-  }
+  // Checkpoints never met: beyond the last entry the tail was cut; inside, their entry is missing.
+  const unmet = [...pendingCps.values()].flat().map((t) => t.cp);
+  checkpointsChecked += unmet.length;
+  reportUnmetCheckpoints(unmet, maxSeq, log);
 
   const h = head as { seq: number; hash: Buffer } | null;
   return {
-    ok: problemCount === 0,
+    ok: log.count === 0,
     entries,
     head: h ? { seq: h.seq, hash: h.hash.toString("hex") } : null,
-    problems,
-    problemCount,
+    problems: log.problems,
+    problemCount: log.count,
     checkpointsChecked,
   };
 }

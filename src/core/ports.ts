@@ -173,6 +173,8 @@ export interface KeyStore {
   listNotWrappedBy(kekVersion: number, afterId: string | null, limit: number): Promise<WrappedKeyRow[]>;
   /** Compare-and-set rewrap: only if the row is still wrapped by `fromKek`. */
   rewrap(id: SubjectId, fromKek: number, toKek: number, wrapped: Buffer): Promise<boolean>;
+  /** Many compare-and-set rewraps in one transaction; returns how many rows changed. */
+  rewrapMany(items: readonly { id: SubjectId; fromKek: number; toKek: number; wrapped: Buffer }[]): Promise<number>;
   countByKekVersion(): Promise<{ kekVersion: number; count: number }[]>;
   close(): Promise<void>;
 }
@@ -205,6 +207,51 @@ export interface Checkpoint {
   signature: string; // base64
 }
 
+/** The lowest and highest seq in the log. */
+export interface AuditSeqRange {
+  first: number;
+  last: number;
+}
+
+/**
+ * Where a verification worker thread (audit/parallel-verify.worker.mjs) reads the audit log from,
+ * over a connection of its own: plain data, handed to the thread by structured clone. The SQL is
+ * the store's; the worker only runs it. A PostgreSQL URL may hold a password: it goes to the
+ * worker and nowhere else.
+ */
+export type AuditReadSource =
+  | {
+      kind: "sqlite";
+      /** audit.db, opened read-only (WAL: a reader never waits for the writer). */
+      file: string;
+      sql: {
+        /**
+         * (after, upTo, limit) → one row per page of rows after < seq <= upTo, in seq order:
+         * [count, max seq, seqs "1,2,…", body UTF-8 byte lengths "250,…", bodies BLOB (concatenated),
+         *  hashes BLOB (concatenated), number of rows whose hash is not 32 bytes].
+         */
+        packed: string;
+        /** (after, upTo) → [seq, body, hash] rows after < seq <= upTo in seq order. */
+        rows: string;
+        /** (atMost, above) → [seq, hash] of the last row with above < seq <= atMost. */
+        before: string;
+      };
+    }
+  | {
+      kind: "postgres";
+      url: string;
+      sql: {
+        /**
+         * `COPY (…) TO STDOUT (FORMAT binary)` of (seq int8, body text, hash bytea) for
+         * after < seq <= upTo in seq order; `$1` = after and `$2` = upTo are replaced by integers
+         * (COPY takes no bind parameters).
+         */
+        copy: string;
+        /** ($1 atMost, $2 above) → [seq, hash] of the last row with above < seq <= atMost. */
+        before: string;
+      };
+    };
+
 export interface AuditStore {
   /**
    * Append under the chain-head lock: the store reads the head (null for an empty log),
@@ -217,6 +264,14 @@ export interface AuditStore {
   head(): Promise<AuditHead | null>;
   /** Rows with seq > afterSeq in order, in pages of `pageSize`. */
   iterate(afterSeq: number, pageSize: number): AsyncIterable<AuditRow[]>;
+  /** The lowest and highest seq stored (null for an empty log): splits verification into ranges. */
+  seqRange?(): Promise<AuditSeqRange | null>;
+  /**
+   * How a worker thread reads this log over its own connection, for verification in parallel
+   * without handing rows between threads (audit/parallel-verify.ts). Without it, verification
+   * reads `iterate` on the calling thread.
+   */
+  readSource?(): AuditReadSource;
   bySubjectRef(ref: string, limit: number): Promise<AuditRow[]>;
   count(): Promise<number>;
   putCheckpoint(cp: Checkpoint): Promise<void>;

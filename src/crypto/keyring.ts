@@ -119,11 +119,28 @@ export const openLocalKeyring = (file: string, opts: { create: boolean; now?: Da
     for (const k of doc.keks) keks.set(k.version, unb64(k.key, `kek v${k.version}`, 32));
   };
   load();
+  // Another process (`haechi keys rotate` next to a running server) may add a KEK version: the
+  // file is looked at again at most every two seconds, and at once when a version is missing.
+  let mtime = fs.statSync(file).mtimeMs;
+  let checkedAt = Date.now();
+  const refresh = (force: boolean) => {
+    if (!force && Date.now() - checkedAt < 2000) return;
+    checkedAt = Date.now();
+    const m = fs.statSync(file).mtimeMs;
+    if (m === mtime) return;
+    mtime = m;
+    doc = readKeyringFile(file);
+    load();
+  };
 
   const kek: LocalKeyring["kek"] = {
-    activeVersion: () => doc.active,
+    activeVersion: () => {
+      refresh(false);
+      return doc.active;
+    },
     versions: () => [...keks.keys()].sort((a, b) => a - b),
     async wrap(dek, aad) {
+      refresh(false);
       const kekVersion = doc.active;
       const key = keks.get(kekVersion)!;
       const iv = crypto.randomBytes(12);
@@ -133,6 +150,7 @@ export const openLocalKeyring = (file: string, opts: { create: boolean; now?: Da
       return { kekVersion, wrapped: Buffer.concat([iv, ct, c.getAuthTag()]) };
     },
     async unwrap(kekVersion, wrapped, aad) {
+      if (!keks.has(kekVersion)) refresh(true);
       const key = keks.get(kekVersion);
       if (!key) throw new HaechiError("KEY_UNAVAILABLE", `key-encryption key v${kekVersion} is not in the keyring`);
       if (wrapped.length !== 12 + 32 + 16) throw new HaechiError("KEY_UNAVAILABLE", "wrapped data key is malformed");
@@ -155,6 +173,7 @@ export const openLocalKeyring = (file: string, opts: { create: boolean; now?: Da
       writeKeyringFile(file, next);
       doc = next;
       load();
+      mtime = fs.statSync(file).mtimeMs;
       return version;
     },
   };

@@ -25,7 +25,7 @@ import { checkConsentInputs, missingRequired, prepareValues, type ConsentInput }
 import { HaechiError, isHaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import { evaluate } from "../core/policy/policy-fns.js";
-import type { Decision } from "../core/policy/policy-types.js";
+import type { Decision, ReasonCode } from "../core/policy/policy-types.js";
 import type { ConsentEvent, DataStore, ImportItem, KeyStore, StoredField, WrappedKeyRow } from "../core/ports.js";
 import type { BlindIndex } from "../crypto/blind-index.js";
 import { sealField } from "../crypto/envelope.js";
@@ -51,13 +51,17 @@ export interface ImportOptions {
   format?: "ndjson" | "csv";
   principal: string;
   purpose: string;
-  /** Defaults to a digest of the file's path and content size; give one to resume explicitly. */
+  /**
+   * Names the import, so a rerun resumes it. Defaults to a digest of the file's real path, its
+   * size, the principal and the purpose; give one to resume a file that was moved.
+   */
   importId?: string;
   /** Rows per transaction (default 2000). */
   batchSize?: number;
   /**
-   * Worker threads that seal field values: 0 seals on this thread. Default 1 when the machine
-   * has more than one core. If a worker cannot start, the import seals on this thread.
+   * Worker threads that seal field values (0 or 1): 0 seals on the calling thread. By default a
+   * worker is used for files over 1 MiB on a machine with more than one core. If the worker
+   * cannot start, the import seals on the calling thread.
    */
   workers?: number;
   /** Receives `{ line, ref, id }` for every imported (or already imported) row, so the service can keep its reference. */
@@ -66,6 +70,13 @@ export interface ImportOptions {
   /** Called after every committed batch and once at the end. */
   onProgress?: (p: ImportProgress) => void;
 }
+
+/** What a run did: its progress at the end, its id (to resume explicitly) and where sealing ran. */
+export type ImportResult = ImportProgress & {
+  importId: string;
+  /** Batches sealed by the worker thread and on the calling thread. */
+  sealing: { worker: number; inline: number };
+};
 
 export interface ImportProgress {
   /** Non-blank data lines read (the CSV header is not one). */
@@ -196,7 +207,7 @@ const refOfBadLine = (format: "ndjson" | "csv", header: readonly string[] | null
     try {
       return splitCsvLine(text)[i] || null;
     } catch {
-      return null;
+      return text.split(",")[i] || null;
     }
   }
   try {
@@ -410,6 +421,9 @@ const startWorkerSealer = async (): Promise<Sealer | null> => {
 
 // ---------------------------------------------------------------- the service
 
+/** Denial reasons that hold for every row of an import, whatever it carries. */
+const ROW_INDEPENDENT = new Set<ReasonCode>(["UNKNOWN_PRINCIPAL", "UNKNOWN_PURPOSE", "PURPOSE_NOT_ALLOWED_FOR_PRINCIPAL", "ROLE_NOT_PERMITTED", "PURPOSE_NOT_COLLECTING"]);
+
 /** A batch validated and keyed, waiting to be written. */
 interface Prepared {
   items: ImportItem[];
@@ -432,7 +446,7 @@ export const importService = (deps: ImportServiceDeps) => ({
    * batches; rejected rows are reported with their line number and never block the rest. Rows
    * an earlier run already committed are reported again with their ids and counted as skipped.
    */
-  async run(opts: ImportOptions): Promise<ImportProgress & { importId: string }> {
+  async run(opts: ImportOptions): Promise<ImportResult> {
     const catalog = deps.catalog.current();
     const now = deps.clock.now();
     const principal = catalog.principals[opts.principal];
@@ -448,17 +462,30 @@ export const importService = (deps: ImportServiceDeps) => ({
       throw new HaechiError("NOT_FOUND", `cannot read ${opts.file}`);
     }
     const format = opts.format ?? (opts.file.toLowerCase().endsWith(".csv") ? "csv" : "ndjson");
-    const importId = opts.importId ?? crypto.createHash("sha256").update(`${fs.realpathSync(opts.file)}\0${stat.size}`).digest("base64url").slice(0, 16);
-    const subjectIdFor = importIds(crypto.createHmac("sha256", deps.importKey).update(importId).digest());
+    // The same file imported for another principal or purpose is another import: its rows are
+    // validated for that purpose and become subjects of their own.
+    const scope = `${opts.principal}\0${opts.purpose}`;
+    const importId = opts.importId ?? crypto.createHash("sha256").update(`${fs.realpathSync(opts.file)}\0${stat.size}\0${scope}`).digest("base64url").slice(0, 16);
+    const subjectIdFor = importIds(crypto.createHmac("sha256", deps.importKey).update(`${importId}\0${scope}`).digest());
     const context = principal.id_context ?? opts.principal;
     const requestId = `import-${importId}`;
     const at = now.toISOString();
     const progress: ImportProgress = { lines: 0, imported: 0, skipped: 0, rejected: 0, bytes: 0, totalBytes: stat.size };
+    const sealing = { worker: 0, inline: 0 };
     const lookupFields = new Set(Object.entries(catalog.fields).filter(([, d]) => d.lookup).map(([f]) => f));
     const onImported = opts.onImported;
     const externalId = (id: SubjectId) => deps.pseudonyms.externalId(context, id);
     // Rows without consent events that write the same fields get the same decision: evaluate once.
     const decisions = new Map<string, Decision>();
+
+    // A principal that may not collect for this purpose at all is refused once, not per row.
+    const upfront = evaluate(catalog, { principal: opts.principal, purpose: opts.purpose, action: "write", fields: [] }, { found: true, consents: [] }, now);
+    if (upfront.effect === "deny" && upfront.reasons.every((r) => ROW_INDEPENDENT.has(r.code))) {
+      await deps.audit.recordMany([
+        { at, requestId, principal: opts.principal, source: null, action: "subject.import", effect: "deny", purpose: opts.purpose, subjectRef: null, fields: [], reasons: upfront.reasons.map((r) => r.code) },
+      ]);
+      throw denialError(upfront.reasons);
+    }
 
     // A first run needs no per-row check: nothing of this import can exist before its marker.
     const markerKey = `import:${importId}`;
@@ -575,7 +602,9 @@ export const importService = (deps: ImportServiceDeps) => ({
         if (p.items.length > 0) {
           job.deks = Buffer.alloc(deks.length * DEK_BYTES);
           deks.forEach((d, i) => d.copy(job.deks, i * DEK_BYTES));
-          p.sealed = sealer().seal(job);
+          const by = sealer();
+          sealing[by === inlineSealer ? "inline" : "worker"]++;
+          p.sealed = by.seal(job);
           // Awaited in commit; this only keeps a batch abandoned after a failure from being unhandled.
           p.sealed.catch(() => undefined);
         }
@@ -618,11 +647,13 @@ export const importService = (deps: ImportServiceDeps) => ({
       opts.onProgress?.({ ...progress });
     };
 
-    const workers = opts.workers ?? (os.availableParallelism() > 1 ? 1 : 0);
-    // The worker takes a moment to start (and is not worth it for small files): batches are
-    // sealed here until it is ready.
+    // By default a worker is used on a multi-core machine for files worth its start-up, and
+    // batches are sealed here until it is ready; asked for explicitly, it is waited for.
+    const auto = opts.workers === undefined;
+    const useWorker = auto ? os.availableParallelism() > 1 && stat.size > WORKER_MIN_BYTES : opts.workers! > 0;
     let worker: Sealer | null = null;
-    const starting = workers > 0 && stat.size > WORKER_MIN_BYTES ? startWorkerSealer().then((s) => (worker = s)) : null;
+    const starting = useWorker ? startWorkerSealer().then((s) => (worker = s)) : null;
+    if (!auto) await starting;
     const sealer = () => worker ?? inlineSealer;
     try {
       // Two batches in flight: while one is written, the next one is sealed.
@@ -659,7 +690,7 @@ export const importService = (deps: ImportServiceDeps) => ({
       if (state.inFlight) await commit(state.inFlight);
       progress.bytes = stat.size;
       opts.onProgress?.({ ...progress });
-      return { ...progress, importId };
+      return { ...progress, importId, sealing };
     } finally {
       await (await starting)?.close();
     }

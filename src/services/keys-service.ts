@@ -12,7 +12,7 @@ import type { AuditRecorder } from "./service-types.js";
 import type { Clock } from "../core/clock.js";
 
 export interface KeysServiceDeps {
-  keys: Pick<KeyStore, "listNotWrappedBy" | "rewrap" | "countByKekVersion">;
+  keys: Pick<KeyStore, "listNotWrappedBy" | "rewrapMany" | "countByKekVersion">;
   kek: KekProvider & { rotate(now: Date): Promise<number> };
   audit: AuditRecorder;
   clock: Clock;
@@ -45,15 +45,21 @@ export const keysService = (deps: KeysServiceDeps) => ({
     for (;;) {
       const page = await deps.keys.listNotWrappedBy(to, after, opts.pageSize ?? 1000);
       if (page.length === 0) break;
+      const items = [];
       for (const row of page) {
         const aad = dekAad(row.subjectId as SubjectId, row.dekVersion);
         const dek = await deps.kek.unwrap(row.kekVersion, row.wrapped, aad);
         const { kekVersion, wrapped } = await deps.kek.wrap(dek, aad);
         dek.fill(0);
-        // A row destroyed or re-wrapped meanwhile is simply skipped (compare-and-set).
-        await deps.keys.rewrap(row.subjectId, row.kekVersion, kekVersion, wrapped);
-        done++;
+        items.push({ id: row.subjectId, fromKek: row.kekVersion, toKek: kekVersion, wrapped });
       }
+      // One transaction per page; a row destroyed or re-wrapped meanwhile is skipped
+      // (compare-and-set on its KEK version).
+      await deps.keys.rewrapMany(items);
+      done += page.length;
+      // Let the server breathe between pages: an embedded store answers synchronously, and a
+      // rotation must never stall reads (no downtime).
+      await new Promise<void>((r) => setImmediate(r));
       after = page[page.length - 1]!.subjectId;
       opts.onProgress?.(done, total);
     }

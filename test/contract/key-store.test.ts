@@ -80,6 +80,19 @@ forEachStore("KeyStore", (fx) => {
     assert.equal(await keys.rewrap(newId(), 1, 2, w2), false);
   });
 
+  it("rewraps many in one call, each only from its expected KEK version", async () => {
+    const { keys } = fx().stores;
+    const rows = Array.from({ length: 50 }, () => keyRow({ kekVersion: 1 }));
+    await keys.putMany(rows);
+    await keys.rewrap(rows[0]!.subjectId, 1, 2, bytes(60)); // already moved: must be skipped
+    const wrapped = rows.map(() => bytes(60));
+    const items = rows.map((r, i) => ({ id: r.subjectId, fromKek: 1, toKek: 2, wrapped: wrapped[i]! }));
+    assert.equal(await keys.rewrapMany([...items, { id: newId(), fromKek: 1, toKek: 2, wrapped: bytes(60) }]), 49);
+    assert.equal(await keys.rewrapMany([]), 0);
+    assert.notDeepEqual((await keys.get(rows[0]!.subjectId))!.wrapped, wrapped[0]);
+    assert.deepEqual(await keys.get(rows[7]!.subjectId), { ...rows[7]!, kekVersion: 2, wrapped: wrapped[7]! });
+  });
+
   it("pages keys not wrapped by a version in id order, and counts by version", async () => {
     const { keys } = fx().stores;
     const before = new Map((await keys.countByKekVersion()).map((c) => [c.kekVersion, c.count]));

@@ -138,3 +138,19 @@ describe("API keys (Safety Standard Art. 5)", () => {
   });
 });
 
+
+describe("keyring shared by two processes", () => {
+  test("Safety Standard Art. 7: a KEK added by another process (keys rotate next to a running server) is seen", async () => {
+    const file = path.join(tmp(), "keyring.json");
+    const server = openLocalKeyring(file, { create: true });
+    const cli = openLocalKeyring(file, { create: false });
+    const id = newSubjectId();
+    const dek = crypto.randomBytes(32);
+    assert.equal(await cli.kek.rotate(new Date()), 2);
+    const w = await cli.kek.wrap(dek, dekAad(id, 1));
+    assert.equal(w.kekVersion, 2);
+    // The server has never seen v2: unwrapping it makes the server read the file again.
+    assert.deepEqual(await server.kek.unwrap(2, w.wrapped, dekAad(id, 1)), dek);
+    assert.equal(server.kek.activeVersion(), 2);
+  });
+});

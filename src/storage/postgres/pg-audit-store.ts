@@ -9,7 +9,7 @@
  */
 import { Kysely, PostgresDialect } from "kysely";
 import { isHaechiError } from "../../core/errors.js";
-import type { AuditHead, AuditRow, AuditStore, Checkpoint } from "../../core/ports.js";
+import type { AuditHead, AuditReadSource, AuditRow, AuditStore, Checkpoint } from "../../core/ports.js";
 import { migrate } from "../migrations/migrate.js";
 import { PG_AUDIT_SCHEMA, pgAuditMigrations } from "../migrations/postgres-migrations.js";
 import { CHECKPOINT_EXISTS, guard, mapDriverError, storageFailure } from "../storage-errors.js";
@@ -21,13 +21,16 @@ import type { PgAuditDb } from "./pg-schema.js";
 const AUDIT_COLUMNS = "seq, at, subject_ref, principal, action, body, hash";
 
 const READ_HEAD = named("haechi_audit_head", "SELECT seq, hash FROM haechi_audit.audit_head WHERE id = 1");
-/** $1 expected head seq (NULL for an empty log); $2…$8 the row columns; returns the rows written. */
+/**
+ * $1/$9 the expected head seq and hash (NULL for an empty log) — both, since another writer can
+ * leave the head at the same seq with a different hash; $2…$8 the row columns.
+ */
 const APPEND_IF_HEAD = named(
   "haechi_audit_append_cas",
   `WITH moved AS (
      UPDATE haechi_audit.audit_head
         SET seq = ($2::bigint[])[cardinality($2::bigint[])], hash = ($8::bytea[])[cardinality($8::bytea[])]
-      WHERE id = 1 AND seq IS NOT DISTINCT FROM $1::bigint
+      WHERE id = 1 AND seq IS NOT DISTINCT FROM $1::bigint AND hash IS NOT DISTINCT FROM $9::bytea
       RETURNING 1)
    INSERT INTO haechi_audit.audit_log (${AUDIT_COLUMNS})
    SELECT r.* FROM unnest($2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[]) AS r
@@ -42,6 +45,17 @@ const PAGE = named(
   `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body, hash
    FROM haechi_audit.audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`,
 );
+const SEQ_RANGE = named("haechi_audit_seq_range", "SELECT min(seq), max(seq) FROM haechi_audit.audit_log");
+/**
+ * What a verification worker runs on its own connection (ports.ts `AuditReadSource`). A range
+ * streams in one binary COPY: no per-row text parsing in the driver (which costs more than the
+ * hashing) and the server produces rows while the worker hashes them.
+ */
+const VERIFY_SQL: Extract<AuditReadSource, { kind: "postgres" }>["sql"] = {
+  copy: `COPY (SELECT seq, body, hash FROM haechi_audit.audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq)
+         TO STDOUT (FORMAT binary)`,
+  before: "SELECT seq, hash FROM haechi_audit.audit_log WHERE seq <= $1 AND seq > $2 ORDER BY seq DESC LIMIT 1",
+};
 const BY_SUBJECT_REF = named(
   "haechi_audit_by_subject_ref",
   `SELECT ${AUDIT_COLUMNS} FROM haechi_audit.audit_log WHERE subject_ref = $1 ORDER BY seq LIMIT $2`,
@@ -133,6 +147,7 @@ export const openPgAuditStore = async (shared: SharedPool): Promise<AuditStore> 
             rows.map((r) => r.action),
             rows.map((r) => r.body),
             rows.map((r) => r.hash),
+            head === null ? null : head.hash,
           ]);
           if (res.rowCount === rows.length) return rows;
           // Another writer moved the head: chain again from where the log now ends.
@@ -169,6 +184,16 @@ export const openPgAuditStore = async (shared: SharedPool): Promise<AuditStore> 
       guard(async () =>
         (await runNamed<AuditDbRow>(pool, BY_SUBJECT_REF, [ref, Math.max(0, Math.trunc(limit))])).rows.map(toRow),
       ),
+    seqRange: () =>
+      guard(async () => {
+        const r = (await pool.query<[string | null, string | null]>({ ...SEQ_RANGE, values: [], rowMode: "array" })).rows[0];
+        return r === undefined || r[0] === null || r[1] === null ? null : { first: Number(r[0]), last: Number(r[1]) };
+      }),
+    readSource: () => {
+      const url = pool.options.connectionString;
+      if (url === undefined) throw storageFailure(undefined, "the audit store has no connection string to share");
+      return { kind: "postgres", url, sql: VERIFY_SQL };
+    },
     count: () =>
       guard(async () => {
         const row = await db

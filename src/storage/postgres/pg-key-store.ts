@@ -41,6 +41,13 @@ const REWRAP_KEY = named(
   "UPDATE haechi_keys.wrapped_keys SET kek_version = $3, wrapped = $4 WHERE subject_id = $1 AND kek_version = $2",
 );
 
+const REWRAP_MANY = named(
+  "haechi_keys_rewrap_many",
+  `UPDATE haechi_keys.wrapped_keys k SET kek_version = u.to_kek, wrapped = u.wrapped
+     FROM unnest($1::text[], $2::integer[], $3::integer[], $4::bytea[]) AS u(subject_id, from_kek, to_kek, wrapped)
+    WHERE k.subject_id = u.subject_id AND k.kek_version = u.from_kek`,
+);
+
 const toKey = (r: KeyDbRow): WrappedKeyRow => ({
   subjectId: asSubjectId(r.subject_id),
   kekVersion: r.kek_version,
@@ -103,6 +110,19 @@ export const openPgKeyStore = async (shared: SharedPool): Promise<KeyStore> => {
       }),
     rewrap: (id, fromKek, toKek, wrapped) =>
       guard(async () => ((await runNamed(pool, REWRAP_KEY, [id, fromKek, toKek, wrapped])).rowCount ?? 0) > 0),
+    rewrapMany: (items) =>
+      guard(async () =>
+        items.length === 0
+          ? 0
+          : ((
+              await runNamed(pool, REWRAP_MANY, [
+                items.map((i) => i.id),
+                items.map((i) => i.fromKek),
+                items.map((i) => i.toKek),
+                items.map((i) => i.wrapped),
+              ])
+            ).rowCount ?? 0),
+      ),
     countByKekVersion: () =>
       guard(async () => {
         const rows = await db

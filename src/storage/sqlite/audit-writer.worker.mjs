@@ -10,11 +10,11 @@
 //
 // Protocol (one message at a time, answered in order):
 //   { id, type: "head" }                        → { id, head: { seq, hash } | null }
-//   { id, type: "append", expected, flat, hashes } → { id, ok: true } | { id, conflict: head }
+//   { id, type: "append", expected, expectedHash, flat, hashes } → { id, ok: true } | { id, conflict: head }
 //     flat: [seq, at, subjectRef, principal, action, body] per row; hashes: 32 bytes per row
 //   { id, type: "close" }                       → { id, ok: true }
-// `expected` is the head seq the rows were chained to (0 for an empty log); if another process
-// moved the head meanwhile the append is refused and the caller re-chains from the new head.
+// `expected`/`expectedHash` are the head the rows were chained to (0/null for an empty log); if
+// another process moved the head meanwhile the append is refused and the caller re-chains.
 import { parentPort, workerData } from "node:worker_threads";
 import Database from "better-sqlite3";
 
@@ -32,9 +32,12 @@ const readHead = () => {
   return r === undefined || r.seq === null || r.hash === null ? null : { seq: r.seq, hash: r.hash };
 };
 
-const append = db.transaction((expected, flat, hashes) => {
+const append = db.transaction((expected, expectedHash, flat, hashes) => {
   const head = readHead();
-  if ((head?.seq ?? 0) !== expected) return { conflict: head };
+  // Seq and hash: another writer can leave the head at the same seq with a different hash.
+  if ((head?.seq ?? 0) !== expected || (head !== null && (expectedHash === null || !head.hash.equals(expectedHash)))) {
+    return { conflict: head };
+  }
   const n = flat.length / 6;
   for (let i = 0; i < n; i++) {
     const o = i * 6;
@@ -49,7 +52,8 @@ parentPort.on("message", (msg) => {
     if (msg.type === "head") parentPort.postMessage({ id: msg.id, head: readHead() });
     else if (msg.type === "append") {
       const hashes = Buffer.from(msg.hashes.buffer, msg.hashes.byteOffset, msg.hashes.byteLength);
-      parentPort.postMessage({ id: msg.id, ...append.immediate(msg.expected, msg.flat, hashes) });
+      const expectedHash = msg.expectedHash ? Buffer.from(msg.expectedHash.buffer, msg.expectedHash.byteOffset, msg.expectedHash.byteLength) : null;
+      parentPort.postMessage({ id: msg.id, ...append.immediate(msg.expected, expectedHash, msg.flat, hashes) });
     } else if (msg.type === "close") {
       db.close();
       parentPort.postMessage({ id: msg.id, ok: true });

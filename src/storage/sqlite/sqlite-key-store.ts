@@ -71,6 +71,11 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
       upsert(row);
     }
   });
+  const rewrapMany = conn.transaction((items: readonly { id: string; fromKek: number; toKek: number; wrapped: Buffer }[]) => {
+    let n = 0;
+    for (const it of items) n += st.rewrap.run(it.toKek, it.wrapped, it.id, it.fromKek).changes;
+    return n;
+  });
   let closed = false;
 
   return {
@@ -113,6 +118,7 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
         return (await q.orderBy("subject_id").limit(limit).execute()).map(toKey);
       }),
     rewrap: (id, fromKek, toKek, wrapped) => guard(() => st.rewrap.run(toKek, wrapped, id, fromKek).changes > 0),
+    rewrapMany: (items) => guard(() => (items.length === 0 ? 0 : rewrapMany.immediate(items))),
     countByKekVersion: () =>
       guard(async () => {
         const rows = await db

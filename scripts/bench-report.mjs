@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// Renders bench/results/*.json as the README's performance table (between the
+// <!-- bench:start --> and <!-- bench:end --> markers) and as a bar chart of each result
+// against its target (bench/results/summary.svg). Run after the benchmarks:
+//   node scripts/bench-report.mjs
+import fs from "node:fs";
+import path from "node:path";
+
+const root = path.resolve(import.meta.dirname, "..");
+const dir = path.join(root, "bench/results");
+const read = (f) => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+  } catch {
+    return undefined;
+  }
+};
+const fmt = (n, d = 0) => (n === undefined || n === null ? "—" : Number(n).toLocaleString("en-US", { maximumFractionDigits: d }));
+const day = (r) => (r?.date ? r.date.slice(0, 10) : "—");
+
+/** Each row: work, target text, measured text, ratio of measured to target (≥ 1 = met), date. */
+const rows = [];
+const cr = read("checked-read.json");
+if (cr?.sqlite) {
+  const s = cr.sqlite;
+  rows.push({
+    work: `checked read over HTTP, SQLite (${cr.connections} connections)`,
+    target: "≥ 1/3 of bare Fastify, p99 ≤ 10 ms",
+    measured: `${fmt(s.haechi.rps)} req/s vs bare ${fmt(s.yardstick.rps)} = **${fmt(s.ratio, 3)}**, p99 ${s.haechi.p99} ms`,
+    score: Math.min(s.ratio / (1 / 3), 10 / Math.max(s.haechi.p99, 0.001)),
+    date: day(s.date ? s : cr),
+  });
+}
+if (cr?.postgres) {
+  const p = cr.postgres;
+  rows.push({
+    work: `checked read over HTTP, PostgreSQL (${cr.connections} connections)`,
+    target: "≥ 0.4 × raw `pg` named point reads",
+    measured: `${fmt(p.haechi.rps)} req/s vs raw ${fmt(p.yardstick.rps)} = **${fmt(p.ratio, 3)}**, p99 ${p.haechi.p99} ms`,
+    score: p.ratio / 0.4,
+    date: day(p.date ? p : cr),
+  });
+}
+const imp = read("import-sqlite.json");
+if (imp) {
+  rows.push({
+    work: `import, SQLite (${fmt(imp.subjects)} subjects × ${imp.fields} fields)`,
+    target: "≥ 25,000 subjects/s",
+    measured: `**${fmt(imp.subjectsPerSecond)}** subjects/s, peak RSS ${fmt(imp.peakRssMiB)} MiB`,
+    score: imp.subjectsPerSecond / (imp.target ?? 25000),
+    date: day(imp),
+  });
+}
+for (const [file, label] of [
+  ["audit-verify-sqlite.json", "audit verify, from SQLite"],
+  ["audit-verify-postgres.json", "audit verify, from PostgreSQL"],
+  ["audit-verify.json", "audit verify, chain check in memory"],
+]) {
+  const r = read(file);
+  if (!r) continue;
+  rows.push({
+    work: `${label} (${fmt(r.entries)} entries)`,
+    target: "≥ 500,000 entries/s",
+    measured: `**${fmt(r.entriesPerSecond)}** entries/s`,
+    score: r.entriesPerSecond / (r.target ?? 500000),
+    date: day(r),
+  });
+}
+
+const machine = cr?.machine ?? imp?.machine;
+const table = [
+  `Measured on ${machine ? `${machine.cpu ?? machine.cpus}, ${machine.cores} cores, ${machine.memGiB ?? "?"} GiB, Node ${machine.node}` : "this machine"}; each line's date is its run.`,
+  "",
+  "| work | target | measured | met |",
+  "|---|---|---|---|",
+  ...rows.map((r) => `| ${r.work} | ${r.target} | ${r.measured} (${r.date}) | ${r.score >= 1 ? "yes" : `no (${fmt(r.score * 100)}% of target)`} |`),
+  "",
+  "![Each result as a share of its target](bench/results/summary.svg)",
+].join("\n");
+
+// The chart: one bar per result, as a percentage of its target (100% = target met).
+const W = 760;
+const barH = 26;
+const left = 330;
+const scale = (W - left - 60) / 200; // 200% of target fills the width
+const svgRows = rows
+  .map((r, i) => {
+    const y = 40 + i * (barH + 12);
+    const pct = Math.max(0, r.score * 100);
+    const w = Math.min(pct, 200) * scale;
+    const color = r.score >= 1 ? "#2e7d32" : "#c62828";
+    const label = r.work.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+    return `<text x="${left - 8}" y="${y + 17}" text-anchor="end" font-size="12">${label}</text>
+<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${color}"/>
+<text x="${left + w + 6}" y="${y + 17}" font-size="12">${fmt(pct)}%</text>`;
+  })
+  .join("\n");
+const H = 60 + rows.length * (barH + 12);
+const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="22" font-size="14" font-weight="bold">Haechi benchmarks: result as a share of target (100% = met)</text>
+<line x1="${left + 100 * scale}" y1="30" x2="${left + 100 * scale}" y2="${H - 10}" stroke="#333" stroke-dasharray="4 3"/>
+<text x="${left + 100 * scale + 4}" y="${H - 12}" font-size="11">target</text>
+${svgRows}
+</svg>
+`;
+fs.writeFileSync(path.join(dir, "summary.svg"), svg);
+
+const readme = path.join(root, "README.md");
+const text = fs.readFileSync(readme, "utf8");
+const start = "<!-- bench:start -->";
+const end = "<!-- bench:end -->";
+const i = text.indexOf(start);
+const j = text.indexOf(end);
+if (i < 0 || j < 0) throw new Error("README.md has no bench markers");
+fs.writeFileSync(readme, `${text.slice(0, i + start.length)}\n${table}\n${text.slice(j)}`);
+process.stdout.write(`${table}\n`);
