@@ -46,13 +46,14 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       ? await openSqliteStores({ dir: config.store.dir, synchronous: config.store.synchronous })
       : await openPostgresStores({ url: config.store.url });
   const auditStore = opts.wrapAuditStore ? opts.wrapAuditStore(stores.audit) : stores.audit;
-  // PostgreSQL appends are round trips with a durable commit: keep several in flight (each
-  // chained to the head the previous will leave). SQLite's writer thread takes one at a time.
+  // Appends are durable commits that take a while (a PostgreSQL round trip, an fsync on SQLite's
+  // writer thread): keep more than one in flight, each chained to the head the previous one
+  // will leave, so requests never wait in lock-step behind a commit.
   const audit: AuditLog = auditLog({
     store: auditStore,
     chainKey: keyring.secrets.chainKey,
     clock,
-    maxInFlight: stores.kind === "postgres" ? 4 : 1,
+    maxInFlight: stores.kind === "postgres" ? 4 : 2,
   });
   const keys = subjectKeys({ keys: stores.keys, kek: keyring.kek });
   const base = { catalog: catalogSource, audit, clock };

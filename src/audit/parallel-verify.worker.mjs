@@ -417,7 +417,9 @@ const postgresReader = async (source) => {
           handleEmptyQuery() {},
           handlePortalSuspended() {},
           handleError(e) {
-            error ??= e;
+            // The driver drops the query on an error: no ReadyForQuery reaches it afterwards.
+            dropped = () => undefined;
+            reject(error ?? e);
           },
           handleReadyForQuery() {
             dropped = () => undefined;

@@ -19,8 +19,12 @@ export interface Pseudonyms {
   resolve(context: string, external: string): SubjectId | undefined;
 }
 
-export const pseudonyms = (root: Buffer): Pseudonyms => {
+export const pseudonyms = (root: Buffer, opts: { cacheSize?: number } = {}): Pseudonyms => {
   const keys = new Map<string, Buffer>();
+  // Resolving is an AES block operation (≈ 4 µs with cipher set-up); hot ids are remembered.
+  // The cache maps a context's public id to the internal id, both already known to this process.
+  const resolved = new Map<string, SubjectId>();
+  const cacheSize = opts.cacheSize ?? 50_000;
   const keyFor = (context: string) => {
     let k = keys.get(context);
     if (!k) {
@@ -43,9 +47,15 @@ export const pseudonyms = (root: Buffer): Pseudonyms => {
     },
     resolve(context, external) {
       if (typeof external !== "string" || !external.startsWith(PREFIX) || external.length !== PREFIX.length + 22) return undefined;
+      const cacheKey = `${context}\0${external}`;
+      const hit = resolved.get(cacheKey);
+      if (hit !== undefined) return hit;
       const raw = Buffer.from(external.slice(PREFIX.length), "base64url");
       if (raw.length !== 16 || raw.toString("base64url") !== external.slice(PREFIX.length)) return undefined;
-      return block(keyFor(context), raw, false).toString("base64url") as SubjectId;
+      const id = block(keyFor(context), raw, false).toString("base64url") as SubjectId;
+      if (resolved.size >= cacheSize) resolved.delete(resolved.keys().next().value as string);
+      resolved.set(cacheKey, id);
+      return id;
     },
   };
 };

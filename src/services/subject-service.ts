@@ -282,17 +282,27 @@ export const subjectService = (deps: SubjectServiceDeps) => {
         await decisionAudit(ctx, now, "subject.read", purpose, null, d, wanted);
         throw denialError(d.reasons);
       }
-      await decisionAudit(ctx, now, "subject.read", purpose, key?.auditRef ?? null, decision, wanted);
-      if (decision.effect === "deny") throw denialError(decision.reasons);
-
+      const durable = decisionAudit(ctx, now, "subject.read", purpose, key?.auditRef ?? null, decision, wanted);
+      if (decision.effect === "deny") {
+        await durable;
+        throw denialError(decision.reasons);
+      }
+      // Decrypt while the entry is being made durable; nothing leaves before it is (fail closed:
+      // if the audit write fails, the values are dropped with the request).
       const out: Record<string, unknown> = {};
       const allowed = new Set(decision.fields);
-      for (const f of bundle!.fields) {
-        if (!allowed.has(f.field)) continue;
-        const v = openField(key!.dek, bundle!.subject.id, f.field, f.ciphertext);
-        const m = decision.masks[f.field];
-        out[f.field] = m ? mask(m, v) : v;
+      try {
+        for (const f of bundle!.fields) {
+          if (!allowed.has(f.field)) continue;
+          const v = openField(key!.dek, bundle!.subject.id, f.field, f.ciphertext);
+          const m = decision.masks[f.field];
+          out[f.field] = m ? mask(m, v) : v;
+        }
+      } catch (e) {
+        await durable.catch(() => undefined);
+        throw e;
       }
+      await durable;
       return {
         id: externalId as ExternalSubjectId,
         purpose,

@@ -3,13 +3,14 @@
  *
  * Appends run on a writer thread (audit-writer.worker.mjs) with its own connection, so the
  * durable commit (an fsync) never blocks the event loop and entries arriving meanwhile form the
- * next batch (docs/adr/0003-audit-before-effect.md). The head is cached here; the writer appends
- * only if the log still ends where the rows were chained (compare-and-set), otherwise it answers
- * with the new head — another process appended — and the rows are chained again.
+ * next batch (docs/adr/0003-audit-before-effect.md). The head is cached here — predicted as soon
+ * as a batch is sent, so the next batch can be sent behind it — and the writer appends only if
+ * the log still ends where the rows were chained (compare-and-set on seq and hash); otherwise it
+ * answers with the new head (another process appended, or an earlier batch failed) and the rows
+ * are chained again.
  * Reads use this thread's connection (WAL: readers never wait for the writer).
  */
 import { Worker } from "node:worker_threads";
-import { AsyncMutex } from "../async-mutex.js";
 import type Database from "better-sqlite3";
 import type { Kysely } from "kysely";
 import type { AuditHead, AuditReadSource, AuditRow, AuditStore, Checkpoint } from "../../core/ports.js";
@@ -163,12 +164,10 @@ const sqliteAuditStore = (
   };
   /** The head as this process last saw it; `undefined` until first asked. */
   let cachedHead: AuditHead | null | undefined;
-  /** One append in flight per store (the AuditLog already sends one at a time). */
-  const appendLock = new AsyncMutex();
   let closed = false;
 
   return {
-    appendBatch: (build) => appendLock.run(async () => {
+    appendBatch: async (build) => {
       let head = cachedHead !== undefined ? cachedHead : toHead((await writer.call({ type: "head" })).head);
       for (let attempt = 0; attempt < 20; attempt++) {
         let rows: AuditRow[];
@@ -191,17 +190,23 @@ const sqliteAuditStore = (
           flat[i * 6 + 5] = r.body;
           r.hash.copy(hashes, i * 32);
         });
-        const reply = await writer.call({ type: "append", expected: head?.seq ?? 0, expectedHash: head?.hash ?? null, flat, hashes });
-        if (reply.ok) {
-          const last = rows[rows.length - 1]!;
-          cachedHead = { seq: last.seq, hash: last.hash };
-          return rows;
+        // Predict the head this append leaves, so a concurrent append (AuditLog maxInFlight > 1)
+        // is chained onto it and queued behind it in the writer, instead of waiting for the reply.
+        const last = rows[rows.length - 1]!;
+        cachedHead = { seq: last.seq, hash: last.hash };
+        let reply: WriterReply;
+        try {
+          reply = await writer.call({ type: "append", expected: head?.seq ?? 0, expectedHash: head?.hash ?? null, flat, hashes });
+        } catch (e) {
+          cachedHead = undefined;
+          throw e;
         }
+        if (reply.ok) return rows;
         head = toHead(reply.conflict);
         cachedHead = head;
       }
       throw storageFailure(new Error("audit head kept moving"), "audit append did not settle");
-    }),
+    },
     head: () => guard(readHead),
     async *iterate(afterSeq, pageSize) {
       const size = Math.max(1, Math.trunc(pageSize));

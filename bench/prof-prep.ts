@@ -1,0 +1,12 @@
+import fs from "node:fs"; import path from "node:path";
+import { loadConfig } from "../src/config/config.js";
+import { buildContainer } from "../src/container.js";
+const home = "/tmp/hp-home"; fs.rmSync(home, { recursive: true, force: true }); fs.mkdirSync(home);
+const c = await buildContainer(loadConfig({ HAECHI_HOME: home, HAECHI_LOG_LEVEL: "silent" }), { createKeyring: true });
+const file = path.join(home, "s.ndjson");
+fs.writeFileSync(file, Array.from({ length: 5000 }, (_, i) => JSON.stringify({ fields: { user_id: `b${i}`, phone: "010-1234-5678", name: "김철수", nickname: `n${i}` } })).join("\n"));
+const ids: string[] = [];
+await c.services.import.run({ file, principal: "talk-app", purpose: "talk_service", onImported: (r) => ids.push(r.id) });
+fs.writeFileSync(path.join(home, "ids.json"), JSON.stringify(ids));
+fs.writeFileSync(path.join(home, "key.txt"), (await c.services.auth.issue("talk-app")).token);
+await c.close();
