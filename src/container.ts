@@ -57,14 +57,12 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   });
   const keys = subjectKeys({ keys: stores.keys, kek: keyring.kek });
   const base = { catalog: catalogSource, audit, clock };
-  const subjects = subjectService({
-    ...base,
-    data: stores.data,
-    keys: stores.keys,
+  const ids = {
     subjectKeys: keys,
     pseudonyms: pseudonyms(keyring.secrets.pseudonymKey),
     blindIndex: blindIndex(keyring.secrets.blindIndexKey),
-  });
+  };
+  const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys });
   const services = {
     subjects,
     auth: authService({ ...base, data: stores.data }),
@@ -78,11 +76,9 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     keys: keysService({ keys: stores.keys, kek: keyring.kek, audit, clock }),
     import: importService({
       ...base,
+      ...ids,
       data: stores.data,
       keys: stores.keys,
-      subjectKeys: keys,
-      pseudonyms: pseudonyms(keyring.secrets.pseudonymKey),
-      blindIndex: blindIndex(keyring.secrets.blindIndexKey),
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
     }),
   };

@@ -24,6 +24,7 @@ import type { Catalog } from "../core/catalog/catalog-schema.js";
 import { checkConsentInputs, missingRequired, prepareValues, type ConsentInput } from "../core/collect-fns.js";
 import { HaechiError, isHaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
+import { applyConsentEvents, consentEventsFor } from "../core/consent/consent-fns.js";
 import { evaluate } from "../core/policy/policy-fns.js";
 import type { Decision, ReasonCode } from "../core/policy/policy-types.js";
 import type { ConsentEvent, DataStore, ImportItem, KeyStore, StoredField, WrappedKeyRow } from "../core/ports.js";
@@ -527,26 +528,8 @@ export const importService = (deps: ImportServiceDeps) => ({
         d = decisions.get(k);
         if (d === undefined) decisions.set(k, (d = evaluate(catalog, request, { found: true, consents: [] }, now)));
       } else {
-        events = checkConsentInputs(catalog, opts.principal, r.consents, now).map((c) => ({
-          id: crypto.randomUUID(),
-          subjectId: id,
-          notice: c.notice,
-          noticeVersion: c.version,
-          category: c.category as ConsentEvent["category"],
-          action: c.action,
-          channel: c.channel,
-          at: now,
-          principal: opts.principal,
-          requestId,
-        }));
-        const consents = events.map((e) => ({
-          notice: e.notice,
-          noticeVersion: e.noticeVersion,
-          category: e.category,
-          status: e.action === "grant" ? ("granted" as const) : ("withdrawn" as const),
-          channel: e.channel,
-          at: e.at,
-        }));
+        events = consentEventsFor(checkConsentInputs(catalog, opts.principal, r.consents, now), id, { principal: opts.principal, requestId }, now, crypto.randomUUID);
+        const consents = applyConsentEvents(events);
         d = evaluate(catalog, request, { found: true, consents }, now);
       }
       if (d.effect === "deny") {

@@ -17,6 +17,7 @@ import {
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import { mask } from "../core/masking.js";
+import { applyConsentEvents, consentEventsFor } from "../core/consent/consent-fns.js";
 import { evaluate } from "../core/policy/policy-fns.js";
 import type { Decision, Reason } from "../core/policy/policy-types.js";
 import type { ConsentEvent, ConsentState, DataStore, KeyStore, LookupEntry, StoredField } from "../core/ports.js";
@@ -141,40 +142,6 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       .filter(([f, v]) => v !== null && catalog.fields[f]?.lookup)
       .map(([f, v]) => ({ field: f, digest: deps.blindIndex.digest(f, v) }));
 
-  const consentEvents = (
-    id: SubjectId,
-    ctx: RequestContext,
-    checked: ReturnType<typeof checkConsentInputs>,
-    at: Date,
-  ): ConsentEvent[] =>
-    checked.map((c) => ({
-      id: crypto.randomUUID(),
-      subjectId: id,
-      notice: c.notice,
-      noticeVersion: c.version,
-      category: c.category as ConsentEvent["category"],
-      action: c.action,
-      channel: c.channel,
-      at,
-      principal: ctx.principal,
-      requestId: ctx.requestId,
-    }));
-
-  const asStates = (events: ConsentEvent[], existing: readonly ConsentState[] = []): ConsentState[] => {
-    const m = new Map(existing.map((c) => [c.notice, c]));
-    for (const e of events) {
-      m.set(e.notice, {
-        notice: e.notice,
-        noticeVersion: e.noticeVersion,
-        category: e.category,
-        status: e.action === "grant" ? "granted" : "withdrawn",
-        channel: e.channel,
-        at: e.at,
-      });
-    }
-    return [...m.values()];
-  };
-
   /** Checks consent inputs; a refusal to record them is audited before it is thrown. */
   const checkConsents = async (ctx: RequestContext, catalog: Catalog, inputs: ConsentInput[], now: Date, subjectRef: string | null) => {
     try {
@@ -214,11 +181,11 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       }
       const checked = await checkConsents(ctx, catalog, input.consents ?? [], now, null);
       const id = newSubjectId();
-      const events = consentEvents(id, ctx, checked, now);
+      const events = consentEventsFor(checked, id, ctx, now, crypto.randomUUID);
       const decision = evaluate(
         catalog,
         { principal: ctx.principal, purpose: input.purpose, action: "write", fields: Object.keys(values) },
-        { found: true, consents: asStates(events) },
+        { found: true, consents: applyConsentEvents(events) },
         now,
       );
       if (decision.effect === "deny") {
@@ -229,7 +196,7 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       const { row, key } = await deps.subjectKeys.create(id, now);
       await decisionAudit(ctx, now, "subject.create", input.purpose, key.auditRef, decision, Object.keys(values));
       const external = pseudonyms.externalId(contextOf(catalog, ctx.principal), id);
-      const result: CreateResult = { id: external, fields: Object.keys(values).sort(), consents: asStates(events).map(consentView) };
+      const result: CreateResult = { id: external, fields: Object.keys(values).sort(), consents: applyConsentEvents(events).map(consentView) };
       // Key first (separate store): a crash after it leaves an orphan key, never data without a key.
       await deps.keys.put(row);
       try {
@@ -370,7 +337,7 @@ export const subjectService = (deps: SubjectServiceDeps) => {
         });
         throw new HaechiError("NOT_FOUND", "subject not found");
       }
-      const events = consentEvents(id!, ctx, checked, now);
+      const events = consentEventsFor(checked, id!, ctx, now, crypto.randomUUID);
       for (const e of events) {
         await deps.audit.record({
           ...entryBase(ctx, now),

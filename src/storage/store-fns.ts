@@ -9,18 +9,12 @@ import type {
   LookupEntry,
   StoredField,
 } from "../core/ports.js";
+import { consentStateOf } from "../core/consent/consent-fns.js";
 
 export const consentStatus = (action: ConsentEvent["action"]): ConsentState["status"] =>
   action === "grant" ? "granted" : "withdrawn";
 
-export const stateOf = (e: ConsentEvent): ConsentState => ({
-  notice: e.notice,
-  noticeVersion: e.noticeVersion,
-  category: e.category,
-  status: consentStatus(e.action),
-  channel: e.channel,
-  at: e.at,
-});
+export const stateOf: (e: ConsentEvent) => ConsentState = consentStateOf;
 
 /**
  * Current state per notice from events in insertion order: the latest `at` wins and, for equal

@@ -6,7 +6,8 @@
  */
 import type { Catalog, NoticeDef, NoticeVersion } from "../catalog/catalog-schema.js";
 import { changedItems } from "../catalog/catalog-fns.js";
-import type { ConsentState } from "../ports.js";
+import type { ConsentEvent, ConsentState } from "../ports.js";
+import type { SubjectId } from "../ids.js";
 
 /** The version of a notice in force at `now` (the latest whose effective date has come). */
 export const effectiveVersion = (notice: NoticeDef, now: Date): NoticeVersion | undefined => {
@@ -49,3 +50,41 @@ export const consentStanding = (
   }
   return { kind: "granted", state, version: given, staleAll, staleFields };
 };
+
+/** The state an event leaves (the ledger's latest event per notice is the current state). */
+export const consentStateOf = (e: ConsentEvent): ConsentState => ({
+  notice: e.notice,
+  noticeVersion: e.noticeVersion,
+  category: e.category,
+  status: e.action === "grant" ? "granted" : "withdrawn",
+  channel: e.channel,
+  at: e.at,
+});
+
+/** Current states after applying `events` (in order) on top of `existing`. */
+export const applyConsentEvents = (events: readonly ConsentEvent[], existing: readonly ConsentState[] = []): ConsentState[] => {
+  const m = new Map(existing.map((c) => [c.notice, c]));
+  for (const e of events) m.set(e.notice, consentStateOf(e));
+  return [...m.values()];
+};
+
+/** Ledger events for checked consent inputs, each bound to its notice version and channel. */
+export const consentEventsFor = (
+  checked: readonly { notice: string; version: number; category: string; action: ConsentEvent["action"]; channel: ConsentEvent["channel"] }[],
+  subjectId: SubjectId,
+  who: { principal: string; requestId: string },
+  at: Date,
+  newId: () => string,
+): ConsentEvent[] =>
+  checked.map((c) => ({
+    id: newId(),
+    subjectId,
+    notice: c.notice,
+    noticeVersion: c.version,
+    category: c.category as ConsentEvent["category"],
+    action: c.action,
+    channel: c.channel,
+    at,
+    principal: who.principal,
+    requestId: who.requestId,
+  }));
