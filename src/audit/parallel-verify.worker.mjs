@@ -134,7 +134,10 @@ export const rangeVerifier = (chainKey, start, checkpoints, maxEvents) => {
   let linked = 0;
   /** How the first row met its predecessor: "ok", "bad" (hash mismatch) or "break" (unlinked). */
   let first = null;
-  let lastRow = null;
+  /** The last row's stored hash: lastHashes[lastHo, lastHo + lastHl). */
+  let lastHashes = null;
+  let lastHo = 0;
+  let lastHl = 0;
   let runStart = 0;
   let runLen = 0;
   let runLinkedBefore = 0;
@@ -170,13 +173,29 @@ export const rangeVerifier = (chainKey, start, checkpoints, maxEvents) => {
    * stay unchanged while they may be the predecessor of the next row.
    */
   const row = (seq, body, bs, be, hashes, ho, hl) => {
+    if (pendingGap === null && seq === maxSeq + 1 && Number.isSafeInteger(seq)) {
+      const h = hash(prev, prevOff, prevLen, seq, body, bs, be);
+      if (runLen === 0 && entries !== 0 && cps.size === 0 && latin1Equals(h, hashes, ho, hl)) {
+        // The common case, inlined: a linked row that matches, and nothing else to do.
+        linked++;
+        maxSeq = seq;
+        lastSeq = seq;
+        entries++;
+        prev = lastHashes = hashes;
+        prevOff = lastHo = ho;
+        prevLen = lastHl = hl;
+      } else settle(seq, h, hashes, ho, hl);
+      return;
+    }
     if (pendingGap !== null) {
       if (seq === pendingGap.first && pendingGap.first === pendingGap.last) pendingGap = null; // a swap
       else flushGap();
     }
-    let h = null;
-    if (seq === maxSeq + 1 && Number.isSafeInteger(seq)) {
-      h = hash(prev, prevOff, prevLen, seq, body, bs, be);
+    settle(seq, seq === maxSeq + 1 && Number.isSafeInteger(seq) ? hash(prev, prevOff, prevLen, seq, body, bs, be) : null, hashes, ho, hl);
+  };
+  /** The rest of a row once its hash `h` is recomputed (null: not linked to its predecessor). */
+  const settle = (seq, h, hashes, ho, hl) => {
+    if (h !== null) {
       linked++;
       if (!latin1Equals(h, hashes, ho, hl)) {
         if (runLen === 0) {
@@ -211,7 +230,9 @@ export const rangeVerifier = (chainKey, start, checkpoints, maxEvents) => {
     if (cps.size > 0) checkpointAt(seq, h, hashes, ho, hl);
     lastSeq = seq;
     entries++;
-    lastRow = { seq, hashes, ho, hl };
+    lastHashes = hashes;
+    lastHo = ho;
+    lastHl = hl;
   };
 
   return {
@@ -242,10 +263,7 @@ export const rangeVerifier = (chainKey, start, checkpoints, maxEvents) => {
         events,
         eventCount,
         open: runLen === 0 ? null : { start: runStart, len: runLen, linkedBefore: runLinkedBefore, lead: runLead },
-        last:
-          lastRow === null
-            ? null
-            : { seq: lastRow.seq, hash: Uint8Array.from(lastRow.hashes.subarray(lastRow.ho, lastRow.ho + lastRow.hl)) },
+        last: entries === 0 ? null : { seq: lastSeq, hash: Uint8Array.from(lastHashes.subarray(lastHo, lastHo + lastHl)) },
         maxSeq,
         unmet,
       };
@@ -278,11 +296,13 @@ const safeSeq = (n) => {
 };
 
 /**
- * SQLite: `sql.packed` (after, upTo, limit) returns one row per page,
- *   [count, max seq, "seq,seq,…", "bodyBytes,bodyBytes,…", bodies BLOB, hashes BLOB,
+ * SQLite: `sql.packed` (after, upTo) returns the rows after < seq <= upTo as one row,
+ *   [count, "seq,seq,…", "bodyBytes,bodyBytes,…", bodies BLOB, hashes BLOB,
  *    rows whose hash is not 32 bytes]
- * so a page costs a handful of values instead of three per row. A page holding a hash of another
- * length (only ever a tampered row) is read again with `sql.rows` (after, upTo): [seq, body, hash].
+ * so a page costs a handful of values instead of three per row. Pages span `pageSize` seqs; an
+ * empty one asks `sql.next` (after) for the next seq, to jump a gap or find the end. A page
+ * holding a hash of another length (only ever a tampered row) is read again with `sql.rows`
+ * (after, upTo): [seq, body, hash].
  */
 const sqliteReader = async (source) => {
   const { default: Database } = await import("better-sqlite3");
@@ -290,6 +310,7 @@ const sqliteReader = async (source) => {
   try {
     db.pragma("busy_timeout = 5000");
     const packed = db.prepare(source.sql.packed).raw(true);
+    const next = db.prepare(source.sql.next).pluck(true);
     const rows = db.prepare(source.sql.rows).raw(true);
     const before = db.prepare(source.sql.before).raw(true);
     return {
@@ -299,17 +320,22 @@ const sqliteReader = async (source) => {
       },
       async scan(v, lo, hi, pageSize, progress) {
         let after = lo;
-        for (;;) {
-          const r = packed.get(after, hi, pageSize);
+        while (after < hi) {
+          const upTo = Math.min(after + pageSize, hi);
+          const r = packed.get(after, upTo);
           const n = r === undefined ? 0 : Number(r[0]);
-          if (n === 0) return;
-          const upTo = Number(r[1]);
-          if (Number(r[6]) === 0) {
-            const seqs = parseList(String(r[2]), n, new Array(n));
-            const ends = parseList(String(r[3]), n, new Float64Array(n));
+          if (n === 0) {
+            const following = next.get(upTo);
+            if (following === null || following === undefined || following > hi) return;
+            after = Number(following) - 1;
+            continue;
+          }
+          if (Number(r[5]) === 0) {
+            const seqs = parseList(String(r[1]), n, new Array(n));
+            const ends = parseList(String(r[2]), n, new Float64Array(n));
             for (let i = 1; i < n; i++) ends[i] += ends[i - 1];
-            const bodies = r[4];
-            const hashes = r[5];
+            const bodies = r[3];
+            const hashes = r[4];
             if (!Buffer.isBuffer(bodies) || !Buffer.isBuffer(hashes) || bodies.length !== ends[n - 1] || hashes.length !== n * HASH_BYTES) {
               throw new Error("packed page: lengths do not add up");
             }
@@ -321,7 +347,6 @@ const sqliteReader = async (source) => {
             }
           }
           progress();
-          if (n < pageSize) return;
           after = upTo;
         }
       },

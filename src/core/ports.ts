@@ -226,11 +226,13 @@ export type AuditReadSource =
       file: string;
       sql: {
         /**
-         * (after, upTo, limit) → one row per page of rows after < seq <= upTo, in seq order:
-         * [count, max seq, seqs "1,2,…", body UTF-8 byte lengths "250,…", bodies BLOB (concatenated),
-         *  hashes BLOB (concatenated), number of rows whose hash is not 32 bytes].
+         * (after, upTo) → the rows after < seq <= upTo as one row, each column concatenated in
+         * seq order: [count, seqs "1,2,…", body UTF-8 byte lengths "250,…", bodies BLOB,
+         * hashes BLOB, number of rows whose hash is not 32 bytes].
          */
         packed: string;
+        /** (after) → the lowest seq above `after`, or null. */
+        next: string;
         /** (after, upTo) → [seq, body, hash] rows after < seq <= upTo in seq order. */
         rows: string;
         /** (atMost, above) → [seq, hash] of the last row with above < seq <= atMost. */

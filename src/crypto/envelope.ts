@@ -16,6 +16,7 @@
 import crypto from "node:crypto";
 import { HaechiError } from "../core/errors.js";
 import type { SubjectId } from "../core/ids.js";
+import { randomBytes } from "./random.js";
 
 const FORMAT_V1 = 0x01;
 const HEADER = 1 + 4 + 12;
@@ -29,7 +30,7 @@ export const dekAad = (subject: SubjectId, dekVersion: number) =>
   Buffer.from(`haechi/dek/v1\0${subject}\0${dekVersion}`, "utf8");
 
 export const sealField = (dek: Buffer, dekVersion: number, subject: SubjectId, field: string, value: unknown): Buffer => {
-  const iv = crypto.randomBytes(12);
+  const iv = randomBytes(12);
   const c = crypto.createCipheriv("aes-256-gcm", dek, iv);
   c.setAAD(fieldAad(subject, field, dekVersion));
   const body = Buffer.concat([c.update(JSON.stringify(value), "utf8"), c.final()]);

@@ -10,6 +10,7 @@ import crypto, { type KeyObject } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { HaechiError } from "../core/errors.js";
+import { randomBytes } from "./random.js";
 
 /** Wraps and unwraps data keys. The local keyring implements it; a KMS adapter can too. */
 export interface KekProvider {
@@ -143,7 +144,7 @@ export const openLocalKeyring = (file: string, opts: { create: boolean; now?: Da
       refresh(false);
       const kekVersion = doc.active;
       const key = keks.get(kekVersion)!;
-      const iv = crypto.randomBytes(12);
+      const iv = randomBytes(12);
       const c = crypto.createCipheriv("aes-256-gcm", key, iv);
       c.setAAD(dekAad(aad, kekVersion));
       const ct = Buffer.concat([c.update(dek), c.final()]);

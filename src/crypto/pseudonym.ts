@@ -9,6 +9,7 @@
 import crypto from "node:crypto";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import { deriveKey } from "./keyring.js";
+import { randomBytes } from "./random.js";
 
 const PREFIX = "sub_";
 
@@ -61,4 +62,4 @@ export const pseudonyms = (root: Buffer, opts: { cacheSize?: number } = {}): Pse
 };
 
 /** A new internal subject id: 128 random bits. */
-export const newSubjectId = (): SubjectId => crypto.randomBytes(16).toString("base64url") as SubjectId;
+export const newSubjectId = (): SubjectId => randomBytes(16).toString("base64url") as SubjectId;

@@ -5,12 +5,12 @@
  * otherwise pay a KEK unwrap each time; `forget` drops a key from the cache the moment the
  * subject is destroyed, and the cache never outlives the process.
  */
-import crypto from "node:crypto";
 import { HaechiError } from "../core/errors.js";
 import type { AuditRef, SubjectId } from "../core/ids.js";
 import type { KeyStore, WrappedKeyRow } from "../core/ports.js";
 import { dekAad } from "./envelope.js";
 import type { KekProvider } from "./keyring.js";
+import { randomBytes } from "./random.js";
 
 export interface SubjectKey {
   dek: Buffer;
@@ -42,10 +42,10 @@ export const subjectKeys = (deps: SubjectKeysDeps) => {
   return {
     /** A fresh data key for a new subject, wrapped for the key store. Not stored here. */
     async create(id: SubjectId, now: Date): Promise<{ row: WrappedKeyRow; key: SubjectKey }> {
-      const dek = crypto.randomBytes(32);
+      const dek = randomBytes(32);
       const dekVersion = 1;
       const { kekVersion, wrapped } = await deps.kek.wrap(dek, dekAad(id, dekVersion));
-      const auditRef = `ar_${crypto.randomBytes(16).toString("base64url")}` as AuditRef;
+      const auditRef = `ar_${randomBytes(16).toString("base64url")}` as AuditRef;
       const row: WrappedKeyRow = { subjectId: id, kekVersion, dekVersion, wrapped, auditRef, createdAt: now };
       return { row, key: { dek, dekVersion, auditRef } };
     },

@@ -154,3 +154,18 @@ describe("keyring shared by two processes", () => {
     assert.equal(server.kek.activeVersion(), 2);
   });
 });
+
+describe("pooled random bytes", () => {
+  test("never hands out the same bytes twice and wipes what it handed out from the pool", async () => {
+    const { randomBytes } = await import("../../src/crypto/random.js");
+    const seen = new Set<string>();
+    for (let i = 0; i < 5000; i++) {
+      const b = randomBytes(16);
+      assert.equal(b.length, 16);
+      const hex = b.toString("hex");
+      assert.equal(seen.has(hex), false);
+      seen.add(hex);
+    }
+    assert.equal(randomBytes(4096).length, 4096);
+  });
+});
