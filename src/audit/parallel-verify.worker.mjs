@@ -29,6 +29,7 @@ const OFF_PREV = KEY_BYTES;
 const OFF_SEQ = OFF_PREV + HASH_BYTES;
 const OFF_LEN = OFF_SEQ + 8;
 const HEADER_BYTES = OFF_LEN + 4;
+const W_PREV = OFF_PREV >>> 2;
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 const PROGRESS_EVERY = 16384;
 
@@ -44,18 +45,39 @@ const sha256Latin1 =
  * costs two copies and a digest.
  */
 const chainScratch = (key) => {
-  let buf = Buffer.allocUnsafe(4096);
+  let buf = Buffer.from(new ArrayBuffer(4096)); // its own ArrayBuffer: word-aligned at 0
   buf.set(key, 0);
+  let words = new Uint32Array(buf.buffer, 0, buf.length >>> 2);
   let views = [];
+  // The predecessor hash is copied as eight 32-bit words when it is 4-byte aligned (it is, in the
+  // packed pages and the copy slots): ten times cheaper than Buffer#copy for 32 bytes.
+  let prevBuffer = null;
+  let prevWords = null;
   return (prev, prevOff, prevLen, seq, body, start, end) => {
     const n = end - start;
     if (HEADER_BYTES + n > buf.length) {
-      const bigger = Buffer.allocUnsafe(HEADER_BYTES + n);
+      const bigger = Buffer.from(new ArrayBuffer(HEADER_BYTES + n + 4096));
       buf.copy(bigger, 0, 0, KEY_BYTES);
       buf = bigger;
+      words = new Uint32Array(buf.buffer, 0, buf.length >>> 2);
       views = [];
     }
-    if (prevLen === HASH_BYTES) prev.copy(buf, OFF_PREV, prevOff, prevOff + HASH_BYTES);
+    const at = prev.byteOffset + prevOff;
+    if (prevLen === HASH_BYTES && (at & 3) === 0) {
+      if (prev.buffer !== prevBuffer) {
+        prevBuffer = prev.buffer;
+        prevWords = new Uint32Array(prevBuffer, 0, prevBuffer.byteLength >>> 2);
+      }
+      const w = at >>> 2;
+      words[W_PREV] = prevWords[w];
+      words[W_PREV + 1] = prevWords[w + 1];
+      words[W_PREV + 2] = prevWords[w + 2];
+      words[W_PREV + 3] = prevWords[w + 3];
+      words[W_PREV + 4] = prevWords[w + 4];
+      words[W_PREV + 5] = prevWords[w + 5];
+      words[W_PREV + 6] = prevWords[w + 6];
+      words[W_PREV + 7] = prevWords[w + 7];
+    } else if (prevLen === HASH_BYTES) prev.copy(buf, OFF_PREV, prevOff, prevOff + HASH_BYTES);
     else {
       // As verify.ts: a stored hash of another length chains zero-padded or cut to 32 bytes.
       buf.fill(0, OFF_PREV, OFF_SEQ);
@@ -237,6 +259,8 @@ export const rangeVerifier = (chainKey, start, checkpoints, maxEvents) => {
 
   return {
     row,
+    /** True when the predecessor of the next row is stored in `buf` (which must then stay intact). */
+    prevIs: (buf) => prev === buf,
     /**
      * `n` rows packed: seqs[i]; body i = bodies[ends[i-1], ends[i]) with ends[-1] = 0; stored
      * hash i = hashes[32i, 32i + 32).
@@ -385,8 +409,8 @@ const postgresReader = async (source) => {
         let error = null;
         let header = true;
         let count = 0;
-        const slots = [Buffer.alloc(HASH_BYTES), Buffer.alloc(HASH_BYTES)];
-        let slot = 0;
+        const slotMemory = Buffer.from(new ArrayBuffer(2 * HASH_BYTES)); // one ArrayBuffer: one word view
+        const slots = [slotMemory.subarray(0, HASH_BYTES), slotMemory.subarray(HASH_BYTES)];
         const onRow = (chunk) => {
           let o = 0;
           if (header) {
@@ -411,11 +435,10 @@ const postgresReader = async (source) => {
           const hashLen = chunk.readInt32BE(o);
           if (bodyLen < 0 || hashLen < 0 || o + 4 + hashLen !== chunk.length) throw new Error("COPY: unexpected row shape");
           // The driver reuses its receive buffer: the stored hash, which the next row chains
-          // to, is copied out (into one of two slots, so the previous one stays intact).
+          // to, is copied out, into whichever of two slots does not hold the predecessor.
           let stored;
           if (hashLen === HASH_BYTES) {
-            slot ^= 1;
-            stored = slots[slot];
+            stored = v.prevIs(slots[0]) ? slots[1] : slots[0];
             chunk.copy(stored, 0, o + 4, o + 4 + HASH_BYTES);
           } else stored = Buffer.from(chunk.subarray(o + 4, o + 4 + hashLen));
           v.row(seq, chunk, bs, bs + bodyLen, stored, 0, hashLen);

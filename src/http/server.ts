@@ -4,6 +4,7 @@
  * stack traces never reach a client, and personal data never reaches the log.
  */
 import crypto from "node:crypto";
+import { performance } from "node:perf_hooks";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -221,7 +222,13 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
     return reply.send({ status: "ok", store: c.stores.kind, auditSeq: head?.seq ?? 0 });
   });
   app.get("/metrics", { schema: { hide: true } }, async (_req, reply) =>
-    reply.type("text/plain; version=0.0.4").send(metrics.render()),
+    reply.type("text/plain; version=0.0.4").send(
+      metrics.render({
+        // Main-thread busy time: with requests_total it gives the event-loop cost per request.
+        haechi_event_loop_busy_seconds_total: { help: "Event-loop busy time since start (counter)", value: performance.eventLoopUtilization().active / 1000 },
+        process_cpu_seconds_total: { help: "Process CPU time, all threads (counter)", value: (process.cpuUsage().user + process.cpuUsage().system) / 1e6 },
+      }),
+    ),
   );
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
