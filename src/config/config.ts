@@ -16,13 +16,14 @@ const schema = z.object({
   HAECHI_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   HAECHI_SQLITE_SYNC: z.enum(["FULL", "EXTRA", "NORMAL"]).default("FULL"),
   HAECHI_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  HAECHI_PG_POOL: z.coerce.number().int().min(2).max(500).default(20),
 });
 
 export interface Config {
   home: string;
   port: number;
   host: string;
-  store: { kind: "sqlite"; dir: string; synchronous: "FULL" | "EXTRA" | "NORMAL" } | { kind: "postgres"; url: string };
+  store: { kind: "sqlite"; dir: string; synchronous: "FULL" | "EXTRA" | "NORMAL" } | { kind: "postgres"; url: string; poolSize: number };
   keyringFile: string;
   catalogFile: string;
   logLevel: z.infer<typeof schema>["HAECHI_LOG_LEVEL"];
@@ -49,7 +50,7 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
     host: e.HAECHI_HOST,
     store:
       e.HAECHI_STORE === "postgres"
-        ? { kind: "postgres" as const, url: e.HAECHI_PG_URL! }
+        ? { kind: "postgres" as const, url: e.HAECHI_PG_URL!, poolSize: e.HAECHI_PG_POOL }
         : { kind: "sqlite" as const, dir: path.join(home, "db"), synchronous: e.HAECHI_SQLITE_SYNC },
     keyringFile: path.join(home, "keyring.json"),
     catalogFile: e.HAECHI_CATALOG ? path.resolve(e.HAECHI_CATALOG) : DEMO_CATALOG,

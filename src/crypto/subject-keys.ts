@@ -26,7 +26,7 @@ export interface SubjectKeysDeps {
 }
 
 export const subjectKeys = (deps: SubjectKeysDeps) => {
-  const max = deps.cacheSize ?? 10_000;
+  const max = deps.cacheSize ?? 100_000;
   const ttl = deps.cacheTtlMs ?? 60_000;
   const cache = new Map<SubjectId, { key: SubjectKey; expires: number }>();
 
