@@ -165,8 +165,6 @@ for (const kind of STORE_KINDS) {
       code: ErrorCode;
       /** The first reason's code, when the denial comes from the policy engine. */
       reason?: string;
-      /** A known gap: the denial is not audited yet (reported; the check runs as a TODO). */
-      notAudited?: string;
     }
     interface RouteCase {
       ok: Call & { status: number };
@@ -264,18 +262,9 @@ for (const kind of STORE_KINDS) {
           };
           const assertAudited = async (requestId: string) =>
             assert.ok((await auditedDenial(requestId)).length > 0, `${route} by ${d.principal}: the denial is not in the audit log`);
-          if (d.notAudited) {
-            test(`${d.why} (${d.principal}) → ${d.status} ${d.code}`, async () => {
-              await refuse();
-            });
-            test(`${d.why} (${d.principal}): the denial is audited`, { todo: d.notAudited }, async () => {
-              await assertAudited(await refuse());
-            });
-          } else {
-            test(`${d.why} (${d.principal}) → ${d.status} ${d.code}, audited`, async () => {
-              await assertAudited(await refuse());
-            });
-          }
+          test(`${d.why} (${d.principal}) → ${d.status} ${d.code}, audited`, async () => {
+            await assertAudited(await refuse());
+          });
         }
 
         test(`the right principal (${rc.ok.principal}) → ${rc.ok.status}`, async () => {
