@@ -7,7 +7,7 @@ import crypto from "node:crypto";
 import { performance } from "node:perf_hooks";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -87,7 +87,8 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
             req: (req: FastifyRequest) => ({ method: req.method, route: req.routeOptions?.url, id: req.id }),
           },
         },
-    disableRequestLogging: true,
+    // Per-request log lines are off: they would carry URLs (pseudonymous ids) for every read.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: c.config.bodyLimit,
     // Unique per process run and cheap: a random prefix and a counter (no entropy per request).
     genReqId: () => `${reqIdPrefix}${(reqCounter++).toString(36)}`,
