@@ -28,36 +28,24 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
   /** Audit endpoints are for operator principals only; anything else is denied and audited. */
   const requireOperator = async (req: FastifyRequest, action: string) => {
     const ctx = ctxOf(req);
-    const role = c.catalog.current().principals[ctx.principal]?.role;
-    if (role !== "operator") {
-      await c.audit.record({
-        at: c.clock.now().toISOString(),
-        requestId: ctx.requestId,
-        principal: ctx.principal,
-        source: ctx.source,
-        action,
-        effect: "deny",
-        purpose: null,
-        subjectRef: null,
-        fields: [],
-        reasons: ["ROLE_NOT_PERMITTED"],
-      });
-      throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" is not an operator`, {
-        reasons: [{ code: "ROLE_NOT_PERMITTED", message: "audit endpoints need an operator principal" }],
-      });
-    }
+    const allowed = c.catalog.current().principals[ctx.principal]?.role === "operator";
     await c.audit.record({
       at: c.clock.now().toISOString(),
       requestId: ctx.requestId,
       principal: ctx.principal,
       source: ctx.source,
       action,
-      effect: "allow",
+      effect: allowed ? "allow" : "deny",
       purpose: null,
       subjectRef: null,
       fields: [],
-      reasons: [],
+      reasons: allowed ? [] : ["ROLE_NOT_PERMITTED"],
     });
+    if (!allowed) {
+      throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" is not an operator`, {
+        reasons: [{ code: "ROLE_NOT_PERMITTED", message: "audit endpoints need an operator principal" }],
+      });
+    }
   };
 
   r.get(
