@@ -10,7 +10,7 @@
  *  - A worker that fails makes verification fail (never "ok").
  */
 import assert from "node:assert/strict";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -28,6 +28,7 @@ import { problemLog, trustCheckpoints, verifyChain, type VerifyOptions } from ".
 import { isHaechiError } from "../../src/core/errors.js";
 import type { AuditHead, AuditReadSource, AuditRow, AuditStore, Checkpoint } from "../../src/core/ports.js";
 import { openPostgresStores, openSqliteStores, type Stores } from "../../src/storage/index.js";
+import { auditEntry, testSigner } from "../fixtures/audit-entries.js";
 import { freshDatabase, startPostgres, type RunningPostgres } from "../helpers/pg.js";
 
 // The worker is plain JavaScript; its pure parts are imported here directly.
@@ -46,25 +47,10 @@ const workerModule = (await import(new URL("../../src/audit/parallel-verify.work
 };
 
 const KEY = Buffer.alloc(32, 7);
-const signer = () => {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  return { keyId: "cp-test", privateKey, publicKey };
-};
+const signer = () => testSigner("cp-test");
 
-const entry = (i: number): AuditInput => ({
-  at: new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(),
-  requestId: `req_${i}`,
-  principal: "svc-crm",
-  source: "10.0.0.1",
-  action: i % 2 === 0 ? "subject.read" : "lookup",
-  effect: "allow",
-  purpose: "order-fulfilment",
-  subjectRef: `ar_${i % 5}`,
-  fields: ["name"],
-  reasons: ["CONSENT_GRANTED"],
-  // Non-ASCII now and then: lengths are UTF-8 bytes.
-  ...(i % 7 === 0 ? { meta: { branch: "부산 해운대", e: "é😀" } } : {}),
-});
+// Non-ASCII now and then: lengths are UTF-8 bytes.
+const entry = (i: number): AuditInput => auditEntry(i, i % 7 === 0 ? { meta: { branch: "부산 해운대", e: "é😀" } } : {});
 
 /** A chain of `n` rows in memory (the real canonical form and chain hash). */
 const memoryChain = (n: number, key = KEY): AuditRow[] => {

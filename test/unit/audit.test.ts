@@ -4,7 +4,7 @@
  * PostgreSQL stores are held to the contract suite (test/contract).
  */
 import { execFileSync } from "node:child_process";
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,7 @@ import {
 import { verifyChain } from "../../src/audit/verify.js";
 import { fixedClock } from "../../src/core/clock.js";
 import { HaechiError } from "../../src/core/errors.js";
+import { auditEntry, testSigner } from "../fixtures/audit-entries.js";
 import type { AuditHead, AuditRow, AuditStore, Checkpoint } from "../../src/core/ports.js";
 
 // ---------------------------------------------------------------- helpers
@@ -47,19 +48,7 @@ const GOLDEN_ENTRY: AuditEntry = {
   meta: { zone: "서울", http: 200, cached: false, note: null },
 };
 
-const entry = (i: number, over: Partial<AuditInput> = {}): AuditInput => ({
-  at: new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(),
-  requestId: `req_${i}`,
-  principal: "svc-crm",
-  source: "10.0.0.1",
-  action: i % 2 === 0 ? "subject.read" : "lookup",
-  effect: "allow",
-  purpose: "order-fulfilment",
-  subjectRef: `ar_${i % 5}`,
-  fields: ["name"],
-  reasons: ["CONSENT_GRANTED"],
-  ...over,
-});
+const entry = auditEntry;
 
 /** An in-memory AuditStore test double: rows in an array, appendBatch serialised like the head lock. */
 const memStore = (opts: { delayMs?: number } = {}) => {
@@ -115,10 +104,7 @@ const pagesOf = (rows: AuditRow[], size = 3): AuditRow[][] => {
 
 const kinds = (r: { problems: { kind: VerifyProblemKind }[] }) => r.problems.map((p) => p.kind);
 
-const signer = () => {
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  return { keyId: "cp-2025", privateKey, publicKey };
-};
+const signer = () => testSigner("cp-2025");
 
 const headOf = (rows: AuditRow[], seq: number): AuditHead => {
   const r = rows.find((x) => x.seq === seq)!;

@@ -67,19 +67,8 @@ const BY_SUBJECT_REF = named(
   `SELECT ${AUDIT_COLUMNS} FROM haechi_audit.audit_log WHERE subject_ref = $1 ORDER BY seq LIMIT $2`,
 );
 
-interface AuditDbRow {
-  seq: string;
-  at: Date;
-  subject_ref: string | null;
-  principal: string | null;
-  action: string;
-  body: string;
-  hash: Buffer;
-}
-interface HeadDbRow {
-  seq: string | null;
-  hash: Buffer | null;
-}
+type AuditDbRow = PgAuditDb["haechi_audit.audit_log"];
+type HeadDbRow = Omit<PgAuditDb["haechi_audit.audit_head"], "id">;
 type CheckpointDbRow = PgAuditDb["haechi_audit.checkpoints"];
 
 const toRow = (r: AuditDbRow): AuditRow => ({

@@ -189,19 +189,9 @@ interface SubjectDbRow {
   updated_at: Date;
   status: string;
 }
-interface FieldDbRow {
-  field: string;
-  ciphertext: Buffer;
-  updated_at: Date;
-}
-interface StateDbRow {
-  notice: string;
-  notice_version: number;
-  category: string;
-  status: string;
-  channel: string;
-  at: Date;
-}
+/** Row shapes come from the schema types (pg-schema.ts), minus the columns a query leaves out. */
+type FieldDbRow = Omit<PgDataDb["haechi.fields"], "subject_id">;
+type StateDbRow = Omit<PgDataDb["haechi.consent_state"], "subject_id">;
 interface BundleDbRow {
   c_ms: number;
   u_ms: number;

@@ -60,19 +60,9 @@ interface SubjectDbRow {
   updated_at: number;
   status: string;
 }
-interface FieldDbRow {
-  field: string;
-  ciphertext: Buffer;
-  updated_at: number;
-}
-interface StateDbRow {
-  notice: string;
-  notice_version: number;
-  category: string;
-  status: string;
-  channel: string;
-  at: number;
-}
+/** Row shapes come from the schema types (sqlite-schema.ts), minus the columns a query leaves out. */
+type FieldDbRow = Omit<SqliteDataDb["fields"], "subject_id">;
+type StateDbRow = Omit<SqliteDataDb["consent_state"], "subject_id">;
 type ApiKeyDbRow = SqliteDataDb["api_keys"];
 type IdempotencyDbRow = SqliteDataDb["idempotency"];
 type LedgerDbRow = SqliteDataDb["consent_ledger"];
