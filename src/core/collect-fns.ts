@@ -92,6 +92,12 @@ export const noticesFor = (catalog: Catalog, principal: string): Set<string> => 
     if (purpose.notice) out.add(purpose.notice);
     if (purpose.collects) for (const f of purpose.fields) collected.add(f);
   }
+  // The provision and overseas-transfer consents for the recipients the principal provides to.
+  for (const r of p.recipients) {
+    const rec = catalog.recipients[r];
+    if (rec?.notice) out.add(rec.notice);
+    if (rec?.transfer?.notice) out.add(rec.transfer.notice);
+  }
   for (const [name, n] of Object.entries(catalog.notices)) {
     if (n.versions.some((v) => v.items.some((i) => collected.has(i)))) out.add(name);
   }

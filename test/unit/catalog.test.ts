@@ -1,12 +1,14 @@
 /**
  * The catalog: the demo catalog validates; each rule rejects what it should, at the exact YAML
- * path and with its stable code; every issue comes out in one pass; and the helpers other code
- * relies on (notice versions, changed items, periods) behave.
+ * path and with its stable code; every issue comes out in one pass; the recipient rules (PIPA
+ * Art. 17, 26, 28-8) report errors and warnings; and the helpers other code relies on (notice
+ * versions, changed items, periods) behave.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { describe, it } from "node:test";
+import { identityToRecipient } from "age-encryption";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import {
   addPeriod,
@@ -25,7 +27,7 @@ import {
   separateConsentNoticesFor,
   type CatalogIssue,
 } from "../../src/core/catalog/catalog-fns.js";
-import type { Catalog, FieldDef, NoticeVersion } from "../../src/core/catalog/catalog-schema.js";
+import { CONTRACT_CLAUSES, type Catalog, type FieldDef, type NoticeVersion } from "../../src/core/catalog/catalog-schema.js";
 import { isHaechiError } from "../../src/core/errors.js";
 
 const EXAMPLE = new URL("../../examples/haechi.yaml", import.meta.url);
@@ -51,9 +53,10 @@ const errorsOf = (yamlText: string): CatalogIssue[] => {
 const pairs = (issues: CatalogIssue[]) => issues.map((i) => [i.path, i.code]);
 
 describe("the demo catalog (examples/haechi.yaml)", () => {
-  it("validates with zero issues", () => {
+  it("validates with zero issues, warnings included", () => {
     const r = loadCatalogFile(EXAMPLE.pathname);
     assert.deepEqual(r.ok ? [] : r.errors, []);
+    assert.deepEqual(r.warnings, []);
   });
 
   it("has the fields, purposes and principals the demo relies on", () => {
@@ -515,5 +518,482 @@ describe("periods", () => {
     assert.equal(addPeriod(d("2024-12-15T00:00:00Z"), "P3M").toISOString(), "2025-03-15T00:00:00.000Z");
     assert.equal(addPeriod(d("2024-02-20T00:00:00Z"), "P10D").toISOString(), "2024-03-01T00:00:00.000Z");
     assert.equal(addPeriod(d("2020-01-01T00:00:00Z"), { years: 5, months: 0, days: 0 }).toISOString(), "2025-01-01T00:00:00.000Z");
+  });
+});
+
+// ─── recipients: provision, consignment, overseas transfer ───────────────────
+
+type Issues = { ok: boolean; errors: CatalogIssue[]; warnings: CatalogIssue[] };
+const issuesOf = (yamlText: string): Issues => {
+  const r = parseCatalog(yamlText);
+  return { ok: r.ok, errors: r.ok ? [] : r.errors, warnings: r.warnings };
+};
+
+type RecipientCase = {
+  name: string;
+  mutate: (c: Raw) => void;
+  errors?: [path: string, code: string][];
+  warnings?: [path: string, code: string][];
+  /** Must match the message of some issue: every legal rule names its article. */
+  message?: RegExp;
+};
+
+const transferBasis = (over: Raw): Raw => ({
+  timing: "daily 02:00 KST",
+  method: "age-encrypted file over SFTP",
+  measures: { safety: true, grievance: true },
+  ...over,
+});
+
+/** Each case mutates the demo catalog and expects exactly these errors and warnings (path, code). */
+const recipientCases: RecipientCase[] = [
+  // references
+  {
+    name: "a recipient purpose that is not declared is rejected",
+    mutate: (c) => c.recipients["cloud-kr"].purposes.push("hosting"),
+    errors: [["recipients.cloud-kr.purposes[2]", "UNKNOWN_PURPOSE_REF"]],
+  },
+  {
+    name: "a population purpose that is not declared is rejected",
+    mutate: (c) => (c.recipients["nsf-scoring"].population.purposes = ["pay_abroad"]),
+    errors: [["recipients.nsf-scoring.population.purposes[0]", "UNKNOWN_PURPOSE_REF"]],
+  },
+  {
+    name: "a contract purpose that is not declared is rejected",
+    mutate: (c) => c.recipients["card-network-eu"].contract.purposes.push("settlement"),
+    errors: [["recipients.card-network-eu.contract.purposes[1]", "UNKNOWN_PURPOSE_REF"]],
+  },
+  {
+    name: "a recipient field that is not declared is rejected",
+    mutate: (c) => c.recipients["sms-gateway"].fields.push("fax"),
+    errors: [["recipients.sms-gateway.fields[1]", "UNKNOWN_FIELD_REF"]],
+  },
+  {
+    name: "a recipient notice that is not declared is rejected",
+    mutate: (c) => (c.recipients["nsf-scoring"].notice = "nsf_consent"),
+    errors: [["recipients.nsf-scoring.notice", "UNKNOWN_NOTICE_REF"]],
+  },
+  {
+    name: "a transfer notice that is not declared is rejected",
+    mutate: (c) => (c.recipients["nsf-scoring"].transfer.notice = "nsf_abroad"),
+    errors: [["recipients.nsf-scoring.transfer.notice", "UNKNOWN_NOTICE_REF"]],
+  },
+  {
+    name: "PIPA Art. 28-8(1)5: a transfer decision that is not declared is rejected",
+    mutate: (c) => (c.recipients["card-network-eu"].transfer.decision = "eu_2024"),
+    errors: [["recipients.card-network-eu.transfer.decision", "UNKNOWN_DECISION_REF"]],
+    message: /unknown equivalence decision "eu_2024".*28-8\(1\)5/,
+  },
+  {
+    name: "a principal naming an undeclared recipient is rejected",
+    mutate: (c) => c.principals["pay-app"].recipients.push("alipay"),
+    errors: [["principals.pay-app.recipients[3]", "UNKNOWN_RECIPIENT_REF"]],
+  },
+  {
+    name: "a recipient listed twice by a principal is rejected",
+    mutate: (c) => c.principals["marketing-svc"].recipients.push("sms-gateway"),
+    errors: [["principals.marketing-svc.recipients[1]", "DUPLICATE_REF"]],
+  },
+  {
+    name: "PIPA Art. 17(2)1: a notice naming an undeclared recipient is rejected (and no longer covers nsf-scoring)",
+    mutate: (c) => (c.notices.nsf_provision.recipient = "alipay"),
+    errors: [
+      ["notices.nsf_provision.recipient", "UNKNOWN_RECIPIENT_REF"],
+      ["recipients.nsf-scoring.notice", "RECIPIENT_NOTICE_MISMATCH"],
+    ],
+  },
+  {
+    name: "PIPA Art. 18(1): a recipient cannot receive a field none of its purposes holds",
+    mutate: (c) => c.recipients["cloud-kr"].fields.push("health_status"),
+    errors: [["recipients.cloud-kr.fields[3]", "RECIPIENT_FIELD_NOT_IN_PURPOSES"]],
+    message: /consignee "cloud-kr" would receive "health_status".*PIPA Art\. 18\(1\)/,
+  },
+
+  // third-party provision (PIPA Art. 17; Credit Information Act Art. 32)
+  {
+    name: "PIPA Art. 17(2)2: a third party without its own purpose is rejected",
+    mutate: (c) => delete c.recipients["nsf-scoring"].recipient_purpose,
+    errors: [["recipients.nsf-scoring.recipient_purpose", "PROVISION_ITEM_MISSING"]],
+    message: /third party "nsf-scoring".*PIPA Art\. 17\(2\)2/,
+  },
+  {
+    name: "PIPA Art. 17(2)4: a third party without its retention period is rejected",
+    mutate: (c) => delete c.recipients["nsf-scoring"].retention,
+    errors: [["recipients.nsf-scoring.retention", "PROVISION_ITEM_MISSING"]],
+    message: /PIPA Art\. 17\(2\)4/,
+  },
+  {
+    name: "PIPA Art. 17(1): a third party without a provision basis is rejected",
+    mutate: (c) => delete c.recipients["nsf-scoring"].provision_basis,
+    errors: [["recipients.nsf-scoring.provision_basis", "PROVISION_BASIS_REQUIRED"]],
+    message: /PIPA Art\. 17\(1\)/,
+  },
+  {
+    name: "PIPA Art. 17(1): contract necessity (15(1)4) is not a provision basis",
+    mutate: (c) => (c.recipients["nsf-scoring"].provision_basis = "contract"),
+    errors: [["recipients.nsf-scoring.provision_basis", "INVALID_VALUE"]],
+  },
+  {
+    name: "PIPA Art. 17(1)1: a provision on consent without its notice is rejected",
+    mutate: (c) => delete c.recipients["nsf-scoring"].notice,
+    errors: [["recipients.nsf-scoring.notice", "NOTICE_REQUIRED"]],
+    message: /PIPA Art\. 17\(1\)1/,
+  },
+  {
+    name: "PIPA Art. 17(2), 22(1): a provision on consent rests on a notice of category provision",
+    mutate: (c) => (c.recipients["nsf-scoring"].notice = "marketing"),
+    errors: [["recipients.nsf-scoring.notice", "RECIPIENT_NOTICE_MISMATCH"]],
+    message: /must be of category provision, not marketing/,
+  },
+  {
+    name: "PIPA Art. 17(2)1: a provision notice for another recipient does not cover this one",
+    mutate: (c) => (c.notices.nsf_provision.recipient = "cloud-kr"),
+    errors: [["recipients.nsf-scoring.notice", "RECIPIENT_NOTICE_MISMATCH"]],
+    message: /is for recipient "cloud-kr".*PIPA Art\. 17\(2\)1/,
+  },
+  {
+    name: "PIPA Art. 17(2)3: every field provided must be an item of the provision notice in force",
+    mutate: (c) => {
+      const v1 = c.notices.nsf_provision.versions[0];
+      c.notices.nsf_provision.versions.push({ ...v1, version: 2, effective: "2025-06-01", items: ["user_id"] });
+    },
+    errors: [["recipients.nsf-scoring.fields[1]", "NOTICE_ITEMS_MISSING_FIELD"]],
+    message: /"transaction_history".*provision notice "nsf_provision" v2 \(PIPA Art\. 17\(2\)3\)/,
+  },
+  {
+    name: "PIPA Art. 17(1)2: a provision on another basis names its statute",
+    mutate: (c) => {
+      c.recipients["nsf-scoring"].provision_basis = "legitimate_interest";
+      c.recipients["nsf-scoring"].fields = ["user_id"];
+    },
+    errors: [["recipients.nsf-scoring.statute", "STATUTE_REQUIRED"]],
+    message: /PIPA Art\. 17\(1\)2, 15\(1\)6/,
+  },
+  {
+    name: "Credit Information Act Art. 32(1): credit information goes to a third party only on consent",
+    mutate: (c) => {
+      c.recipients["nsf-scoring"].provision_basis = "law";
+      c.recipients["nsf-scoring"].statute = "Some Act Art. 1";
+    },
+    errors: [["recipients.nsf-scoring.fields[1]", "CREDIT_CONSENT_REQUIRED"]],
+    message: /credit information "transaction_history".*Credit Information Act Art\. 32\(1\)/,
+  },
+  {
+    name: "Credit Information Act Art. 32(6): a recorded exception allows credit information without consent",
+    mutate: (c) => {
+      c.recipients["nsf-scoring"].provision_basis = "law";
+      c.recipients["nsf-scoring"].statute = "Some Act Art. 1";
+      c.recipients["nsf-scoring"].credit_exception = "Credit Information Act Art. 32(6) (court order)";
+    },
+  },
+
+  // consignment (PIPA Art. 26; Decree Art. 28)
+  {
+    name: "PIPA Art. 26(1): a consignee without a contract is an error",
+    mutate: (c) => delete c.recipients["cloud-kr"].contract,
+    errors: [["recipients.cloud-kr.contract", "CONTRACT_REQUIRED"]],
+    message: /consignee "cloud-kr".*PIPA Art\. 26\(1\)/,
+  },
+  {
+    name: "PIPA Art. 26(1); Decree Art. 28(1): a contract missing a clause is a warning (the gate refuses)",
+    mutate: (c) => (c.recipients["card-network-eu"].contract.clauses = CONTRACT_CLAUSES.filter((k) => k !== "liability_for_breach")),
+    warnings: [["recipients.card-network-eu.contract.clauses", "CONTRACT_CLAUSE_MISSING"]],
+    message: /liability_for_breach \(Decree Art\. 28\(1\)5\).*CONSIGNMENT_CONTRACT_INCOMPLETE/,
+  },
+  {
+    name: "PIPA Art. 26(2): a consignee not listed publicly is a warning",
+    mutate: (c) => delete c.recipients["sms-gateway"].contract.public_listing,
+    warnings: [["recipients.sms-gateway.contract.public_listing", "CONTRACT_NOT_LISTED"]],
+    message: /PIPA Art\. 26\(2\)/,
+  },
+  {
+    name: "PIPA Art. 26(5): a contract that allows the trustee's own use is a warning",
+    mutate: (c) => (c.recipients["sms-gateway"].contract.own_use_prohibited = false),
+    warnings: [["recipients.sms-gateway.contract.own_use_prohibited", "CONTRACT_OWN_USE_ALLOWED"]],
+    message: /PIPA Art\. 26\(5\)/,
+  },
+  {
+    name: "PIPA Art. 26(1): a contract that ends before it starts is an error",
+    mutate: (c) => (c.recipients["cloud-kr"].contract.end = "2024-01-31"),
+    errors: [["recipients.cloud-kr.contract.end", "CONTRACT_END_BEFORE_START"]],
+  },
+  {
+    name: "PIPA Art. 26(1)3: a consignee purpose outside the contract's work is a warning",
+    mutate: (c) => (c.recipients["cloud-kr"].contract.purposes = ["pay_service"]),
+    warnings: [["recipients.cloud-kr.purposes[1]", "CONTRACT_PURPOSE_NOT_COVERED"]],
+    message: /"talk_service".*PIPA Art\. 26\(1\)3/,
+  },
+  {
+    name: "PIPA Art. 26(5): a consignee processes for the controller's purposes only",
+    mutate: (c) => {
+      const r = c.recipients["cloud-kr"];
+      r.recipient_purpose = "its own analytics";
+      r.provision_basis = "consent";
+      r.notice = "nsf_provision";
+    },
+    errors: [
+      ["recipients.cloud-kr.recipient_purpose", "CONSIGNEE_OWN_PURPOSE"],
+      ["recipients.cloud-kr.provision_basis", "CONSIGNEE_OWN_PURPOSE"],
+      ["recipients.cloud-kr.notice", "CONSIGNEE_OWN_PURPOSE"],
+    ],
+    message: /a consignee processes for the controller's purposes only/,
+  },
+  {
+    name: "PIPA Art. 26(6): a sub-entrustment without approval is a warning (the gate refuses)",
+    mutate: (c) => delete c.recipients["cloud-kr"].contract.sub_entrustments[0].approved,
+    warnings: [["recipients.cloud-kr.contract.sub_entrustments[0]", "SUB_ENTRUSTMENT_NOT_APPROVED"]],
+    message: /"Daon Datacenter Co\., Ltd\.".*SUB_ENTRUSTMENT_NOT_APPROVED \(PIPA Art\. 26\(6\)\)/,
+  },
+
+  // overseas transfer (PIPA Art. 28-8)
+  {
+    name: "PIPA Art. 28-8(1): an overseas recipient without a transfer basis is an error",
+    mutate: (c) => delete c.recipients["nsf-scoring"].transfer,
+    errors: [["recipients.nsf-scoring.transfer", "TRANSFER_REQUIRED"]],
+    message: /third party "nsf-scoring" is in SG.*PIPA Art\. 28-8\(1\)/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)1: transfer on consent without its notice is rejected",
+    mutate: (c) => delete c.recipients["nsf-scoring"].transfer.notice,
+    errors: [["recipients.nsf-scoring.transfer.notice", "NOTICE_REQUIRED"]],
+    message: /basis A, PIPA Art\. 28-8\(1\)1/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)1: transfer on consent rests on an overseas_transfer notice",
+    mutate: (c) => (c.recipients["nsf-scoring"].transfer.notice = "nsf_provision"),
+    errors: [["recipients.nsf-scoring.transfer.notice", "RECIPIENT_NOTICE_MISMATCH"]],
+    message: /must be of category overseas_transfer, not provision/,
+  },
+  {
+    name: "PIPA Art. 28-8(2)3: an overseas_transfer notice for another recipient does not cover this one",
+    mutate: (c) => (c.notices.nsf_overseas_transfer.recipient = "card-network-eu"),
+    errors: [["recipients.nsf-scoring.transfer.notice", "RECIPIENT_NOTICE_MISMATCH"]],
+    message: /PIPA Art\. 28-8\(2\)3/,
+  },
+  {
+    name: "PIPA Art. 28-8(2)1: every field transferred must be an item of the overseas_transfer notice",
+    mutate: (c) => (c.notices.nsf_overseas_transfer.versions[0].items = ["user_id"]),
+    errors: [["recipients.nsf-scoring.fields[1]", "NOTICE_ITEMS_MISSING_FIELD"]],
+    message: /PIPA Art\. 28-8\(2\)1/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)2: transfer on law names the statute or treaty",
+    mutate: (c) => (c.recipients["nsf-scoring"].transfer = transferBasis({ basis: "law" })),
+    errors: [["recipients.nsf-scoring.transfer.statute", "STATUTE_REQUIRED"]],
+    message: /basis B, PIPA Art\. 28-8\(1\)2/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)3: contract necessity never covers a provision to a third party",
+    mutate: (c) => (c.recipients["nsf-scoring"].transfer = transferBasis({ basis: "contract_necessity", disclosed: "privacy_policy" })),
+    errors: [["recipients.nsf-scoring.transfer.basis", "TRANSFER_BASIS_NOT_APPLICABLE"]],
+    message: /entrustment or storage only.*basis C, PIPA Art\. 28-8\(1\)3/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)3: contract necessity needs the items disclosed",
+    mutate: (c) => (c.recipients["card-network-eu"].transfer = transferBasis({ basis: "contract_necessity" })),
+    errors: [["recipients.card-network-eu.transfer.disclosed", "TRANSFER_BASIS_INCOMPLETE"]],
+    message: /Decree Art\. 29-7/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)4: transfer on certification names the certification",
+    mutate: (c) => (c.recipients["card-network-eu"].transfer = transferBasis({ basis: "certification" })),
+    errors: [["recipients.card-network-eu.transfer.certification", "TRANSFER_BASIS_INCOMPLETE"]],
+    message: /basis D, PIPA Art\. 28-8\(1\)4/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)5: transfer on equivalence names the decision",
+    mutate: (c) => delete c.recipients["card-network-eu"].transfer.decision,
+    errors: [["recipients.card-network-eu.transfer.decision", "TRANSFER_BASIS_INCOMPLETE"]],
+    message: /basis E, PIPA Art\. 28-8\(1\)5/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)5: the equivalence decision must cover the recipient's country",
+    mutate: (c) => (c.recipients["card-network-eu"].country = "US"),
+    errors: [["recipients.card-network-eu.transfer.decision", "EQUIVALENCE_COUNTRY_NOT_COVERED"]],
+    message: /"eu_2025" does not cover US/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)5: a field type the decision excludes is a warning (the gate refuses it)",
+    mutate: (c) => {
+      const r = c.recipients["card-network-eu"];
+      r.purposes.push("pay_service");
+      r.contract.purposes.push("pay_service");
+      r.fields.push("transaction_history");
+    },
+    warnings: [["recipients.card-network-eu.fields[3]", "EQUIVALENCE_EXCLUDED_FIELD"]],
+    message: /"transaction_history" is credit, which equivalence decision "eu_2025" excludes/,
+  },
+  {
+    name: "PIPA Art. 28-8(1): a domestic recipient with a transfer basis is a warning",
+    mutate: (c) => (c.recipients["cloud-kr"].transfer = transferBasis({ basis: "law", statute: "Some Act Art. 1" })),
+    warnings: [["recipients.cloud-kr.transfer", "TRANSFER_NOT_OVERSEAS"]],
+  },
+  {
+    name: "PIPA Art. 28-8(4): a transfer without agreed grievance handling is a warning",
+    mutate: (c) => (c.recipients["nsf-scoring"].transfer.measures.grievance = false),
+    warnings: [["recipients.nsf-scoring.transfer.measures", "TRANSFER_MEASURES_MISSING"]],
+    message: /grievance handling.*PIPA Art\. 28-8\(4\); Decree Art\. 29-10/,
+  },
+
+  // notices naming recipients
+  {
+    name: "PIPA Art. 17(2)1: a provision notice must name its recipient",
+    mutate: (c) => delete c.notices.nsf_provision.recipient,
+    errors: [
+      ["notices.nsf_provision.recipient", "NOTICE_RECIPIENT_REQUIRED"],
+      ["recipients.nsf-scoring.notice", "RECIPIENT_NOTICE_MISMATCH"],
+    ],
+    message: /provision notice "nsf_provision" must name the recipient.*PIPA Art\. 17\(2\)1/,
+  },
+  {
+    name: "PIPA Art. 28-8(2)3: an overseas_transfer notice must name its recipient",
+    mutate: (c) => delete c.notices.nsf_overseas_transfer.recipient,
+    errors: [
+      ["notices.nsf_overseas_transfer.recipient", "NOTICE_RECIPIENT_REQUIRED"],
+      ["recipients.nsf-scoring.transfer.notice", "RECIPIENT_NOTICE_MISMATCH"],
+    ],
+    message: /PIPA Art\. 28-8\(2\)3/,
+  },
+  {
+    name: "PIPA Art. 22(1): a notice of another category names no recipient",
+    mutate: (c) => (c.notices.marketing.recipient = "sms-gateway"),
+    errors: [["notices.marketing.recipient", "NOTICE_RECIPIENT_UNEXPECTED"]],
+  },
+  {
+    name: "PIPA Art. 28-8(1)1: an overseas_transfer notice must name an overseas recipient",
+    mutate: (c) => {
+      c.notices.nsf_overseas_transfer.recipient = "cloud-kr";
+      c.recipients["nsf-scoring"].transfer = transferBasis({ basis: "law", statute: "Some Treaty Art. 1" });
+    },
+    errors: [["notices.nsf_overseas_transfer.recipient", "NOTICE_RECIPIENT_NOT_OVERSEAS"]],
+    message: /"cloud-kr", which is in KR, the controller's own country/,
+  },
+
+  // principals and decisions
+  {
+    name: "Safety Standard Art. 5(1): an operator principal has no recipients",
+    mutate: (c) => (c.principals["privacy-office"].recipients = ["cloud-kr"]),
+    errors: [["principals.privacy-office.recipients[0]", "PRINCIPAL_ROLE_RECIPIENT"]],
+  },
+  {
+    name: "PIPA Art. 21(3): a legal_retention principal has no recipients",
+    mutate: (c) => (c.principals["legal-archive"].recipients = ["cloud-kr"]),
+    errors: [["principals.legal-archive.recipients[0]", "PRINCIPAL_ROLE_RECIPIENT"]],
+    message: /PIPA Art\. 21\(3\)/,
+  },
+  {
+    name: "PIPA Art. 28-8(1)5: an equivalence decision cannot expire before it takes effect",
+    mutate: (c) => (c.equivalence_decisions.eu_2025.expires = "2025-01-01"),
+    errors: [["equivalence_decisions.eu_2025.expires", "DECISION_EXPIRES_BEFORE_EFFECTIVE"]],
+  },
+];
+
+describe("recipients: provision, consignment and overseas transfer (PIPA Art. 17, 26, 28-8)", () => {
+  for (const c of recipientCases) {
+    it(c.name, () => {
+      const raw = exampleRaw();
+      c.mutate(raw);
+      const { ok, errors, warnings } = issuesOf(stringifyYaml(raw));
+      const all = [...errors, ...warnings];
+      assert.deepEqual(pairs(errors).sort(), [...(c.errors ?? [])].sort(), formatIssues(all));
+      assert.deepEqual(pairs(warnings).sort(), [...(c.warnings ?? [])].sort(), formatIssues(all));
+      // Warnings alone never stop the catalog from loading.
+      assert.equal(ok, errors.length === 0);
+      for (const e of errors) assert.equal(e.severity, "error");
+      for (const w of warnings) assert.equal(w.severity, "warning");
+      if (c.message) assert.ok(all.some((i) => c.message?.test(i.message)), formatIssues(all));
+      for (const i of all) assert.ok(typeof i.line === "number" && i.line > 0, `no line for ${i.path}`);
+    });
+  }
+
+  it("warnings are printed as such, and reported alongside errors", () => {
+    const raw = exampleRaw();
+    delete raw.recipients["sms-gateway"].contract.public_listing; // warning
+    raw.recipients["cloud-kr"].fields.push("fax"); // error
+    const { ok, errors, warnings } = issuesOf(stringifyYaml(raw));
+    assert.equal(ok, false);
+    assert.deepEqual(pairs(errors), [["recipients.cloud-kr.fields[3]", "UNKNOWN_FIELD_REF"]]);
+    assert.deepEqual(pairs(warnings), [["recipients.sms-gateway.contract.public_listing", "CONTRACT_NOT_LISTED"]]);
+    assert.match(formatIssues(warnings), /^recipients\.sms-gateway\.contract\.public_listing: warning: .+ \[CONTRACT_NOT_LISTED\]$/);
+  });
+
+  it("a malformed recipient is not reported again as unknown where it is referenced", () => {
+    const raw = exampleRaw();
+    raw.recipients["nsf-scoring"].public_key = "ssh-ed25519 AAAA";
+    const { errors, warnings } = issuesOf(stringifyYaml(raw));
+    assert.deepEqual(pairs(errors), [["recipients.nsf-scoring.public_key", "INVALID_FORMAT"]]);
+    assert.deepEqual(warnings, []);
+  });
+
+  it("the recipient checks still run when another part of the catalog fails the schema", () => {
+    const raw = exampleRaw();
+    raw.purposes.talk_service.basis = "kontract"; // schema error elsewhere
+    delete raw.recipients["cloud-kr"].contract; // Art. 26(1)
+    const { errors } = issuesOf(stringifyYaml(raw));
+    assert.deepEqual(
+      pairs(errors).sort(),
+      [
+        ["purposes.talk_service.basis", "INVALID_VALUE"],
+        ["recipients.cloud-kr.contract", "CONTRACT_REQUIRED"],
+      ].sort(),
+    );
+  });
+});
+
+describe("the demo recipients (the KakaoPay → Alipay drill)", () => {
+  it("the demo catalog has no errors and no warnings", () => {
+    const r = parseCatalog(exampleText);
+    assert.deepEqual(r.ok ? [] : pairs(r.errors), []);
+    assert.deepEqual(pairs(r.warnings), []);
+  });
+
+  it("nsf-scoring is a third party in Singapore: consent to the provision and, separately, to the transfer; only overseas-payment users", () => {
+    const c = example();
+    const r = c.recipients["nsf-scoring"];
+    assert.ok(r);
+    assert.equal(r.kind, "third_party");
+    assert.equal(r.country, "SG");
+    assert.equal(r.provision_basis, "consent");
+    assert.deepEqual(r.fields, ["user_id", "transaction_history"]);
+    assert.deepEqual(r.population.purposes, ["pay_overseas"]);
+    assert.equal(c.notices[r.notice ?? ""]?.category, "provision");
+    assert.equal(r.transfer?.basis, "consent");
+    assert.equal(c.notices[r.transfer?.notice ?? ""]?.category, "overseas_transfer");
+    assert.equal(c.notices[r.transfer?.notice ?? ""]?.recipient, "nsf-scoring");
+  });
+
+  it("the consignees have complete contracts; card-network-eu rests on the EU decision, which excludes RRNs and credit data", () => {
+    const c = example();
+    for (const name of ["cloud-kr", "card-network-eu", "sms-gateway"]) {
+      const r = c.recipients[name];
+      assert.equal(r?.kind, "consignee", name);
+      assert.deepEqual([...(r?.contract?.clauses ?? [])].sort(), [...CONTRACT_CLAUSES].sort(), name);
+      assert.equal(r?.contract?.own_use_prohibited, true, name);
+    }
+    const eu = c.recipients["card-network-eu"];
+    assert.equal(eu?.transfer?.basis, "equivalence");
+    const d = c.equivalence_decisions[eu?.transfer?.decision ?? ""];
+    assert.equal(d?.countries.length, 27);
+    assert.ok(d?.countries.includes("IE"));
+    assert.deepEqual(d?.excludes, ["rrn", "credit"]);
+    assert.deepEqual(c.principals["pay-app"]?.recipients, ["nsf-scoring", "cloud-kr", "card-network-eu"]);
+    assert.deepEqual(c.principals["marketing-svc"]?.recipients, ["sms-gateway"]);
+  });
+
+  it("every recipient's public key matches a DEMO ONLY identity in examples/demo-recipient-identities.txt", async () => {
+    const text = readFileSync(new URL("../../examples/demo-recipient-identities.txt", import.meta.url), "utf8");
+    assert.match(text, /DEMO ONLY/);
+    const lines = text.split("\n");
+    const identities = new Map<string, string>();
+    lines.forEach((line, i) => {
+      if (line.startsWith("AGE-SECRET-KEY-1")) identities.set(lines[i - 1]?.replace(/^# /, "") ?? "", line.trim());
+    });
+    const c = example();
+    assert.deepEqual([...identities.keys()].sort(), Object.keys(c.recipients).sort());
+    for (const [name, r] of Object.entries(c.recipients)) {
+      const identity = identities.get(name);
+      assert.ok(identity, name);
+      assert.equal(await identityToRecipient(identity), r.public_key, name);
+    }
   });
 });

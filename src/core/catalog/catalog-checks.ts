@@ -2,16 +2,34 @@
  * Cross-reference and legal checks on a catalog that has passed (or partly passed) the zod
  * schema. Pure: takes parsed sections, returns issues; never throws to mean "invalid".
  *
- * Each rule has a stable code (`CatalogIssueCode`) that tests, the CLI and editors can rely on.
+ * Each rule has a stable code (`CatalogIssueCode`) that tests, the CLI and editors can rely on,
+ * and a severity: an error rejects the catalog; a warning lets it load because a gate refuses the
+ * affected operation at run time (an incomplete consignment contract must stay demonstrable).
  * Rules that come from the law name the article in their message.
  */
-import type { Catalog, FieldDef, NoticeDef, NoticeVersion } from "./catalog-schema.js";
+import {
+  CONTRACT_CLAUSE_ARTICLE,
+  CONTRACT_CLAUSES,
+  TRANSFER_BASIS_LETTER,
+  type Catalog,
+  type FieldDef,
+  type NoticeDef,
+  type NoticeVersion,
+  type ProvisionBasis,
+} from "./catalog-schema.js";
+
+/**
+ * `error`: the catalog is rejected. `warning`: it loads, but a gate refuses the affected operation
+ * at run time (e.g. an incomplete consignment contract), so the refusal can be demonstrated.
+ */
+export type CatalogSeverity = "error" | "warning";
 
 /** One problem in a catalog: where (a YAML path such as `purposes.marketing.fields[2]`), what, and a stable code. */
 export type CatalogIssue = {
   path: string;
   message: string;
   code: CatalogIssueCode | (string & {});
+  severity: CatalogSeverity;
   /** 1-based position in the YAML text, when it could be located. */
   line?: number;
   column?: number;
@@ -40,6 +58,8 @@ export const CATALOG_ISSUE_CODES = [
   "UNKNOWN_NOTICE_REF",
   "UNKNOWN_RETENTION_RULE",
   "DUPLICATE_REF",
+  "UNKNOWN_RECIPIENT_REF",
+  "UNKNOWN_DECISION_REF",
   // notices (PIPA Art. 15(2), 22)
   "NOTICE_REQUIRED",
   "NOTICE_MISSING_ITEM",
@@ -48,6 +68,9 @@ export const CATALOG_ISSUE_CODES = [
   "NOTICE_EFFECTIVE_ORDER",
   "NOTICE_CATEGORY_MISMATCH",
   "MARKETING_NOTICE_NOT_OPTIONAL",
+  "NOTICE_RECIPIENT_REQUIRED",
+  "NOTICE_RECIPIENT_UNEXPECTED",
+  "NOTICE_RECIPIENT_NOT_OVERSEAS",
   // bases (PIPA Art. 15(1), 23, 24, 24-2)
   "STATUTE_REQUIRED",
   "RRN_CONSENT_NOT_A_BASIS",
@@ -60,11 +83,42 @@ export const CATALOG_ISSUE_CODES = [
   "BAD_PATTERN",
   // principals
   "PRINCIPAL_ROLE_PURPOSE",
+  "PRINCIPAL_ROLE_RECIPIENT",
+  // recipients: provision (PIPA Art. 17; Credit Information Act Art. 32)
+  "RECIPIENT_FIELD_NOT_IN_PURPOSES",
+  "PROVISION_ITEM_MISSING",
+  "PROVISION_BASIS_REQUIRED",
+  "RECIPIENT_NOTICE_MISMATCH",
+  "CREDIT_CONSENT_REQUIRED",
+  // recipients: consignment (PIPA Art. 26; Decree Art. 28)
+  "CONSIGNEE_OWN_PURPOSE",
+  "CONTRACT_REQUIRED",
+  "CONTRACT_CLAUSE_MISSING",
+  "CONTRACT_OWN_USE_ALLOWED",
+  "CONTRACT_NOT_LISTED",
+  "CONTRACT_PURPOSE_NOT_COVERED",
+  "CONTRACT_END_BEFORE_START",
+  "SUB_ENTRUSTMENT_NOT_APPROVED",
+  // recipients: overseas transfer (PIPA Art. 28-8)
+  "TRANSFER_REQUIRED",
+  "TRANSFER_NOT_OVERSEAS",
+  "TRANSFER_BASIS_INCOMPLETE",
+  "TRANSFER_BASIS_NOT_APPLICABLE",
+  "TRANSFER_MEASURES_MISSING",
+  "EQUIVALENCE_COUNTRY_NOT_COVERED",
+  "EQUIVALENCE_EXCLUDED_FIELD",
+  "DECISION_EXPIRES_BEFORE_EFFECTIVE",
 ] as const;
 export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 
-/** The parts of a catalog the checks look at. */
-export type CatalogSections = Pick<Catalog, "fields" | "purposes" | "notices" | "principals" | "retention_rules">;
+/**
+ * The parts of a catalog the checks look at. `controller` may be absent when it failed the schema;
+ * the checks that need the controller's country (overseas transfer) are then skipped.
+ */
+export type CatalogSections = Pick<
+  Catalog,
+  "fields" | "purposes" | "notices" | "principals" | "retention_rules" | "recipients" | "equivalence_decisions"
+> & { controller?: Pick<Catalog["controller"], "country"> };
 
 /**
  * Names declared in the YAML, whether or not their definition parsed. References to a declared
@@ -75,6 +129,8 @@ export type DeclaredNames = {
   purposes: ReadonlySet<string>;
   notices: ReadonlySet<string>;
   retention_rules: ReadonlySet<string>;
+  recipients: ReadonlySet<string>;
+  equivalence_decisions: ReadonlySet<string>;
 };
 
 /** Name of the purpose reserved for the sealed legal-retention store (PIPA Art. 21(3)). */
@@ -127,6 +183,353 @@ export const separateCategoryOf = (field: Pick<FieldDef, "sensitivity">): "sensi
 const textsOf = (t: unknown): string[] => (typeof t === "string" ? [t] : t && typeof t === "object" ? Object.values(t).map(String) : []);
 const isBlank = (t: unknown): boolean => textsOf(t).length === 0 || textsOf(t).some((s) => s.trim() === "");
 
+// ─── recipients (the provision gate: PIPA Art. 17, 26, 28-8; Credit Information Act Art. 32) ───
+
+type Segments = (string | number)[];
+type Recipient = Catalog["recipients"][string];
+
+/** What the recipient checks share with `checkCatalog`: the sections, the declared names, and where to report. */
+type Checker = {
+  catalog: CatalogSections;
+  known: DeclaredNames;
+  add: (segments: Segments, code: CatalogIssueCode, message: string) => void;
+  warn: (segments: Segments, code: CatalogIssueCode, message: string) => void;
+  /** Whether a country is abroad; undefined when the controller's country is not known (it failed the schema). */
+  isOverseas: (country: string) => boolean | undefined;
+};
+
+/** The article behind each non-consent provision basis: PIPA Art. 17(1)2 with the 15(1) ground. */
+const PROVISION_BASIS_ARTICLE: Record<Exclude<ProvisionBasis, "consent">, string> = {
+  law: "PIPA Art. 17(1)2, 15(1)2",
+  public_duty: "PIPA Art. 17(1)2, 15(1)3",
+  vital_interest: "PIPA Art. 17(1)2, 15(1)5",
+  legitimate_interest: "PIPA Art. 17(1)2, 15(1)6",
+  public_safety: "PIPA Art. 17(1)2, 15(1)7",
+};
+
+/** PIPA Art. 17(2)1, 28-8(2)3: provision and overseas-transfer consent is given for a named recipient. */
+const checkNoticeRecipient = (ctx: Checker, name: string, n: NoticeDef): void => {
+  const { add, known, catalog } = ctx;
+  const at: Segments = ["notices", name, "recipient"];
+  const article = n.category === "provision" ? "PIPA Art. 17(2)1" : "PIPA Art. 28-8(2)3";
+  if (n.category !== "provision" && n.category !== "overseas_transfer") {
+    if (n.recipient !== undefined)
+      add(
+        at,
+        "NOTICE_RECIPIENT_UNEXPECTED",
+        `notice "${name}" is of category ${n.category}: only provision and overseas_transfer notices name a recipient (PIPA Art. 17(2)1, 28-8(2)3)`,
+      );
+    return;
+  }
+  if (n.recipient === undefined) {
+    add(at, "NOTICE_RECIPIENT_REQUIRED", `${n.category} notice "${name}" must name the recipient the consent is for (${article})`);
+    return;
+  }
+  if (!known.recipients.has(n.recipient)) {
+    add(at, "UNKNOWN_RECIPIENT_REF", `unknown recipient "${n.recipient}" in notice "${name}" (${article})`);
+    return;
+  }
+  const r = catalog.recipients[n.recipient];
+  if (n.category === "overseas_transfer" && r !== undefined && ctx.isOverseas(r.country) === false)
+    add(
+      at,
+      "NOTICE_RECIPIENT_NOT_OVERSEAS",
+      `overseas_transfer notice "${name}" names recipient "${n.recipient}", which is in ${r.country}, the controller's own country: there is no overseas transfer to consent to (PIPA Art. 28-8(1)1)`,
+    );
+};
+
+/** A recipient: references, then the rules of its kind, then the overseas-transfer rules. */
+const checkRecipient = (ctx: Checker, name: string, r: Recipient): void => {
+  const { add, known, catalog } = ctx;
+  const at: Segments = ["recipients", name];
+  const who = r.kind === "third_party" ? `third party "${name}"` : `consignee "${name}"`;
+
+  // References.
+  const refs = (key: "purposes" | "fields", list: readonly string[], segments: Segments) => {
+    const seen = new Set<string>();
+    const names = key === "fields" ? known.fields : known.purposes;
+    list.forEach((item, i) => {
+      if (seen.has(item)) add([...segments, i], "DUPLICATE_REF", `${key === "fields" ? "field" : "purpose"} "${item}" is listed twice in ${who}`);
+      seen.add(item);
+      if (!names.has(item))
+        add(
+          [...segments, i],
+          key === "fields" ? "UNKNOWN_FIELD_REF" : "UNKNOWN_PURPOSE_REF",
+          `unknown ${key === "fields" ? "field" : "purpose"} "${item}" in ${who}`,
+        );
+    });
+  };
+  refs("purposes", r.purposes, [...at, "purposes"]);
+  refs("fields", r.fields, [...at, "fields"]);
+  refs("purposes", r.population.purposes, [...at, "population", "purposes"]);
+  if (r.contract !== undefined) refs("purposes", r.contract.purposes, [...at, "contract", "purposes"]);
+  if (r.notice !== undefined && !known.notices.has(r.notice))
+    add([...at, "notice"], "UNKNOWN_NOTICE_REF", `unknown notice "${r.notice}" in ${who} (PIPA Art. 17(2))`);
+  if (r.transfer?.notice !== undefined && !known.notices.has(r.transfer.notice))
+    add([...at, "transfer", "notice"], "UNKNOWN_NOTICE_REF", `unknown notice "${r.transfer.notice}" in the transfer to ${who} (PIPA Art. 28-8(2))`);
+  if (r.transfer?.decision !== undefined && !known.equivalence_decisions.has(r.transfer.decision))
+    add(
+      [...at, "transfer", "decision"],
+      "UNKNOWN_DECISION_REF",
+      `unknown equivalence decision "${r.transfer.decision}" in the transfer to ${who} (PIPA Art. 28-8(1)5)`,
+    );
+
+  // A recipient receives only fields its source purposes hold (purpose limitation, PIPA Art. 3(2), 18(1)).
+  const sourceParsed = r.purposes.every((p) => catalog.purposes[p] !== undefined || !known.purposes.has(p));
+  if (sourceParsed) {
+    r.fields.forEach((field, i) => {
+      if (!known.fields.has(field)) return;
+      if (!r.purposes.some((p) => catalog.purposes[p]?.fields.includes(field)))
+        add(
+          [...at, "fields", i],
+          "RECIPIENT_FIELD_NOT_IN_PURPOSES",
+          `${who} would receive "${field}", which none of its purposes (${r.purposes.join(", ")}) holds: data may be provided only within the purposes it was collected for (PIPA Art. 18(1))`,
+        );
+    });
+  }
+
+  if (r.kind === "third_party") checkThirdParty(ctx, name, r, at, who);
+  else checkConsignee(ctx, r, at, who);
+  checkTransfer(ctx, name, r, at, who);
+};
+
+/** Third-party provision: the 17(2) items and a 17(1) basis; credit information needs consent (Credit Information Act Art. 32). */
+const checkThirdParty = (ctx: Checker, name: string, r: Recipient, at: Segments, who: string): void => {
+  const { add, catalog } = ctx;
+  if (r.recipient_purpose === undefined)
+    add([...at, "recipient_purpose"], "PROVISION_ITEM_MISSING", `${who} needs recipient_purpose: the recipient's own purpose of use is a consent item (PIPA Art. 17(2)2)`);
+  if (r.retention === undefined)
+    add([...at, "retention"], "PROVISION_ITEM_MISSING", `${who} needs retention: the recipient's retention and use period is a consent item (PIPA Art. 17(2)4)`);
+  if (r.provision_basis === undefined) {
+    add(
+      [...at, "provision_basis"],
+      "PROVISION_BASIS_REQUIRED",
+      `${who} needs a provision_basis: providing personal data to a third party needs consent or another basis (PIPA Art. 17(1))`,
+    );
+  } else if (r.provision_basis === "consent") {
+    if (r.notice === undefined)
+      add([...at, "notice"], "NOTICE_REQUIRED", `${who} is provided to on consent, which needs the provision notice the consent is given on (PIPA Art. 17(1)1, 17(2))`);
+    else checkRecipientNotice(ctx, name, r, [...at, "notice"], r.notice, "provision", who);
+  } else if (r.statute === undefined) {
+    add(
+      [...at, "statute"],
+      "STATUTE_REQUIRED",
+      `${who} is provided to on ${r.provision_basis}, which needs the statute or record relied on (${PROVISION_BASIS_ARTICLE[r.provision_basis]})`,
+    );
+  }
+
+  // Credit information: prior, individual consent for each provision unless an Art. 32(6) exception is recorded.
+  if (r.provision_basis !== undefined && r.provision_basis !== "consent" && r.credit_exception === undefined) {
+    r.fields.forEach((field, i) => {
+      if (catalog.fields[field]?.sensitivity !== "credit") return;
+      add(
+        [...at, "fields", i],
+        "CREDIT_CONSENT_REQUIRED",
+        `${who} would receive credit information "${field}" on ${r.provision_basis}: personal credit information is provided only on consent (Credit Information Act Art. 32(1)) unless credit_exception names an Art. 32(6) exception`,
+      );
+    });
+  }
+};
+
+/** Consignment: the Art. 26(1) contract, disclosure (26(2)), sub-entrustment approval (26(6)). */
+const checkConsignee = (ctx: Checker, r: Recipient, at: Segments, who: string): void => {
+  const { add, warn, known } = ctx;
+  for (const key of ["provision_basis", "notice", "recipient_purpose"] as const) {
+    if (r[key] !== undefined)
+      add(
+        [...at, key],
+        "CONSIGNEE_OWN_PURPOSE",
+        `${who} has ${key}, but a consignee processes for the controller's purposes only; data sent for the recipient's own purpose is a third-party provision (kind third_party) (PIPA Art. 26(5), 17(1); Supreme Court 2016도13263)`,
+      );
+  }
+  const c = r.contract;
+  if (c === undefined) {
+    add([...at, "contract"], "CONTRACT_REQUIRED", `${who} needs the written consignment contract (PIPA Art. 26(1))`);
+    return;
+  }
+  const missing = CONTRACT_CLAUSES.filter((clause) => !c.clauses.includes(clause));
+  if (missing.length > 0)
+    warn(
+      [...at, "contract", "clauses"],
+      "CONTRACT_CLAUSE_MISSING",
+      `the contract of ${who} lacks ${missing.map((m) => `${m} (${CONTRACT_CLAUSE_ARTICLE[m]})`).join(", ")}; the provision gate refuses with CONSIGNMENT_CONTRACT_INCOMPLETE (PIPA Art. 26(1); Decree Art. 28(1))`,
+    );
+  if (!c.own_use_prohibited)
+    warn(
+      [...at, "contract", "own_use_prohibited"],
+      "CONTRACT_OWN_USE_ALLOWED",
+      `the contract of ${who} does not forbid the trustee's own use of the data, so the provision gate refuses it as a consignment with RECIPIENT_PURPOSE_NOT_CONTROLLERS (PIPA Art. 26(5); Supreme Court 2016도13263)`,
+    );
+  if (c.public_listing === undefined)
+    warn(
+      [...at, "contract", "public_listing"],
+      "CONTRACT_NOT_LISTED",
+      `${who} and its work are not disclosed (no public_listing), so the provision gate refuses it as a consignment with CONSIGNMENT_NOT_DISCLOSED (PIPA Art. 26(2); Decree Art. 28(2))`,
+    );
+  if (c.end !== undefined && c.end < c.start)
+    add([...at, "contract", "end"], "CONTRACT_END_BEFORE_START", `the contract of ${who} ends (${c.end}) before it starts (${c.start}) (PIPA Art. 26(1))`);
+  // Compare only once the contract's own references resolve (unknown ones are reported above).
+  if (c.purposes.every((p) => known.purposes.has(p)))
+    r.purposes.forEach((p, i) => {
+      if (!c.purposes.includes(p) && known.purposes.has(p))
+        warn(
+          [...at, "purposes", i],
+          "CONTRACT_PURPOSE_NOT_COVERED",
+          `purpose "${p}" of ${who} is not among the contract's purposes: the entrusted work does not cover it, so the provision gate refuses that purpose with CONSIGNMENT_WORK_NOT_COVERED (PIPA Art. 26(1)3)`,
+        );
+    });
+  c.sub_entrustments.forEach((sub, i) => {
+    if (sub.approved === undefined)
+      warn(
+        [...at, "contract", "sub_entrustments", i],
+        "SUB_ENTRUSTMENT_NOT_APPROVED",
+        `sub-entrustment of ${who} to "${sub.name}" has no approval date; the provision gate refuses with SUB_ENTRUSTMENT_NOT_APPROVED (PIPA Art. 26(6))`,
+      );
+  });
+};
+
+/** Overseas transfer: a basis from PIPA Art. 28-8(1)1-5, complete for its letter. */
+const checkTransfer = (ctx: Checker, name: string, r: Recipient, at: Segments, who: string): void => {
+  const { add, warn, catalog } = ctx;
+  const overseas = ctx.isOverseas(r.country);
+  if (overseas === undefined) return;
+  const t = r.transfer;
+  if (!overseas) {
+    if (t !== undefined)
+      warn(
+        [...at, "transfer"],
+        "TRANSFER_NOT_OVERSEAS",
+        `${who} is in ${r.country}, the controller's own country: a transfer basis applies only to overseas recipients (PIPA Art. 28-8(1))`,
+      );
+    return;
+  }
+  if (t === undefined) {
+    add(
+      [...at, "transfer"],
+      "TRANSFER_REQUIRED",
+      `${who} is in ${r.country}: an overseas transfer needs a recorded basis, consent (A), law (B), contract_necessity (C), certification (D) or equivalence (E) (PIPA Art. 28-8(1))`,
+    );
+    return;
+  }
+  const tat: Segments = [...at, "transfer"];
+  const letter = `basis ${TRANSFER_BASIS_LETTER[t.basis]}, PIPA Art. 28-8(1)`;
+  switch (t.basis) {
+    case "consent":
+      if (t.notice === undefined)
+        add([...tat, "notice"], "NOTICE_REQUIRED", `the transfer to ${who} rests on separate consent, which needs its overseas_transfer notice (${letter}1, 28-8(2))`);
+      else checkRecipientNotice(ctx, name, r, [...tat, "notice"], t.notice, "overseas_transfer", who);
+      break;
+    case "law":
+      if (t.statute === undefined)
+        add([...tat, "statute"], "STATUTE_REQUIRED", `the transfer to ${who} rests on law, which needs the statute or treaty that provides for it (${letter}2)`);
+      break;
+    case "contract_necessity":
+      if (r.kind === "third_party")
+        add(
+          [...tat, "basis"],
+          "TRANSFER_BASIS_NOT_APPLICABLE",
+          `the transfer to ${who} cannot rest on contract necessity: it covers entrustment or storage only, never a provision (${letter}3)`,
+        );
+      if (t.disclosed === undefined)
+        add(
+          [...tat, "disclosed"],
+          "TRANSFER_BASIS_INCOMPLETE",
+          `the transfer to ${who} rests on contract necessity, which needs the Art. 28-8(2) items disclosed in the privacy policy or notified (disclosed) (${letter}3; Decree Art. 29-7)`,
+        );
+      break;
+    case "certification":
+      if (t.certification === undefined)
+        add(
+          [...tat, "certification"],
+          "TRANSFER_BASIS_INCOMPLETE",
+          `the transfer to ${who} rests on certification, which needs the recipient's PIPC-designated certification (scheme, id, valid_until) (${letter}4; Decree Art. 29-8)`,
+        );
+      break;
+    case "equivalence": {
+      if (t.decision === undefined) {
+        add(
+          [...tat, "decision"],
+          "TRANSFER_BASIS_INCOMPLETE",
+          `the transfer to ${who} rests on equivalence, which needs the PIPC decision (name in equivalence_decisions) (${letter}5)`,
+        );
+        break;
+      }
+      // An unknown decision is reported with the references; a malformed one by the schema.
+      const d = catalog.equivalence_decisions[t.decision];
+      if (d === undefined) break;
+      if (!d.countries.includes(r.country))
+        add(
+          [...tat, "decision"],
+          "EQUIVALENCE_COUNTRY_NOT_COVERED",
+          `equivalence decision "${t.decision}" does not cover ${r.country}, where ${who} is (${letter}5)`,
+        );
+      r.fields.forEach((field, i) => {
+        const s = catalog.fields[field]?.sensitivity;
+        if (s !== undefined && d.excludes.includes(s))
+          warn(
+            [...at, "fields", i],
+            "EQUIVALENCE_EXCLUDED_FIELD",
+            `field "${field}" is ${s}, which equivalence decision "${t.decision}" excludes; the provision gate refuses to transfer it to ${who} on this basis (TRANSFER_DENIED) (${letter}5)`,
+          );
+      });
+      break;
+    }
+  }
+  if (!t.measures.safety || !t.measures.grievance) {
+    const lacking = [!t.measures.safety && "safety measures", !t.measures.grievance && "grievance handling and dispute resolution"].filter(Boolean).join(" and ");
+    warn(
+      [...tat, "measures"],
+      "TRANSFER_MEASURES_MISSING",
+      `the transfer to ${who} lacks ${lacking} agreed in the contract, which every overseas transfer needs; the provision gate refuses with TRANSFER_MEASURES_MISSING (PIPA Art. 28-8(4); Decree Art. 29-10)`,
+    );
+  }
+};
+
+/**
+ * The notice a recipient's consent rests on: of the right category, for this recipient, and
+ * listing every field the recipient receives in its version in force (PIPA Art. 17(2)3, 28-8(2)1).
+ */
+const checkRecipientNotice = (
+  ctx: Checker,
+  name: string,
+  r: Recipient,
+  at: Segments,
+  notice: string,
+  category: "provision" | "overseas_transfer",
+  who: string,
+): void => {
+  const { add, known, catalog } = ctx;
+  const base = category === "provision" ? "PIPA Art. 17(2)" : "PIPA Art. 28-8(2)";
+  // An unknown notice is reported with the references; a malformed one by the schema.
+  const n = catalog.notices[notice];
+  if (n === undefined) return;
+  // The wrong notice: its items say nothing about this recipient, so they are not compared.
+  if (n.category !== category) {
+    add(at, "RECIPIENT_NOTICE_MISMATCH", `notice "${notice}" of ${who} must be of category ${category}, not ${n.category} (${base}; PIPA Art. 22(1))`);
+    return;
+  }
+  if (n.recipient !== name) {
+    add(
+      at,
+      "RECIPIENT_NOTICE_MISMATCH",
+      `notice "${notice}" of ${who} is for ${n.recipient === undefined ? "no recipient" : `recipient "${n.recipient}"`}: consent to give data to one recipient does not cover another (${category === "provision" ? "PIPA Art. 17(2)1" : "PIPA Art. 28-8(2)3"})`,
+    );
+    return;
+  }
+  const latest = latestOf(n);
+  if (latest === undefined) return;
+  const items = new Set(latest.items);
+  const itemArticle = category === "provision" ? "PIPA Art. 17(2)3" : "PIPA Art. 28-8(2)1";
+  r.fields.forEach((field, i) => {
+    if (!items.has(field) && known.fields.has(field))
+      add(
+        ["recipients", name, "fields", i],
+        "NOTICE_ITEMS_MISSING_FIELD",
+        `${who} would receive "${field}", which is not among the items of ${category} notice "${notice}" v${latest.version} (${itemArticle})`,
+      );
+  });
+};
+
 /**
  * Runs every cross-reference and legal check. `declared` defaults to the names present in
  * `catalog` (the fully parsed case).
@@ -134,13 +537,19 @@ const isBlank = (t: unknown): boolean => textsOf(t).length === 0 || textsOf(t).s
 export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames): CatalogIssue[] => {
   const issues: CatalogIssue[] = [];
   const add = (segments: (string | number)[], code: CatalogIssueCode, message: string) =>
-    issues.push({ path: formatPath(segments), code, message });
+    issues.push({ path: formatPath(segments), code, message, severity: "error" });
+  const warn = (segments: (string | number)[], code: CatalogIssueCode, message: string) =>
+    issues.push({ path: formatPath(segments), code, message, severity: "warning" });
   const known: DeclaredNames = declared ?? {
     fields: new Set(Object.keys(catalog.fields)),
     purposes: new Set(Object.keys(catalog.purposes)),
     notices: new Set(Object.keys(catalog.notices)),
     retention_rules: new Set(Object.keys(catalog.retention_rules)),
+    recipients: new Set(Object.keys(catalog.recipients)),
+    equivalence_decisions: new Set(Object.keys(catalog.equivalence_decisions)),
   };
+  const home = catalog.controller?.country;
+  const ctx: Checker = { catalog, known, add, warn, isOverseas: (country) => (home === undefined ? undefined : country !== home) };
 
   // ── fields ──────────────────────────────────────────────────────────────
   for (const [name, f] of Object.entries(catalog.fields)) {
@@ -169,6 +578,7 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
         "MARKETING_NOTICE_NOT_OPTIONAL",
         "a marketing notice must be optional: service may not be refused for declining marketing (PIPA Art. 22(5))",
       );
+    checkNoticeRecipient(ctx, name, n);
     const latest = latestOf(n);
     n.versions.forEach((v, i) => {
       const at = ["notices", name, "versions", i];
@@ -330,6 +740,38 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
       if (pr.role === "legal_retention" && purpose !== LEGAL_RETENTION_PURPOSE)
         add(here, "PRINCIPAL_ROLE_PURPOSE", `a legal_retention principal may use only the legal_retention purpose, not "${purpose}"`);
     });
+    const seenRecipients = new Set<string>();
+    pr.recipients.forEach((recipient, i) => {
+      const here = ["principals", name, "recipients", i];
+      if (seenRecipients.has(recipient)) add(here, "DUPLICATE_REF", `recipient "${recipient}" is listed twice`);
+      seenRecipients.add(recipient);
+      if (!known.recipients.has(recipient)) add(here, "UNKNOWN_RECIPIENT_REF", `unknown recipient "${recipient}"`);
+      if (pr.role === "legal_retention")
+        add(
+          here,
+          "PRINCIPAL_ROLE_RECIPIENT",
+          `legal_retention principal "${name}" may not send data to recipient "${recipient}": retained data is kept only because a law requires it, apart from other data (PIPA Art. 21(3))`,
+        );
+      else if (pr.role === "operator")
+        add(
+          here,
+          "PRINCIPAL_ROLE_RECIPIENT",
+          `operator principal "${name}" may not send data to recipient "${recipient}": operators read no personal data (least privilege, Safety Standard Art. 5(1))`,
+        );
+    });
+  }
+
+  // ── recipients (the provision gate) ─────────────────────────────────────
+  for (const [name, r] of Object.entries(catalog.recipients)) checkRecipient(ctx, name, r);
+
+  // ── equivalence decisions (PIPA Art. 28-8(1)5) ──────────────────────────
+  for (const [name, d] of Object.entries(catalog.equivalence_decisions)) {
+    if (d.expires !== undefined && d.expires < d.effective)
+      add(
+        ["equivalence_decisions", name, "expires"],
+        "DECISION_EXPIRES_BEFORE_EFFECTIVE",
+        `equivalence decision "${name}" expires (${d.expires}) before it takes effect (${d.effective}) (PIPA Art. 28-8(1)5)`,
+      );
   }
 
   return issues;

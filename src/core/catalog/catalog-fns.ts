@@ -21,15 +21,18 @@ import {
   type CatalogIssue,
   type CatalogIssueCode,
   type CatalogSections,
+  type CatalogSeverity,
   type DeclaredNames,
 } from "./catalog-checks.js";
 import {
   catalogSchema,
+  equivalenceDecisionSchema,
   fieldSchema,
   ISO_PERIOD_RE,
   noticeSchema,
   principalSchema,
   purposeSchema,
+  recipientSchema,
   retentionRuleSchema,
   type Catalog,
   type FieldDef,
@@ -37,9 +40,15 @@ import {
 } from "./catalog-schema.js";
 
 export { CATALOG_ISSUE_CODES, checkCatalog, formatPath, LEGAL_RETENTION_PURPOSE } from "./catalog-checks.js";
-export type { CatalogIssue, CatalogIssueCode } from "./catalog-checks.js";
+export type { CatalogIssue, CatalogIssueCode, CatalogSeverity } from "./catalog-checks.js";
 
-export type CatalogResult = { ok: true; catalog: Catalog } | { ok: false; errors: CatalogIssue[] };
+/**
+ * A catalog with no errors loads (`ok`), warnings and all: a warning marks something a gate
+ * refuses at run time (an incomplete consignment contract, say), not a catalog that cannot load.
+ */
+export type CatalogResult =
+  | { ok: true; catalog: Catalog; warnings: CatalogIssue[] }
+  | { ok: false; errors: CatalogIssue[]; warnings: CatalogIssue[] };
 
 type Segment = string | number;
 
@@ -47,8 +56,9 @@ type Segment = string | number;
 
 /**
  * Parses and validates catalog YAML. Returns every issue found in one pass, each with a YAML path
- * (`purposes.marketing.fields[2]`), a message and a stable code. `source` (a file name) only
- * decorates YAML syntax messages. The catalog returned is deeply frozen.
+ * (`purposes.marketing.fields[2]`), a message, a stable code and a severity; errors reject the
+ * catalog, warnings do not. `source` (a file name) only decorates YAML syntax messages. The
+ * catalog returned is deeply frozen.
  */
 export const parseCatalog = (yamlText: string, source?: string): CatalogResult => {
   const lineCounter = new LineCounter();
@@ -62,7 +72,8 @@ export const parseCatalog = (yamlText: string, source?: string): CatalogResult =
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => {
+      warnings: [],
+      errors: doc.errors.map((e): CatalogIssue => {
         const at = where(e.pos[0]);
         const first = (e.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "").replace(/:$/, "");
         const duplicate = e.code === "DUPLICATE_KEY";
@@ -74,6 +85,7 @@ export const parseCatalog = (yamlText: string, source?: string): CatalogResult =
           path: formatPath(path),
           message,
           code: duplicate ? "YAML_DUPLICATE_KEY" : "YAML_SYNTAX",
+          severity: "error",
           line: at.line,
           column: at.column,
         };
@@ -85,11 +97,15 @@ export const parseCatalog = (yamlText: string, source?: string): CatalogResult =
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
-    return { ok: false, errors: [{ path: "(root)", code: "YAML_SYNTAX", message: `YAML: ${(e as Error).message}` }] };
+    return { ok: false, warnings: [], errors: [{ path: "(root)", code: "YAML_SYNTAX", severity: "error", message: `YAML: ${(e as Error).message}` }] };
   }
 
   if (raw === null || raw === undefined) {
-    return { ok: false, errors: [{ path: "(root)", code: "REQUIRED", message: "the catalog is empty: expected a map with version, controller, fields, purposes and principals" }] };
+    return {
+      ok: false,
+      warnings: [],
+      errors: [{ path: "(root)", code: "REQUIRED", severity: "error", message: "the catalog is empty: expected a map with version, controller, fields, purposes and principals" }],
+    };
   }
 
   const parsed = catalogSchema.safeParse(raw);
@@ -101,10 +117,11 @@ export const parseCatalog = (yamlText: string, source?: string): CatalogResult =
     const partial = partialSections(raw);
     if (partial !== null) issues.push(...checkCatalog(partial.sections, partial.declared));
   }
-  if (issues.length > 0 || !parsed.success) {
-    return { ok: false, errors: dedupe(issues).map((i) => locate(doc, lineCounter, i)) };
-  }
-  return { ok: true, catalog: deepFreeze(parsed.data) };
+  const located = dedupe(issues).map((i) => locate(doc, lineCounter, i));
+  const errors = located.filter((i) => i.severity === "error");
+  const warnings = located.filter((i) => i.severity === "warning");
+  if (errors.length > 0 || !parsed.success) return { ok: false, errors, warnings };
+  return { ok: true, catalog: deepFreeze(parsed.data), warnings };
 };
 
 /** Reads a catalog file (synchronously: it happens once, at startup or in the CLI) and parses it. The only I/O here. */
@@ -114,7 +131,7 @@ export const loadCatalogFile = (path: string): CatalogResult => {
     text = readFileSync(path, "utf8");
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "unknown error";
-    return { ok: false, errors: [{ path: "(file)", code: "FILE_UNREADABLE", message: `cannot read catalog ${path}: ${code}` }] };
+    return { ok: false, warnings: [], errors: [{ path: "(file)", code: "FILE_UNREADABLE", severity: "error", message: `cannot read catalog ${path}: ${code}` }] };
   }
   return parseCatalog(text, path);
 };
@@ -127,9 +144,9 @@ export const requireCatalog = (result: CatalogResult): Catalog => {
   });
 };
 
-/** One line per issue, `path: message [code]`, for the CLI. */
+/** One line per issue, `path: message [code]` (a warning: `path: warning: message [code]`), for the CLI. */
 export const formatIssues = (issues: readonly CatalogIssue[]): string =>
-  issues.map((i) => `${i.path}: ${i.message} [${i.code}]`).join("\n");
+  issues.map((i) => `${i.path}: ${i.severity === "warning" ? "warning: " : ""}${i.message} [${i.code}]`).join("\n");
 
 // ─── zod issues → catalog issues ─────────────────────────────────────────────
 
@@ -156,9 +173,10 @@ const noticeItemOf = (path: readonly Segment[]): keyof typeof NOTICE_ITEM_LABELS
   return null;
 };
 
-/** Converts zod issues to catalog issues with YAML paths, one issue per unknown key. */
+/** Converts zod issues to catalog issues (all errors) with YAML paths, one issue per unknown key. */
 const fromZodIssues = (zodIssues: readonly z.core.$ZodIssue[], raw: unknown): CatalogIssue[] => {
   const out: CatalogIssue[] = [];
+  const severity: CatalogSeverity = "error";
   for (const issue of zodIssues) {
     const path = issue.path.filter((p): p is Segment => typeof p !== "symbol");
     const value = valueAt(raw, path);
@@ -166,7 +184,7 @@ const fromZodIssues = (zodIssues: readonly z.core.$ZodIssue[], raw: unknown): Ca
     let message: string;
     switch (issue.code) {
       case "unrecognized_keys":
-        for (const key of issue.keys) out.push({ path: formatPath([...path, key]), code: "UNKNOWN_KEY", message: `unknown key "${key}"` });
+        for (const key of issue.keys) out.push({ path: formatPath([...path, key]), code: "UNKNOWN_KEY", severity, message: `unknown key "${key}"` });
         continue;
       case "invalid_key": {
         const why = issue.issues[0]?.message ?? issue.message;
@@ -229,10 +247,10 @@ const fromZodIssues = (zodIssues: readonly z.core.$ZodIssue[], raw: unknown): Ca
     const item = noticeItemOf(path);
     if (item !== null && (code === "REQUIRED" || code === "TOO_SMALL" || code === "INVALID_FORMAT")) {
       const detail = code === "REQUIRED" ? "it is missing" : item === "items" ? "no items are listed" : "the text is blank";
-      out.push({ path: formatPath(path), code: "NOTICE_MISSING_ITEM", message: `notice lacks the ${NOTICE_ITEM_LABELS[item]}: ${detail}` });
+      out.push({ path: formatPath(path), code: "NOTICE_MISSING_ITEM", severity, message: `notice lacks the ${NOTICE_ITEM_LABELS[item]}: ${detail}` });
       continue;
     }
-    out.push({ path: formatPath(path), code, message });
+    out.push({ path: formatPath(path), code, severity, message });
   }
   return out;
 };
@@ -261,6 +279,10 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
   const notices = section("notices", noticeSchema);
   const principals = section("principals", principalSchema);
   const rules = section("retention_rules", retentionRuleSchema);
+  const recipients = section("recipients", recipientSchema);
+  const decisions = section("equivalence_decisions", equivalenceDecisionSchema);
+  // The overseas checks need only the controller's country; without a valid one they are skipped.
+  const country = (root.controller as { country?: unknown } | null | undefined)?.country;
   return {
     sections: {
       fields: fields.parsed,
@@ -268,8 +290,18 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
       notices: notices.parsed,
       principals: principals.parsed,
       retention_rules: rules.parsed,
+      recipients: recipients.parsed,
+      equivalence_decisions: decisions.parsed,
+      ...(typeof country === "string" && /^[A-Z]{2}$/.test(country) ? { controller: { country } } : {}),
     },
-    declared: { fields: fields.names, purposes: purposes.names, notices: notices.names, retention_rules: rules.names },
+    declared: {
+      fields: fields.names,
+      purposes: purposes.names,
+      notices: notices.names,
+      retention_rules: rules.names,
+      recipients: recipients.names,
+      equivalence_decisions: decisions.names,
+    },
   };
 };
 
@@ -456,7 +488,7 @@ export const catalogJsonSchema = (): Record<string, unknown> => {
     $id: CATALOG_SCHEMA_ID,
     title: "Haechi catalog (haechi.yaml)",
     description:
-      "Privacy as code: fields, purposes and their legal bases, consent notices, principals and retention rules. " +
+      "Privacy as code: fields, purposes and their legal bases, consent notices, principals, retention rules, and the recipients data may be sent to. " +
       "Generated from src/core/catalog/catalog-schema.ts; do not edit by hand.",
     ...rest,
   };

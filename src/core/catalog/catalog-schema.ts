@@ -69,6 +69,7 @@ export const CONSENT_CATEGORIES = [
   "sensitive", // 22(1)5 / Art. 23
   "unique_id", // 22(1)6 / Art. 24
   "marketing", // 22(1)7
+  "overseas_transfer", // Art. 28-8(1)1: separate consent to an overseas transfer
 ] as const;
 export const CONSENT_CHANNELS = ["web", "app", "phone", "written", "email", "import"] as const;
 
@@ -185,6 +186,16 @@ export const noticeSchema = z
       .boolean()
       .default(true)
       .describe("may be declined without losing the service (PIPA Art. 16(3), 22(5)); marketing must be optional"),
+    /**
+     * For categories provision and overseas_transfer: the recipient the consent is for. Its legal
+     * name and contact, its own purpose, its retention period and (overseas) the country, time
+     * and method of transfer are the remaining PIPA Art. 17(2) / 28-8(2) items.
+     */
+    recipient: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]*$/, "must be lower kebab-case (a-z, 0-9, -), starting with a letter")
+      .optional()
+      .describe("for provision and overseas_transfer notices: the recipient (name in recipients) the consent is for (PIPA Art. 17(2)1, 28-8(2)3)"),
     versions: z.array(noticeVersionSchema).min(1).describe("every version ever shown, oldest first"),
   })
   .strict()
@@ -204,6 +215,11 @@ export const principalSchema = z
     id_context: principalName
       .optional()
       .describe("identifier context; principals sharing one see the same subject ids (default: the principal's name)"),
+    /** The recipients this principal may send data to through the provision gate. */
+    recipients: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]*$/, "must be lower kebab-case"))
+      .default([])
+      .describe("recipients (names in recipients) this principal may provide data to through the provision gate"),
     /** Principals that may only use the sealed legal-retention store. */
     role: z
       .enum(["service", "legal_retention", "operator"])
@@ -223,6 +239,151 @@ export const retentionRuleSchema = z
   })
   .strict()
   .describe("A statutory retention period");
+
+// ---------------------------------------------------------------- recipients (provision gate)
+
+export const RECIPIENT_KINDS = ["consignee", "third_party"] as const;
+/**
+ * The seven clauses a consignment contract must contain (PIPA Art. 26(1); Decree Art. 28(1)).
+ */
+export const CONTRACT_CLAUSES = [
+  "no_processing_beyond_purpose", // 26(1)1
+  "technical_managerial_measures", // 26(1)2
+  "work_purpose_and_scope", // 26(1)3 / Decree 28(1)1
+  "sub_entrustment_restrictions", // Decree 28(1)2
+  "safety_measures_access_restriction", // Decree 28(1)3
+  "supervision_and_inspection", // Decree 28(1)4
+  "liability_for_breach", // Decree 28(1)5
+] as const;
+export const CONTRACT_CLAUSE_ARTICLE: Record<(typeof CONTRACT_CLAUSES)[number], string> = {
+  no_processing_beyond_purpose: "PIPA Art. 26(1)1",
+  technical_managerial_measures: "PIPA Art. 26(1)2",
+  work_purpose_and_scope: "PIPA Art. 26(1)3; Decree Art. 28(1)1",
+  sub_entrustment_restrictions: "Decree Art. 28(1)2",
+  safety_measures_access_restriction: "Decree Art. 28(1)3",
+  supervision_and_inspection: "Decree Art. 28(1)4",
+  liability_for_breach: "Decree Art. 28(1)5",
+};
+/** Overseas transfer bases, PIPA Art. 28-8(1)1-5 (LAW.md §15 D1: A to E). */
+export const TRANSFER_BASES = ["consent", "law", "contract_necessity", "certification", "equivalence"] as const;
+export const TRANSFER_BASIS_LETTER: Record<(typeof TRANSFER_BASES)[number], string> = {
+  consent: "A",
+  law: "B",
+  contract_necessity: "C",
+  certification: "D",
+  equivalence: "E",
+};
+/** Bases for a third-party provision, PIPA Art. 17(1): consent, or 17(1)2 with these 15(1) grounds. */
+export const PROVISION_BASES = ["consent", "law", "public_duty", "vital_interest", "legitimate_interest", "public_safety"] as const;
+
+const country = z.string().regex(/^[A-Z]{2}$/, "must be an ISO-3166 alpha-2 country code");
+
+export const contractSchema = z
+  .object({
+    reference: z.string().min(1).describe("contract reference number"),
+    signed: z.iso.date().describe("date the contract was signed"),
+    start: z.iso.date().describe("first day the entrusted work may be done"),
+    end: z.iso.date().optional().describe("last day (none: open-ended)"),
+    work: text.describe("the entrusted work (PIPA Art. 26(1)3), as disclosed"),
+    purposes: z.array(ref("purpose")).min(1).describe("the controller's purposes the entrusted work serves"),
+    clauses: z.array(z.enum(CONTRACT_CLAUSES)).describe("clauses the signed contract contains (PIPA Art. 26(1); Decree Art. 28(1)): all seven are required"),
+    own_use_prohibited: z.boolean().describe("the contract forbids the trustee to use the data for its own purposes"),
+    public_listing: z.string().min(3).optional().describe("where the trustee and the work are posted continuously (PIPA Art. 26(2)), e.g. the privacy-policy URL"),
+    sub_entrustments: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1),
+            country,
+            work: text,
+            approved: z.iso.date().optional().describe("date the controller approved it (PIPA Art. 26(6)); missing = not approved"),
+          })
+          .strict(),
+      )
+      .default([])
+      .describe("sub-trustees (PIPA Art. 26(6): each needs the controller's approval)"),
+  })
+  .strict()
+  .describe("The written consignment contract (PIPA Art. 26(1))");
+
+export const transferSchema = z
+  .object({
+    basis: z.enum(TRANSFER_BASES).describe("PIPA Art. 28-8(1): consent (A), law (B), contract_necessity (C), certification (D), equivalence (E)"),
+    notice: ref("notice").optional().describe("A: the overseas_transfer notice whose separate consent is needed"),
+    statute: z.string().min(3).optional().describe("B: the statute or treaty that provides for the transfer"),
+    disclosed: z
+      .enum(["privacy_policy", "notified"])
+      .optional()
+      .describe("C: where the Art. 28-8(2) items were disclosed (Decree 29-7)"),
+    certification: z
+      .object({ scheme: z.string().min(2), id: z.string().min(1), valid_until: z.iso.date() })
+      .strict()
+      .optional()
+      .describe("D: the recipient's PIPC-designated certification and its validity"),
+    decision: ref("equivalence decision").optional().describe("E: the equivalence decision (name in equivalence_decisions)"),
+    timing: text.describe("PIPA Art. 28-8(2)2: when the data is transferred (e.g. daily at 02:00 KST)"),
+    method: text.describe("PIPA Art. 28-8(2)2: how it is transferred (e.g. encrypted file over SFTP)"),
+    measures: z
+      .object({ safety: z.boolean(), grievance: z.boolean() })
+      .strict()
+      .describe("PIPA Art. 28-8(4); Decree 29-10: safety measures and grievance handling agreed in the contract"),
+  })
+  .strict()
+  .describe("The legal basis of an overseas transfer (PIPA Art. 28-8)");
+
+export const recipientSchema = z
+  .object({
+    kind: z.enum(RECIPIENT_KINDS).describe("consignee (processor, PIPA Art. 26) or third_party (provision, Art. 17)"),
+    legal_name: text.describe("the recipient's legal name"),
+    contact: z.string().min(3).describe("the recipient's contact (PIPA Art. 28-8(2)3)"),
+    country: country.describe("where the recipient processes the data"),
+    description: text.optional(),
+    public_key: z
+      .string()
+      .regex(/^age1[02-9ac-hj-np-z]{58}$/, "must be an age X25519 recipient (age1… , 62 characters)")
+      .describe("the recipient's age public key: every export is encrypted to it"),
+    purposes: z.array(ref("purpose")).min(1).describe("the controller's purposes whose data may go to this recipient"),
+    fields: z.array(ref("field")).min(1).describe("the only fields this recipient may receive"),
+    population: z
+      .object({
+        purposes: z
+          .array(ref("purpose"))
+          .default([])
+          .describe("only subjects for whom each of these purposes stands (e.g. users of the overseas-payment feature)"),
+      })
+      .strict()
+      .default({ purposes: [] })
+      .describe("who may be included"),
+    recipient_purpose: text.optional().describe("third_party: the recipient's own purpose (PIPA Art. 17(2)2)"),
+    retention: text.optional().describe("third_party: the recipient's retention and use period (PIPA Art. 17(2)4)"),
+    provision_basis: z
+      .enum(PROVISION_BASES)
+      .optional()
+      .describe("third_party: PIPA Art. 17(1) basis; consent needs `notice`, the others a statute or a record"),
+    notice: ref("notice").optional().describe("third_party with consent: the provision notice (category provision)"),
+    statute: z.string().min(3).optional().describe("third_party on a non-consent basis: the statute or record relied on"),
+    credit_exception: z
+      .string()
+      .min(3)
+      .optional()
+      .describe("Credit Information Act Art. 32(6): the exception relied on to provide credit information without per-provision consent"),
+    contract: contractSchema.optional(),
+    transfer: transferSchema.optional().describe("required when the recipient's country differs from the controller's"),
+  })
+  .strict()
+  .describe("An organisation data may leave Haechi for (through the provision gate)");
+
+export const equivalenceDecisionSchema = z
+  .object({
+    authority: text.describe("who decided (e.g. PIPC)"),
+    citation: z.string().min(3),
+    countries: z.array(country).min(1).describe("countries the decision covers"),
+    effective: z.iso.date(),
+    expires: z.iso.date().optional(),
+    excludes: z.array(z.enum(SENSITIVITIES)).default([]).describe("data types the decision does not cover (the EU decision excludes rrn and credit)"),
+  })
+  .strict()
+  .describe("A PIPC equivalence recognition (PIPA Art. 28-8(1)5)");
 
 export const lockoutSchema = z
   .object({
@@ -250,6 +411,12 @@ export const catalogSchema = z
     notices: nullProtoRecord(name, noticeSchema).default({}).describe("consent notices, by name"),
     principals: nullProtoRecord(principalName, principalSchema).describe("callers (services, consoles), by name (lower kebab-case)"),
     retention_rules: nullProtoRecord(name, retentionRuleSchema).default({}).describe("statutory retention periods, by name"),
+    recipients: nullProtoRecord(principalName, recipientSchema)
+      .default({})
+      .describe("consignees and third parties data may be sent to, by name (lower kebab-case)"),
+    equivalence_decisions: nullProtoRecord(name, equivalenceDecisionSchema)
+      .default({})
+      .describe("PIPC equivalence recognitions (PIPA Art. 28-8(1)5), by name"),
     security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
       lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
     }),
@@ -264,6 +431,14 @@ export type NoticeDef = z.output<typeof noticeSchema>;
 export type NoticeVersion = z.output<typeof noticeVersionSchema>;
 export type PrincipalDef = z.output<typeof principalSchema>;
 export type RetentionRule = z.output<typeof retentionRuleSchema>;
+export type RecipientDef = z.output<typeof recipientSchema>;
+export type ContractDef = z.output<typeof contractSchema>;
+export type TransferDef = z.output<typeof transferSchema>;
+export type EquivalenceDecision = z.output<typeof equivalenceDecisionSchema>;
+export type RecipientKind = (typeof RECIPIENT_KINDS)[number];
+export type ContractClause = (typeof CONTRACT_CLAUSES)[number];
+export type TransferBasis = (typeof TRANSFER_BASES)[number];
+export type ProvisionBasis = (typeof PROVISION_BASES)[number];
 export type LegalBasis = (typeof LEGAL_BASES)[number];
 export type ConsentCategory = (typeof CONSENT_CATEGORIES)[number];
 export type ConsentChannel = (typeof CONSENT_CHANNELS)[number];
