@@ -138,6 +138,9 @@ export interface DataStore {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
 
+  /** The provision gate's tables (same database and writer as the rest of the data store). */
+  readonly provisions: ProvisionStore;
+
   close(): Promise<void>;
 }
 
@@ -146,6 +149,183 @@ export interface ImportItem {
   fields: StoredField[];
   lookups: LookupEntry[];
   consents: ConsentEvent[];
+}
+
+// ---------------------------------------------------------------- provisions
+
+export type ProvisionStatus = "planned" | "refused" | "running" | "completed" | "stopped" | "failed";
+export type ProvisionClass = "consignment" | "provision";
+export type ExportFormat = "ndjson" | "csv";
+
+/** Counts a plan or run produced: subjects scanned, included, and excluded by reason code. */
+export interface ProvisionCounts {
+  scanned: number;
+  included: number;
+  excluded: Record<string, number>;
+}
+
+/** How a scheduled run's population differs from the previous run's (LAW §15 C2). */
+export interface PopulationDiff {
+  previousId: string;
+  added: number;
+  removed: number;
+  kept: number;
+}
+
+/** One provision: a plan, a refusal, or a run (running, then completed / stopped / failed). */
+export interface ProvisionRow {
+  /** `prv_` + random. */
+  id: string;
+  scheduleId: string | null;
+  /** Who asked. */
+  principal: string;
+  recipient: string;
+  country: string;
+  /** The controller's purpose the data was collected for. */
+  purpose: string;
+  /** What the caller called it. */
+  label: ProvisionClass;
+  /** What the gate decided it is (a failed consignment is a provision). */
+  classification: ProvisionClass;
+  /** e.g. `consignment:CT-2024-001` or `consent:nsf_provision`. */
+  basis: string;
+  /** Overseas only, e.g. `A:consent:nsf_overseas` or `E:eu_2025`; null at home. */
+  transferBasis: string | null;
+  fields: string[];
+  format: ExportFormat;
+  /** The request as given (JSON), so a resumed or scheduled run repeats it exactly. */
+  request: string;
+  status: ProvisionStatus;
+  /** Closed codes: why it was refused or stopped. */
+  reasons: string[];
+  counts: ProvisionCounts;
+  diff: PopulationDiff | null;
+  /** The signed manifest (JSON) once completed. */
+  manifest: string | null;
+  /** Resume point: the last subject id of the last committed part (null: none yet). */
+  cursor: string | null;
+  /** Parts committed so far. */
+  parts: number;
+  createdAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+}
+
+export type ProvisionPatch = Partial<
+  Pick<ProvisionRow, "status" | "reasons" | "counts" | "diff" | "manifest" | "updatedAt" | "finishedAt" | "classification" | "basis" | "transferBasis">
+>;
+
+/** The export record of one part file: committed together with its ledger entries. */
+export interface ProvisionPartRow {
+  provisionId: string;
+  /** 1-based, consecutive. */
+  part: number;
+  /** File name inside the provision's export directory. */
+  file: string;
+  subjects: number;
+  bytes: number;
+  /** SHA-256 (hex) of the encrypted part file. */
+  sha256: string;
+  /** SHA-256 (hex) over the part's ledger lines (see services/provision); also in the audit entry. */
+  ledgerDigest: string;
+  /** The last subject id in the part (the provision's cursor once committed). */
+  lastSubject: SubjectId;
+  at: Date;
+}
+
+/** One subject in one provision, as the per-subject and per-recipient views show it. */
+export interface LedgerEntry {
+  provisionId: string;
+  subjectId: SubjectId;
+  part: number;
+  recipient: string;
+  country: string;
+  purpose: string;
+  fields: string[];
+  basis: string;
+  transferBasis: string | null;
+  status: ProvisionStatus;
+  at: Date;
+}
+
+/** A suspension (kill switch) of a recipient or a country, e.g. a PIPC order under Art. 28-9. */
+export interface SuspensionRow {
+  id: string;
+  scope: "recipient" | "country";
+  target: string;
+  /** The order's reference (e.g. the PIPC decision number). */
+  order: string;
+  reason: string;
+  at: Date;
+  by: string;
+  liftedAt: Date | null;
+  liftedBy: string | null;
+}
+
+export interface ScheduleRow {
+  id: string;
+  principal: string;
+  /** The provision request (JSON) each run repeats, re-checking every condition. */
+  request: string;
+  /** ISO period between runs (P1D). */
+  every: string;
+  nextAt: Date;
+  lastProvisionId: string | null;
+  active: boolean;
+  createdAt: Date;
+}
+
+/** An active subject as a provision scan sees it. */
+export interface ScanRow {
+  id: SubjectId;
+  consents: ConsentState[];
+  /** The requested fields the subject has (absent fields are left out). */
+  fields: StoredField[];
+}
+
+export interface ProvisionStore {
+  /** Active subjects with id > afterId, in id order, with consents and the named fields' ciphertexts. */
+  scanSubjects(afterId: SubjectId | null, limit: number, fields: readonly string[]): Promise<ScanRow[]>;
+
+  insertProvision(row: ProvisionRow): Promise<void>;
+  updateProvision(id: string, patch: ProvisionPatch): Promise<void>;
+  getProvision(id: string): Promise<ProvisionRow | undefined>;
+  /** Newest first. */
+  listProvisions(filter: { recipient?: string; principal?: string; scheduleId?: string; limit: number }): Promise<ProvisionRow[]>;
+
+  /**
+   * One transaction: the part's export record, a ledger entry per subject, and the provision's
+   * cursor (`part.lastSubject`) and part count. CONFLICT if the part or an entry already exists,
+   * and nothing is written.
+   */
+  commitPart(part: ProvisionPartRow, subjects: readonly SubjectId[]): Promise<void>;
+  partsOf(provisionId: string): Promise<ProvisionPartRow[]>;
+  /** The subjects of one part, in id order. */
+  subjectsOfPart(provisionId: string, part: number): Promise<SubjectId[]>;
+  /** Every provision of the subject's data, oldest first. */
+  ledgerBySubject(subjectId: SubjectId): Promise<LedgerEntry[]>;
+  /** A recipient's ledger, in (provision, subject) order after the cursor. */
+  ledgerByRecipient(
+    recipient: string,
+    after: { provisionId: string; subjectId: SubjectId } | null,
+    limit: number,
+  ): Promise<LedgerEntry[]>;
+  /** Subjects in `currentId` but not `previousId` (added), the reverse (removed), and both (kept). */
+  populationDiff(previousId: string, currentId: string): Promise<PopulationDiff>;
+
+  putSuspension(row: SuspensionRow): Promise<void>;
+  /** Returns false if there is no such active suspension. */
+  liftSuspension(id: string, at: Date, by: string): Promise<boolean>;
+  /** Not lifted. */
+  activeSuspensions(): Promise<SuspensionRow[]>;
+  listSuspensions(): Promise<SuspensionRow[]>;
+
+  putSchedule(row: ScheduleRow): Promise<void>;
+  updateSchedule(id: string, patch: Partial<Pick<ScheduleRow, "nextAt" | "lastProvisionId" | "active">>): Promise<void>;
+  getSchedule(id: string): Promise<ScheduleRow | undefined>;
+  listSchedules(): Promise<ScheduleRow[]>;
+  /** Active schedules with nextAt <= now, oldest first. */
+  dueSchedules(now: Date): Promise<ScheduleRow[]>;
 }
 
 // ---------------------------------------------------------------- key store
@@ -166,6 +346,8 @@ export interface KeyStore {
   put(row: WrappedKeyRow): Promise<void>;
   putMany(rows: readonly WrappedKeyRow[]): Promise<void>;
   get(id: SubjectId): Promise<WrappedKeyRow | undefined>;
+  /** The rows of those ids that exist (any order); for bulk reads such as provisions. */
+  getMany(ids: readonly SubjectId[]): Promise<WrappedKeyRow[]>;
   /** Crypto-shredding: delete the wrapped key. Returns true if a key was destroyed. */
   destroy(id: SubjectId): Promise<boolean>;
   findByAuditRef(ref: AuditRef): Promise<SubjectId | undefined>;

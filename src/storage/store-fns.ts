@@ -5,8 +5,15 @@ import type {
   AuditRow,
   ConsentEvent,
   ConsentState,
+  ExportFormat,
   ImportItem,
   LookupEntry,
+  PopulationDiff,
+  ProvisionClass,
+  ProvisionCounts,
+  ProvisionPatch,
+  ProvisionRow,
+  ProvisionStatus,
   StoredField,
 } from "../core/ports.js";
 import { consentStateOf } from "../core/consent/consent-fns.js";
@@ -76,3 +83,109 @@ export const checkAuditRows = (head: AuditHead | null, rows: readonly AuditRow[]
     expected += 1;
   }
 };
+
+/**
+ * A provision as stored: snake_case columns, list and object values as JSON text, dates as `D`
+ * (epoch ms on SQLite, Date on PostgreSQL). Both stores map through these three functions.
+ */
+export interface ProvisionColumns<D> {
+  id: string;
+  schedule_id: string | null;
+  principal: string;
+  recipient: string;
+  country: string;
+  purpose: string;
+  label: string;
+  classification: string;
+  basis: string;
+  transfer_basis: string | null;
+  fields: string;
+  format: string;
+  request: string;
+  status: string;
+  reasons: string;
+  counts: string;
+  diff: string | null;
+  manifest: string | null;
+  cursor: string | null;
+  parts: number;
+  created_at: D;
+  updated_at: D;
+  finished_at: D | null;
+}
+
+export const provisionToColumns = <D>(row: ProvisionRow, date: (d: Date) => D): ProvisionColumns<D> => ({
+  id: row.id,
+  schedule_id: row.scheduleId,
+  principal: row.principal,
+  recipient: row.recipient,
+  country: row.country,
+  purpose: row.purpose,
+  label: row.label,
+  classification: row.classification,
+  basis: row.basis,
+  transfer_basis: row.transferBasis,
+  fields: JSON.stringify(row.fields),
+  format: row.format,
+  request: row.request,
+  status: row.status,
+  reasons: JSON.stringify(row.reasons),
+  counts: JSON.stringify(row.counts),
+  diff: row.diff === null ? null : JSON.stringify(row.diff),
+  manifest: row.manifest,
+  cursor: row.cursor,
+  parts: row.parts,
+  created_at: date(row.createdAt),
+  updated_at: date(row.updatedAt),
+  finished_at: row.finishedAt === null ? null : date(row.finishedAt),
+});
+
+export const provisionFromColumns = <D>(c: ProvisionColumns<D>, date: (d: D) => Date): ProvisionRow => ({
+  id: c.id,
+  scheduleId: c.schedule_id,
+  principal: c.principal,
+  recipient: c.recipient,
+  country: c.country,
+  purpose: c.purpose,
+  label: c.label as ProvisionClass,
+  classification: c.classification as ProvisionClass,
+  basis: c.basis,
+  transferBasis: c.transfer_basis,
+  fields: JSON.parse(c.fields) as string[],
+  format: c.format as ExportFormat,
+  request: c.request,
+  status: c.status as ProvisionStatus,
+  reasons: JSON.parse(c.reasons) as string[],
+  counts: JSON.parse(c.counts) as ProvisionCounts,
+  diff: c.diff === null ? null : (JSON.parse(c.diff) as PopulationDiff),
+  manifest: c.manifest,
+  cursor: c.cursor,
+  parts: Number(c.parts),
+  createdAt: date(c.created_at),
+  updatedAt: date(c.updated_at),
+  finishedAt: c.finished_at === null ? null : date(c.finished_at),
+});
+
+/** The columns a patch sets (keys present with `undefined` are left alone). */
+export const provisionPatchColumns = <D>(patch: ProvisionPatch, date: (d: Date) => D): Partial<ProvisionColumns<D>> => {
+  const out: Partial<ProvisionColumns<D>> = {};
+  if (patch.status !== undefined) out.status = patch.status;
+  if (patch.reasons !== undefined) out.reasons = JSON.stringify(patch.reasons);
+  if (patch.counts !== undefined) out.counts = JSON.stringify(patch.counts);
+  if (patch.diff !== undefined) out.diff = patch.diff === null ? null : JSON.stringify(patch.diff);
+  if (patch.manifest !== undefined) out.manifest = patch.manifest;
+  if (patch.updatedAt !== undefined) out.updated_at = date(patch.updatedAt);
+  if (patch.finishedAt !== undefined) out.finished_at = patch.finishedAt === null ? null : date(patch.finishedAt);
+  if (patch.classification !== undefined) out.classification = patch.classification;
+  if (patch.basis !== undefined) out.basis = patch.basis;
+  if (patch.transferBasis !== undefined) out.transfer_basis = patch.transferBasis;
+  return out;
+};
+
+/** Population difference from the two runs' sizes and their overlap (all counted in SQL). */
+export const populationDiffOf = (previousId: string, previous: number, current: number, kept: number): PopulationDiff => ({
+  previousId,
+  added: current - kept,
+  removed: previous - kept,
+  kept,
+});

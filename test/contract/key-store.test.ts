@@ -38,6 +38,24 @@ forEachStore("KeyStore", (fx) => {
     for (const row of [rows[0]!, rows[299]!]) assert.deepEqual(await keys.get(row.subjectId), row);
   });
 
+  it("gets many keys at once, leaving out unknown ids", async () => {
+    const { keys } = fx().stores;
+    const rows = Array.from({ length: 1203 }, (_, i) => keyRow({ createdAt: at(i) }));
+    await keys.putMany(rows);
+    const bySubject = (list: WrappedKeyRow[]) => [...list].sort((a, b) => (a.subjectId < b.subjectId ? -1 : 1));
+    // More ids than one statement's parameters allow on some stores, plus unknown and repeated ones.
+    const asked = [...rows.map((r) => r.subjectId), newId(), rows[5]!.subjectId, newId()];
+    assert.deepEqual(bySubject(await keys.getMany(asked)), bySubject(rows));
+    assert.deepEqual(await keys.getMany([rows[7]!.subjectId]), [rows[7]]);
+    assert.deepEqual(await keys.getMany([newId(), newId()]), []);
+    assert.deepEqual(await keys.getMany([]), []);
+    await keys.destroy(rows[9]!.subjectId);
+    assert.deepEqual(
+      bySubject(await keys.getMany([rows[8]!.subjectId, rows[9]!.subjectId, rows[10]!.subjectId])),
+      bySubject([rows[8]!, rows[10]!]),
+    );
+  });
+
   it("destroys a key for good", async () => {
     const { keys } = fx().stores;
     const row = keyRow();

@@ -92,6 +92,89 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE TABLE haechi.meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL)`,
       ]),
   },
+  // The provision gate: runs and their parts, the per-subject ledger, suspensions, schedules.
+  "0002_provisions": {
+    up: (db) =>
+      run(db, [
+        // fields, reasons, counts and diff are JSON text (as on SQLite: stored exactly as given).
+        sql`CREATE TABLE haechi.provisions (
+              id text COLLATE "C" PRIMARY KEY,
+              schedule_id text COLLATE "C",
+              principal text COLLATE "C" NOT NULL,
+              recipient text COLLATE "C" NOT NULL,
+              country text COLLATE "C" NOT NULL,
+              purpose text COLLATE "C" NOT NULL,
+              label text NOT NULL CHECK (label IN ('consignment', 'provision')),
+              classification text NOT NULL CHECK (classification IN ('consignment', 'provision')),
+              basis text NOT NULL,
+              transfer_basis text,
+              fields text NOT NULL,
+              format text NOT NULL CHECK (format IN ('ndjson', 'csv')),
+              request text NOT NULL,
+              status text NOT NULL
+                CHECK (status IN ('planned', 'refused', 'running', 'completed', 'stopped', 'failed')),
+              reasons text NOT NULL,
+              counts text NOT NULL,
+              diff text,
+              manifest text,
+              cursor text COLLATE "C",
+              parts integer NOT NULL,
+              created_at timestamptz NOT NULL,
+              updated_at timestamptz NOT NULL,
+              finished_at timestamptz
+            )`,
+        sql`CREATE INDEX provisions_by_recipient ON haechi.provisions (recipient, created_at)`,
+        sql`CREATE UNIQUE INDEX provisions_by_recipient_id ON haechi.provisions (recipient, id)`,
+        sql`CREATE INDEX provisions_by_principal ON haechi.provisions (principal, created_at)`,
+        sql`CREATE INDEX provisions_by_schedule ON haechi.provisions (schedule_id, created_at) WHERE schedule_id IS NOT NULL`,
+        sql`CREATE INDEX provisions_by_created ON haechi.provisions (created_at)`,
+        sql`CREATE TABLE haechi.provision_parts (
+              provision_id text COLLATE "C" NOT NULL REFERENCES haechi.provisions (id),
+              part integer NOT NULL,
+              file text NOT NULL,
+              subject_count integer NOT NULL,
+              bytes bigint NOT NULL,
+              sha256 text NOT NULL,
+              ledger_digest text NOT NULL,
+              last_subject text COLLATE "C" NOT NULL,
+              at timestamptz NOT NULL,
+              PRIMARY KEY (provision_id, part)
+            )`,
+        // One row per subject per provision; recipient, purpose, fields… come from the provision
+        // and the time from the part. No foreign keys: a part commits thousands of rows at once and
+        // a per-row referential check would cost more than the insert; commitPart writes them
+        // consistently.
+        sql`CREATE TABLE haechi.provision_ledger (
+              provision_id text COLLATE "C" NOT NULL,
+              subject_id text COLLATE "C" NOT NULL,
+              part integer NOT NULL,
+              PRIMARY KEY (provision_id, subject_id)
+            )`,
+        sql`CREATE INDEX provision_ledger_by_subject ON haechi.provision_ledger (subject_id)`,
+        sql`CREATE TABLE haechi.suspensions (
+              id text COLLATE "C" PRIMARY KEY,
+              scope text NOT NULL CHECK (scope IN ('recipient', 'country')),
+              target text COLLATE "C" NOT NULL,
+              order_ref text NOT NULL,
+              reason text NOT NULL,
+              at timestamptz NOT NULL,
+              issued_by text NOT NULL,
+              lifted_at timestamptz,
+              lifted_by text
+            )`,
+        sql`CREATE TABLE haechi.provision_schedules (
+              id text COLLATE "C" PRIMARY KEY,
+              principal text COLLATE "C" NOT NULL,
+              request text NOT NULL,
+              period text NOT NULL,
+              next_at timestamptz NOT NULL,
+              last_provision_id text COLLATE "C",
+              active boolean NOT NULL,
+              created_at timestamptz NOT NULL
+            )`,
+        sql`CREATE INDEX provision_schedules_due ON haechi.provision_schedules (next_at) WHERE active`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

@@ -87,6 +87,90 @@ export const sqliteDataMigrations: MigrationList = {
         sql`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT, WITHOUT ROWID`,
       ]),
   },
+  // The provision gate: runs and their parts, the per-subject ledger, suspensions, schedules.
+  "0002_provisions": {
+    up: (db) =>
+      run(db, [
+        // A rowid table: `request` and `manifest` can be large, which WITHOUT ROWID handles badly.
+        // fields, reasons, counts and diff are JSON text.
+        sql`CREATE TABLE provisions (
+              id TEXT NOT NULL PRIMARY KEY,
+              schedule_id TEXT,
+              principal TEXT NOT NULL,
+              recipient TEXT NOT NULL,
+              country TEXT NOT NULL,
+              purpose TEXT NOT NULL,
+              label TEXT NOT NULL CHECK (label IN ('consignment', 'provision')),
+              classification TEXT NOT NULL CHECK (classification IN ('consignment', 'provision')),
+              basis TEXT NOT NULL,
+              transfer_basis TEXT,
+              fields TEXT NOT NULL,
+              format TEXT NOT NULL CHECK (format IN ('ndjson', 'csv')),
+              request TEXT NOT NULL,
+              status TEXT NOT NULL
+                CHECK (status IN ('planned', 'refused', 'running', 'completed', 'stopped', 'failed')),
+              reasons TEXT NOT NULL,
+              counts TEXT NOT NULL,
+              diff TEXT,
+              manifest TEXT,
+              cursor TEXT,
+              parts INTEGER NOT NULL,
+              created_at INTEGER NOT NULL,
+              updated_at INTEGER NOT NULL,
+              finished_at INTEGER
+            ) STRICT`,
+        sql`CREATE INDEX provisions_by_recipient ON provisions (recipient, created_at)`,
+        // Unique, so a recipient's provisions in id order can drive the ledger join without a sort.
+        sql`CREATE UNIQUE INDEX provisions_by_recipient_id ON provisions (recipient, id)`,
+        sql`CREATE INDEX provisions_by_principal ON provisions (principal, created_at)`,
+        sql`CREATE INDEX provisions_by_schedule ON provisions (schedule_id, created_at) WHERE schedule_id IS NOT NULL`,
+        sql`CREATE INDEX provisions_by_created ON provisions (created_at)`,
+        sql`CREATE TABLE provision_parts (
+              provision_id TEXT NOT NULL REFERENCES provisions (id),
+              part INTEGER NOT NULL,
+              file TEXT NOT NULL,
+              subject_count INTEGER NOT NULL,
+              bytes INTEGER NOT NULL,
+              sha256 TEXT NOT NULL,
+              ledger_digest TEXT NOT NULL,
+              last_subject TEXT NOT NULL,
+              at INTEGER NOT NULL,
+              PRIMARY KEY (provision_id, part)
+            ) STRICT, WITHOUT ROWID`,
+        // One row per subject per provision; recipient, purpose, fields… come from the provision
+        // and the time from the part. No foreign keys: a part commits thousands of rows at once and
+        // every row's lookups would cost more than the insert; commitPart writes them consistently.
+        sql`CREATE TABLE provision_ledger (
+              provision_id TEXT NOT NULL,
+              subject_id TEXT NOT NULL,
+              part INTEGER NOT NULL,
+              PRIMARY KEY (provision_id, subject_id)
+            ) STRICT, WITHOUT ROWID`,
+        sql`CREATE INDEX provision_ledger_by_subject ON provision_ledger (subject_id)`,
+        sql`CREATE TABLE suspensions (
+              id TEXT NOT NULL PRIMARY KEY,
+              scope TEXT NOT NULL CHECK (scope IN ('recipient', 'country')),
+              target TEXT NOT NULL,
+              order_ref TEXT NOT NULL,
+              reason TEXT NOT NULL,
+              at INTEGER NOT NULL,
+              issued_by TEXT NOT NULL,
+              lifted_at INTEGER,
+              lifted_by TEXT
+            ) STRICT, WITHOUT ROWID`,
+        sql`CREATE TABLE provision_schedules (
+              id TEXT NOT NULL PRIMARY KEY,
+              principal TEXT NOT NULL,
+              request TEXT NOT NULL,
+              period TEXT NOT NULL,
+              next_at INTEGER NOT NULL,
+              last_provision_id TEXT,
+              active INTEGER NOT NULL CHECK (active IN (0, 1)),
+              created_at INTEGER NOT NULL
+            ) STRICT`,
+        sql`CREATE INDEX provision_schedules_due ON provision_schedules (next_at) WHERE active = 1`,
+      ]),
+  },
 };
 
 /** keys.db: wrapped data keys and audit references (deleting a row is crypto-shredding). */

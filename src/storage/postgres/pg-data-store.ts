@@ -44,6 +44,7 @@ import {
   distinct,
 } from "../store-fns.js";
 import type { SharedPool } from "./pg-pool.js";
+import { pgProvisionStore } from "./pg-provision-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
 
@@ -485,8 +486,11 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     }
   };
 
+  const provisions = pgProvisionStore({ pool, db, outsideTransaction });
+
   return {
     transaction,
+    provisions,
 
     getSubject: (id) =>
       guard(async () => {

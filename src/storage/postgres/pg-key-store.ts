@@ -25,6 +25,10 @@ const UPSERT_SET = `ON CONFLICT (subject_id) DO UPDATE SET kek_version = EXCLUDE
   audit_ref = EXCLUDED.audit_ref, created_at = EXCLUDED.created_at`;
 
 const GET_KEY = named("haechi_keys_get", `SELECT ${KEY_COLUMNS} FROM haechi_keys.wrapped_keys WHERE subject_id = $1`);
+const GET_KEYS = named(
+  "haechi_keys_get_many",
+  `SELECT ${KEY_COLUMNS} FROM haechi_keys.wrapped_keys WHERE subject_id = ANY($1::text[])`,
+);
 const PUT_KEY = named(
   "haechi_keys_put",
   `INSERT INTO haechi_keys.wrapped_keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) ${UPSERT_SET}`,
@@ -92,6 +96,8 @@ export const openPgKeyStore = async (shared: SharedPool): Promise<KeyStore> => {
         const row = (await runNamed<KeyDbRow>(pool, GET_KEY, [id])).rows[0];
         return row === undefined ? undefined : toKey(row);
       }),
+    getMany: (ids) =>
+      guard(async () => (ids.length === 0 ? [] : (await runNamed<KeyDbRow>(pool, GET_KEYS, [ids])).rows.map(toKey))),
     destroy: (id) => guard(async () => ((await runNamed(pool, DESTROY_KEY, [id])).rowCount ?? 0) > 0),
     findByAuditRef: (ref) =>
       guard(async () => {

@@ -43,6 +43,66 @@ export interface PgDataDb {
     created_at: Date;
   };
   "haechi.meta": { key: string; value: string };
+  /** fields, reasons, counts and diff are JSON text. */
+  "haechi.provisions": {
+    id: string;
+    schedule_id: string | null;
+    principal: string;
+    recipient: string;
+    country: string;
+    purpose: string;
+    label: string;
+    classification: string;
+    basis: string;
+    transfer_basis: string | null;
+    fields: string;
+    format: string;
+    request: string;
+    status: string;
+    reasons: string;
+    counts: string;
+    diff: string | null;
+    manifest: string | null;
+    cursor: string | null;
+    parts: number;
+    created_at: Date;
+    updated_at: Date;
+    finished_at: Date | null;
+  };
+  "haechi.provision_parts": {
+    provision_id: string;
+    part: number;
+    file: string;
+    subject_count: number;
+    /** bigint: arrives as a string. */
+    bytes: string | number;
+    sha256: string;
+    ledger_digest: string;
+    last_subject: string;
+    at: Date;
+  };
+  "haechi.provision_ledger": { provision_id: string; subject_id: string; part: number };
+  "haechi.suspensions": {
+    id: string;
+    scope: string;
+    target: string;
+    order_ref: string;
+    reason: string;
+    at: Date;
+    issued_by: string;
+    lifted_at: Date | null;
+    lifted_by: string | null;
+  };
+  "haechi.provision_schedules": {
+    id: string;
+    principal: string;
+    request: string;
+    period: string;
+    next_at: Date;
+    last_provision_id: string | null;
+    active: boolean;
+    created_at: Date;
+  };
 }
 
 export interface PgKeyDb {

@@ -47,6 +47,7 @@ import {
   distinct,
 } from "../store-fns.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
+import { sqliteProvisionStore } from "./sqlite-provision-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
 export interface SqliteDataStoreOptions {
@@ -373,8 +374,12 @@ const sqliteDataStore = (
 
   const read = <T>(fn: () => T | Promise<T>) => guard(fn);
 
+  // Same writer and mutex: provision writes queue behind (and are refused inside) transactions.
+  const provisions = sqliteProvisionStore({ writer, writerDb, reader, readerDb, exclusive });
+
   return {
     transaction,
+    provisions,
 
     getSubject: (id) =>
       read(() => {

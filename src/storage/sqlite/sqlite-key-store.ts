@@ -58,6 +58,11 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
       `SELECT subject_id, kek_version, dek_version, wrapped, audit_ref, created_at
        FROM wrapped_keys WHERE subject_id = ?`,
     ),
+    // One JSON array parameter whatever the count: no per-arity statements, no parameter limit.
+    getMany: conn.prepare<[string], KeyDbRow>(
+      `SELECT subject_id, kek_version, dek_version, wrapped, audit_ref, created_at
+       FROM wrapped_keys WHERE subject_id IN (SELECT value FROM json_each(?))`,
+    ),
     destroy: conn.prepare<[string]>("DELETE FROM wrapped_keys WHERE subject_id = ?"),
     rewrap: conn.prepare<[number, Buffer, string, number]>(
       "UPDATE wrapped_keys SET kek_version = ?, wrapped = ? WHERE subject_id = ? AND kek_version = ?",
@@ -98,6 +103,7 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
         const row = st.get.get(id);
         return row === undefined ? undefined : toKey(row);
       }),
+    getMany: (ids) => guard(() => (ids.length === 0 ? [] : st.getMany.all(JSON.stringify(ids)).map(toKey))),
     destroy: (id) =>
       guard(() => {
         const destroyed = st.destroy.run(id).changes > 0;

@@ -43,6 +43,66 @@ export interface SqliteDataDb {
     created_at: number;
   };
   meta: { key: string; value: string };
+  /** fields, reasons, counts and diff are JSON text. */
+  provisions: {
+    id: string;
+    schedule_id: string | null;
+    principal: string;
+    recipient: string;
+    country: string;
+    purpose: string;
+    label: string;
+    classification: string;
+    basis: string;
+    transfer_basis: string | null;
+    fields: string;
+    format: string;
+    request: string;
+    status: string;
+    reasons: string;
+    counts: string;
+    diff: string | null;
+    manifest: string | null;
+    cursor: string | null;
+    parts: number;
+    created_at: number;
+    updated_at: number;
+    finished_at: number | null;
+  };
+  provision_parts: {
+    provision_id: string;
+    part: number;
+    file: string;
+    subject_count: number;
+    bytes: number;
+    sha256: string;
+    ledger_digest: string;
+    last_subject: string;
+    at: number;
+  };
+  provision_ledger: { provision_id: string; subject_id: string; part: number };
+  suspensions: {
+    id: string;
+    scope: string;
+    target: string;
+    order_ref: string;
+    reason: string;
+    at: number;
+    issued_by: string;
+    lifted_at: number | null;
+    lifted_by: string | null;
+  };
+  provision_schedules: {
+    id: string;
+    principal: string;
+    request: string;
+    period: string;
+    next_at: number;
+    last_provision_id: string | null;
+    /** 0 or 1. */
+    active: number;
+    created_at: number;
+  };
 }
 
 export interface SqliteKeyDb {
