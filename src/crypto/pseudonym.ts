@@ -20,6 +20,13 @@ export interface Pseudonyms {
   resolve(context: string, external: string): SubjectId | undefined;
 }
 
+/**
+ * The key of one identifier context: `externalId(context, id)` is `sub_` + base64url of the
+ * 16-byte id enciphered with it as one AES-256 block. For holders that encipher many ids at once
+ * (the export writer) without the root.
+ */
+export const pseudonymContextKey = (root: Buffer, context: string): Buffer => deriveKey(root, `pseudonym:${context}`);
+
 export const pseudonyms = (root: Buffer, opts: { cacheSize?: number } = {}): Pseudonyms => {
   const keys = new Map<string, Buffer>();
   // Resolving is an AES block operation (≈ 4 µs with cipher set-up); hot ids are remembered.
@@ -29,7 +36,7 @@ export const pseudonyms = (root: Buffer, opts: { cacheSize?: number } = {}): Pse
   const keyFor = (context: string) => {
     let k = keys.get(context);
     if (!k) {
-      k = deriveKey(root, `pseudonym:${context}`);
+      k = pseudonymContextKey(root, context);
       keys.set(context, k);
     }
     return k;
