@@ -16,6 +16,7 @@ import { auditService } from "./services/audit-service.js";
 import { authService } from "./services/auth-service.js";
 import { importService } from "./services/import-service.js";
 import { keysService } from "./services/keys-service.js";
+import { provisionService } from "./services/provision-service.js";
 import type { CatalogSource } from "./services/service-types.js";
 import { subjectService } from "./services/subject-service.js";
 import { openPostgresStores, openSqliteStores, type Stores } from "./storage/index.js";
@@ -74,6 +75,18 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       clock,
     }),
     keys: keysService({ keys: stores.keys, kek: keyring.kek, audit, clock }),
+    provisions: provisionService({
+      ...base,
+      data: stores.data,
+      keys: stores.keys,
+      kek: keyring.kek,
+      pseudonyms: ids.pseudonyms,
+      pseudonymRoot: keyring.secrets.pseudonymKey,
+      signer: keyring.secrets.signer,
+      exportDir: config.exportDir,
+      pageSize: config.provisionPageSize,
+      ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
+    }),
     import: importService({
       ...base,
       ...ids,
@@ -95,6 +108,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     audit,
     services,
     async close() {
+      await services.provisions.drain();
       await audit.close();
       keys.clear();
       await stores.close();

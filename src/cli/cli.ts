@@ -1,6 +1,7 @@
 /**
  * The `haechi` command line. Commands call services; this file only parses and formats.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
@@ -9,6 +10,7 @@ import { loadConfig, type Config } from "../config/config.js";
 import { buildContainer, type Container } from "../container.js";
 import { catalogJsonSchema, formatIssues, loadCatalogFile } from "../core/catalog/catalog-fns.js";
 import { HaechiError, isHaechiError } from "../core/errors.js";
+import { TRANSFORMS, type ProvisionRequest } from "../core/provision/gate-fns.js";
 import { buildServer } from "../http/server.js";
 import { ensureDemoKeys } from "./demo.js";
 import { progressBar } from "./progress.js";
@@ -65,6 +67,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       const app = await buildServer(c);
       const address = await app.listen({ port: cfg.port, host: cfg.host });
       out(`Haechi is serving on ${address} (store: ${c.stores.kind}, catalog: ${path.relative(process.cwd(), cfg.catalogFile) || cfg.catalogFile})\n`);
+      const checked = loadCatalogFile(cfg.catalogFile);
+      if (checked.ok && checked.warnings.length > 0) out(`catalog warnings:\n${formatIssues(checked.warnings)}\n`);
       out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n`);
       if (o.demo) {
         const keys = await ensureDemoKeys(c);
@@ -76,7 +80,13 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
           out(`    -d '{"purpose":"talk_service","fields":{"user_id":"u-1","phone":"010-1234-5678","name":"홍길동","nickname":"gildong"}}'\n`);
         }
       }
+      // Scheduled provisions: every minute, run what is due (each run re-checks every condition).
+      const scheduler = setInterval(() => {
+        c.services.provisions.runDue("scheduler").catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "scheduled provisions failed"));
+      }, 60_000);
+      scheduler.unref();
       const stop = async () => {
+        clearInterval(scheduler);
         await app.close();
         await c.close();
         process.exit(0);
@@ -95,11 +105,12 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       if (r.ok) {
         const cat = r.catalog;
         out(
-          `${f}: ok — ${Object.keys(cat.fields).length} fields, ${Object.keys(cat.purposes).length} purposes, ${Object.keys(cat.notices).length} notices, ${Object.keys(cat.principals).length} principals\n`,
+          `${f}: ok — ${Object.keys(cat.fields).length} fields, ${Object.keys(cat.purposes).length} purposes, ${Object.keys(cat.notices).length} notices, ${Object.keys(cat.principals).length} principals, ${Object.keys(cat.recipients).length} recipients${r.warnings.length > 0 ? `, ${r.warnings.length} warning${r.warnings.length > 1 ? "s" : ""}` : ""}\n`,
         );
+        if (r.warnings.length > 0) out(`${formatIssues(r.warnings)}\n`);
         return;
       }
-      out(`${f}: ${r.errors.length} error${r.errors.length > 1 ? "s" : ""}\n${formatIssues(r.errors)}\n`);
+      out(`${f}: ${r.errors.length} error${r.errors.length > 1 ? "s" : ""}\n${formatIssues([...r.errors, ...r.warnings])}\n`);
       process.exitCode = 1;
     });
   catalog
@@ -142,6 +153,146 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         if (r.rejected > 0) process.exitCode = 2;
       });
     });
+
+  const cliCtx = (principal: string) => ({ principal, source: "cli", requestId: `cli-${crypto.randomUUID()}` });
+  const printProvision = (v: { id: string; status: string; classification: string; basis: string; transferBasis: string | null; country: string; fields: string[]; counts: { scanned: number; included: number; excluded: Record<string, number> }; parts: number; diff?: { added: number; removed: number; kept: number } | null; reasons: string[] }) => {
+    out(`${v.id}: ${v.status} — ${v.classification} (${v.basis})${v.transferBasis ? `, overseas to ${v.country} on ${v.transferBasis}` : ""}\n`);
+    out(`  fields: ${v.fields.join(", ")}\n  scanned ${v.counts.scanned}, included ${v.counts.included}, parts ${v.parts}\n`);
+    for (const [code, n] of Object.entries(v.counts.excluded).sort()) out(`  excluded ${code}: ${n}\n`);
+    if (v.diff) out(`  since the previous run: +${v.diff.added} added, -${v.diff.removed} removed, ${v.diff.kept} kept\n`);
+    if (v.reasons.length > 0) out(`  reasons: ${v.reasons.join(", ")}\n`);
+  };
+  common(program.command("provide").description("the provision gate: plan or run a provision, resume one, or run due schedules"))
+    .option("--as <principal>", "principal that provides (it must be allowed the recipient and the purpose)")
+    .option("--recipient <name>", "recipient in the catalog")
+    .option("--purpose <purpose>", "the controller's purpose the data was collected for")
+    .addOption(new Option("--label <label>", "what you call it (the gate decides what it is)").choices(["consignment", "provision"]))
+    .option("--fields <list>", "comma-separated fields")
+    .option("--population <purposes>", "only subjects for whom these purposes stand (comma-separated)")
+    .addOption(new Option("--format <format>", "export format").choices(["ndjson", "csv"]).default("ndjson"))
+    .option("--transform <list>", "field=hash|<mask>, comma-separated (never exempts a transfer)")
+    .option("--plan", "dry run: counts of who would be sent and who is left out, by reason")
+    .option("--every <period>", "schedule: repeat on this ISO period (P1D)")
+    .option("--resume <id>", "resume an interrupted run")
+    .option("--due", "run every due scheduled provision once")
+    .option("--status <id>", "show a provision")
+    .option("--verify <id>", "check a completed provision's manifest, files and ledger")
+    .action(async (o) => {
+      const cfg = config(o);
+      const c = await buildContainer(cfg);
+      try {
+        const svc = c.services.provisions;
+        const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+        if (o.status || o.verify) {
+          const ctx = cliCtx(o.as ?? operator);
+          if (o.status) printProvision(await svc.get(ctx, o.status));
+          if (o.verify) {
+            const r = await svc.verify(ctx, o.verify);
+            out(`${r.ok ? "OK" : "FAILED"}: provision ${o.verify}\n`);
+            for (const p of r.problems) out(`  ${p}\n`);
+            if (!r.ok) process.exitCode = 1;
+          }
+          return;
+        }
+        if (o.due) {
+          for (const v of await svc.runDue("cli")) printProvision(v);
+          return;
+        }
+        const bar = progressBar("provide", { unit: "subjects" });
+        const onProgress = (p: { scanned: number; included: number; parts: number }) => bar.update(p.scanned, undefined, `${p.included} sent in ${p.parts} parts`);
+        if (o.resume) {
+          const { done } = await svc.resume(cliCtx(o.as ?? operator), o.resume, onProgress);
+          const row = await done;
+          bar.done(row.counts.scanned);
+          printProvision(await svc.get(cliCtx(row.principal), row.id));
+          return;
+        }
+        for (const k of ["as", "recipient", "purpose", "label", "fields"] as const) {
+          if (!o[k]) throw new HaechiError("VALIDATION_FAILED", `--${k} is required to plan or run a provision`);
+        }
+        const list = (s: string | undefined) => (s ? s.split(",").map((x) => x.trim()).filter(Boolean) : []);
+        const transform: Record<string, string> = {};
+        for (const t of list(o.transform)) {
+          const [f, how] = t.split("=");
+          if (!f || !how || !(TRANSFORMS as readonly string[]).includes(how)) {
+            throw new HaechiError("VALIDATION_FAILED", `--transform ${t}: use field=${TRANSFORMS.join("|")}`);
+          }
+          transform[f] = how;
+        }
+        const request: ProvisionRequest = {
+          recipient: o.recipient,
+          purpose: o.purpose,
+          label: o.label,
+          fields: list(o.fields),
+          population: { purposes: list(o.population) },
+          format: o.format,
+          transform: transform as ProvisionRequest["transform"],
+        };
+        const ctx = cliCtx(o.as);
+        if (o.plan) {
+          const v = await svc.plan(ctx, request);
+          printProvision(v);
+          for (const n of v.notes) out(`  note: ${n}\n`);
+          return;
+        }
+        if (o.every) {
+          const s = await svc.schedule(ctx, request, o.every);
+          out(`schedule ${s.id}: every ${s.every}, next run ${s.nextAt.toISOString()} (run due schedules with: haechi provide --due)\n`);
+          return;
+        }
+        const { view, done } = await svc.start(ctx, request, { onProgress });
+        out(`provision ${view.id} started (resume after an interruption with: haechi provide --resume ${view.id})\n`);
+        const row = await done;
+        bar.done(row.counts.scanned);
+        printProvision(await svc.get(ctx, row.id));
+        if (row.status !== "completed") process.exitCode = 1;
+        else out(`  export: ${path.join(cfg.exportDir, row.id)}\n`);
+      } catch (e) {
+        if (isHaechiError(e) && e.code === "PROVISION_DENIED") {
+          out(`REFUSED\n${e.message.replace(/^provision refused:\n/, "").split("\n").map((l) => `  ${l}`).join("\n")}\n`);
+          process.exitCode = 3;
+          return;
+        }
+        throw e;
+      } finally {
+        await c.close();
+      }
+    });
+
+  const suspend = program.command("suspend").description("kill switch: suspend transfers to a recipient or country (PIPA Art. 28-9)");
+  common(suspend.command("add").description("suspend at once; running provisions stop"))
+    .option("--recipient <name>")
+    .option("--country <code>")
+    .requiredOption("--order <ref>", "the suspension order's reference")
+    .option("--reason <text>", "why", "suspension order")
+    .action(async (o) => {
+      if (Boolean(o.recipient) === Boolean(o.country)) throw new HaechiError("VALIDATION_FAILED", "give exactly one of --recipient or --country");
+      await withContainer(config(o), async (c) => {
+        const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+        const s = await c.services.provisions.suspend(cliCtx(operator), {
+          scope: o.recipient ? "recipient" : "country",
+          target: o.recipient ?? o.country,
+          order: o.order,
+          reason: o.reason,
+        });
+        out(`suspension ${s.id}: transfers to ${s.scope} ${s.target} suspended (order ${s.order})\n`);
+      });
+    });
+  common(suspend.command("lift <id>").description("lift a suspension")).action(async (id: string, o) => {
+    await withContainer(config(o), async (c) => {
+      const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+      await c.services.provisions.lift(cliCtx(operator), id);
+      out(`suspension ${id} lifted\n`);
+    });
+  });
+  common(suspend.command("list").description("suspensions, active and lifted")).action(async (o) => {
+    await withContainer(config(o), async (c) => {
+      const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+      for (const s of await c.services.provisions.suspensions(cliCtx(operator))) {
+        out(`${s.id}  ${s.scope} ${s.target}  order ${s.order}  since ${s.at.toISOString()}${s.liftedAt ? `  lifted ${s.liftedAt.toISOString()}` : "  ACTIVE"}\n`);
+      }
+    });
+  });
 
   const audit = program.command("audit").description("the tamper-evident audit log");
   common(audit.command("verify").description("verify the audit chain; exits 1 on any problem"))

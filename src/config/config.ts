@@ -17,6 +17,8 @@ const schema = z.object({
   HAECHI_SQLITE_SYNC: z.enum(["FULL", "EXTRA", "NORMAL"]).default("FULL"),
   HAECHI_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   HAECHI_PG_POOL: z.coerce.number().int().min(2).max(500).default(20),
+  HAECHI_PROVISION_PAGE: z.coerce.number().int().min(1).max(100_000).default(4000),
+  HAECHI_PROVISION_THREADS: z.coerce.number().int().min(0).max(64).optional(),
 });
 
 export interface Config {
@@ -25,6 +27,12 @@ export interface Config {
   host: string;
   store: { kind: "sqlite"; dir: string; synchronous: "FULL" | "EXTRA" | "NORMAL" } | { kind: "postgres"; url: string; poolSize: number };
   keyringFile: string;
+  /** Where provision exports (encrypted part files and manifests) are written. */
+  exportDir: string;
+  /** Subjects per provision page and part file. */
+  provisionPageSize: number;
+  /** Worker threads for provision exports (undefined: min(2, cores); 0: inline). */
+  provisionThreads: number | undefined;
   catalogFile: string;
   logLevel: z.infer<typeof schema>["HAECHI_LOG_LEVEL"];
   bodyLimit: number;
@@ -53,6 +61,9 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
         ? { kind: "postgres" as const, url: e.HAECHI_PG_URL!, poolSize: e.HAECHI_PG_POOL }
         : { kind: "sqlite" as const, dir: path.join(home, "db"), synchronous: e.HAECHI_SQLITE_SYNC },
     keyringFile: path.join(home, "keyring.json"),
+    exportDir: path.join(home, "exports"),
+    provisionPageSize: e.HAECHI_PROVISION_PAGE,
+    provisionThreads: e.HAECHI_PROVISION_THREADS,
     catalogFile: e.HAECHI_CATALOG ? path.resolve(e.HAECHI_CATALOG) : DEMO_CATALOG,
     logLevel: e.HAECHI_LOG_LEVEL,
     bodyLimit: e.HAECHI_BODY_LIMIT,

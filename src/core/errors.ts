@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   "RRN_CONSENT_NOT_A_BASIS",
   "SEPARATE_CONSENT_REQUIRED",
   "FIELD_NOT_IN_PURPOSE",
+  /** The provision gate refused; `details.reasons` names every failing condition. */
+  "PROVISION_DENIED",
   // state
   "NOT_FOUND",
   "CONFLICT",
