@@ -10,8 +10,8 @@
  * and runs a consignment of the three fields to the demo catalog's `cloud-kr` through the
  * provision service: scan, per-person checks, key unwrap, decrypt, recipient pseudonyms, NDJSON,
  * age encryption to the recipient, part files fsynced, audit entry and ledger per part.
- * Writes bench/results/provision-<store>.json. PostgreSQL: set HAECHI_PG_URL (or use
- * scripts/with-postgres.sh).
+ * Writes bench/results/provision-<store>.json. PostgreSQL: HAECHI_PG_URL if set, else a fresh
+ * database on HAECHI_TEST_PG_URL's server, else a throw-away server of its own.
  */
 import fs from "node:fs";
 import inspector from "node:inspector";
@@ -24,6 +24,7 @@ import type { ImportItem, WrappedKeyRow } from "../src/core/ports.js";
 import { sealField } from "../src/crypto/envelope.js";
 import { newSubjectId } from "../src/crypto/pseudonym.js";
 import { subjectKeys } from "../src/crypto/subject-keys.js";
+import { freshDatabase, startPostgres } from "../test/helpers/pg.js";
 import { writeResult } from "./lib/machine.js";
 
 const { values } = parseArgs({
@@ -49,10 +50,12 @@ const env: Record<string, string> = {
   HAECHI_PROVISION_PAGE: values.page!,
   HAECHI_PROVISION_THREADS: values.threads!,
 };
-if (values.store === "postgres") {
-  if (!process.env.HAECHI_PG_URL) throw new Error("set HAECHI_PG_URL for --store postgres");
-  Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: process.env.HAECHI_PG_URL });
-}
+// PostgreSQL: HAECHI_PG_URL as given, or a fresh database on HAECHI_TEST_PG_URL's server, or a
+// throw-away server of our own.
+const ownServer = values.store === "postgres" && !process.env.HAECHI_PG_URL && !process.env.HAECHI_TEST_PG_URL ? await startPostgres() : undefined;
+const db =
+  values.store === "postgres" && !process.env.HAECHI_PG_URL ? await freshDatabase(process.env.HAECHI_TEST_PG_URL ?? ownServer!.url) : undefined;
+if (values.store === "postgres") Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: process.env.HAECHI_PG_URL ?? db!.url });
 const c = await buildContainer(loadConfig(env), { createKeyring: true });
 const MiB = (b: number) => Math.round(b / 2 ** 20);
 const progress = (label: string, done: number, total: number, t0: number) => {
@@ -155,5 +158,7 @@ const result = {
 console.log(JSON.stringify(result, null, 2));
 console.log(`wrote ${writeResult(`provision-${values.store}`, result)}`);
 await c.close();
+await db?.drop();
+await ownServer?.stop();
 if (!values.keep) fs.rmSync(home, { recursive: true, force: true });
 else console.log(`kept ${home}`);

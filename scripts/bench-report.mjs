@@ -52,6 +52,20 @@ if (imp) {
   });
 }
 for (const [file, label] of [
+  ["provision-sqlite.json", "provision gate plan + run, SQLite"],
+  ["provision-postgres.json", "provision gate plan + run, PostgreSQL"],
+]) {
+  const r = read(file);
+  if (!r) continue;
+  rows.push({
+    work: `${label} (${fmt(r.subjects)} subjects × ${r.fields} fields)`,
+    target: "≥ 50,000 subjects/s, flat memory",
+    measured: `**${fmt(r.subjectsPerSecond)}** subjects/s (plan ${fmt(r.planSubjectsPerSecond)}/s, run ${fmt(r.runSubjectsPerSecond)}/s), RSS ${fmt(r.rssBeforeMiB)} → peak ${fmt(r.peakRssMiB)} MiB`,
+    score: r.subjectsPerSecond / (r.target ?? 50000),
+    date: day(r),
+  });
+}
+for (const [file, label] of [
   ["audit-verify-sqlite.json", "audit verify, from SQLite"],
   ["audit-verify-postgres.json", "audit verify, from PostgreSQL"],
   ["audit-verify-memory.json", "audit verify, chain check in memory"],

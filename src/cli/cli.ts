@@ -10,7 +10,7 @@ import { loadConfig, type Config } from "../config/config.js";
 import { buildContainer, type Container } from "../container.js";
 import { catalogJsonSchema, formatIssues, loadCatalogFile } from "../core/catalog/catalog-fns.js";
 import { HaechiError, isHaechiError } from "../core/errors.js";
-import { TRANSFORMS, type ProvisionRequest } from "../core/provision/gate-fns.js";
+import { TRANSFORMS, objectionDeadline, type ProvisionRequest } from "../core/provision/gate-fns.js";
 import { buildServer } from "../http/server.js";
 import { ensureDemoKeys } from "./demo.js";
 import { progressBar } from "./progress.js";
@@ -289,7 +289,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     await withContainer(config(o), async (c) => {
       const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
       for (const s of await c.services.provisions.suspensions(cliCtx(operator))) {
-        out(`${s.id}  ${s.scope} ${s.target}  order ${s.order}  since ${s.at.toISOString()}${s.liftedAt ? `  lifted ${s.liftedAt.toISOString()}` : "  ACTIVE"}\n`);
+        out(`${s.id}  ${s.scope} ${s.target}  order ${s.order}  since ${s.at.toISOString()}${s.liftedAt ? `  lifted ${s.liftedAt.toISOString()}` : `  ACTIVE (objection until ${objectionDeadline(s.at).toISOString()})`}\n`);
       }
     });
   });

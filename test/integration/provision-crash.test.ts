@@ -136,5 +136,40 @@ for (const kind of STORE_KINDS) {
       const v = await t.c.services.provisions.verify({ principal: "pay-app", source: null, requestId: "t" }, id);
       assert.deepEqual(v, { ok: true, problems: [] });
     });
+
+    test("haechi provide --plan, a refusal (exit 3, every condition listed), and haechi suspend add / list / lift", async () => {
+      const env: Record<string, string> = { HAECHI_HOME: t.home, HAECHI_LOG_LEVEL: "silent" };
+      if (t.c.config.store.kind === "postgres") Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: t.c.config.store.url });
+      const cli = async (...args: string[]) => {
+        const chunks: string[] = [];
+        const saved = process.exitCode;
+        process.exitCode = undefined;
+        try {
+          await buildCli(env, (s) => chunks.push(s)).exitOverride().parseAsync(["node", "haechi", ...args]);
+          return { out: chunks.join(""), code: Number(process.exitCode ?? 0) };
+        } finally {
+          process.exitCode = saved;
+        }
+      };
+      const base = ["provide", "--as", "pay-app", "--recipient", "nsf-scoring", "--purpose", "pay_service"];
+      const plan = await cli(...base, "--label", "provision", "--fields", "user_id,transaction_history", "--population", "pay_overseas", "--plan");
+      assert.equal(plan.code, 0, plan.out);
+      assert.match(plan.out, /planned — provision \(consent:nsf_provision\), overseas to SG on A:consent:nsf_overseas_transfer/);
+      assert.match(plan.out, new RegExp(`scanned ${N}, included ${N}`));
+      const refused = await cli(...base, "--label", "consignment", "--fields", "user_id,phone,transaction_history", "--transform", "phone=hash");
+      assert.equal(refused.code, 3, refused.out);
+      for (const code of ["RECIPIENT_PURPOSE_NOT_CONTROLLERS", "CONSIGNMENT_CONTRACT_MISSING", "FIELD_NOT_ALLOWED", "POPULATION_OUT_OF_SCOPE"]) {
+        assert.match(refused.out, new RegExp(code));
+      }
+      const sus = await cli("suspend", "add", "--recipient", "nsf-scoring", "--order", "PIPC-CLI-1");
+      assert.equal(sus.code, 0, sus.out);
+      const susId = /suspension (sus_[A-Za-z0-9_-]+)/.exec(sus.out)![1]!;
+      assert.match((await cli("suspend", "list")).out, new RegExp(`${susId}  recipient nsf-scoring  order PIPC-CLI-1 .*ACTIVE \\(objection until`));
+      const blocked = await cli(...base, "--label", "provision", "--fields", "user_id", "--population", "pay_overseas", "--plan");
+      assert.equal(blocked.code, 3);
+      assert.match(blocked.out, /RECIPIENT_SUSPENDED: transfers to recipient nsf-scoring are suspended by order PIPC-CLI-1/);
+      assert.equal((await cli("suspend", "lift", susId)).code, 0);
+      assert.equal((await cli(...base, "--label", "provision", "--fields", "user_id", "--population", "pay_overseas", "--plan")).code, 0);
+    });
   });
 }

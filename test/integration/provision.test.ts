@@ -249,6 +249,7 @@ for (const kind of STORE_KINDS) {
       const s = await t.call("privacy-office", "POST", "/v1/suspensions", { scope: "country", target: "SG", order: "PIPC 2026-11-21-01", reason: "Art. 28-9 order" });
       assert.equal(s.status, 201, JSON.stringify(s.body));
       assert.deepEqual(s.body.stopped, [started.body.id]);
+      assert.equal(Date.parse(s.body.objectionUntil) - Date.parse(s.body.at), 7 * 24 * 3600 * 1000, "PIPA Art. 28-9: 7 days to object");
       const g = await t.call("pay-app", "GET", `/v1/provisions/${started.body.id}`);
       assert.equal(g.body.status, "stopped");
       assert.deepEqual(g.body.reasons, ["RECIPIENT_SUSPENDED"]);

@@ -508,6 +508,9 @@ export const subjectExclusion = (
   return present === 0 ? "NO_DATA" : null;
 };
 
+/** The last moment to object to a suspension order: 7 days (PIPA Art. 28-9; Decree Art. 29-12). */
+export const objectionDeadline = (orderedAt: Date): Date => new Date(orderedAt.getTime() + 7 * 24 * 3600 * 1000);
+
 /** One line per refusal reason, for messages and the CLI. */
 export const formatGateReasons = (reasons: readonly GateReason[]): string =>
   reasons.map((r) => `${r.code}: ${r.message} [${r.article}]`).join("\n");

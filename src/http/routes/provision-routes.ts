@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Container } from "../../container.js";
 import { ISO_PERIOD_RE } from "../../core/catalog/catalog-schema.js";
-import { TRANSFORMS, type ProvisionRequest } from "../../core/provision/gate-fns.js";
+import { TRANSFORMS, objectionDeadline, type ProvisionRequest } from "../../core/provision/gate-fns.js";
 import { errorSchema, subjectIdParam } from "../schemas.js";
 import { ctxOf } from "../server.js";
 
@@ -241,12 +241,14 @@ export const registerProvisionRoutes = (app: FastifyInstance, c: Container) => {
     by: z.string(),
     liftedAt: z.string().nullable(),
     liftedBy: z.string().nullable(),
+    objectionUntil: z.string().describe("Last day to object to the order (7 days, PIPA Art. 28-9; Decree Art. 29-12)"),
     stopped: z.array(z.string()).optional(),
   });
   const asView = <S extends { at: Date; liftedAt: Date | null }>(s: S) => ({
     ...s,
     at: s.at.toISOString(),
     liftedAt: s.liftedAt?.toISOString() ?? null,
+    objectionUntil: objectionDeadline(s.at).toISOString(),
   });
 
   r.post(
