@@ -1,4 +1,6 @@
 /** Kysely table types of the PostgreSQL schemas (bigint arrives as a string; convert with Number). */
+import type { ProvisionColumns } from "../store-fns.js";
+
 export interface PgDataDb {
   "haechi.subjects": { id: string; created_at: Date; updated_at: Date; status: string };
   "haechi.fields": { subject_id: string; field: string; ciphertext: Buffer; updated_at: Date };
@@ -44,31 +46,7 @@ export interface PgDataDb {
   };
   "haechi.meta": { key: string; value: string };
   /** fields, reasons, counts and diff are JSON text. */
-  "haechi.provisions": {
-    id: string;
-    schedule_id: string | null;
-    principal: string;
-    recipient: string;
-    country: string;
-    purpose: string;
-    label: string;
-    classification: string;
-    basis: string;
-    transfer_basis: string | null;
-    fields: string;
-    format: string;
-    request: string;
-    status: string;
-    reasons: string;
-    counts: string;
-    diff: string | null;
-    manifest: string | null;
-    cursor: string | null;
-    parts: number;
-    created_at: Date;
-    updated_at: Date;
-    finished_at: Date | null;
-  };
+  "haechi.provisions": ProvisionColumns<Date>;
   "haechi.provision_parts": {
     provision_id: string;
     part: number;

@@ -1,4 +1,6 @@
 /** Kysely table types of the SQLite databases (dates are INTEGER milliseconds). */
+import type { ProvisionColumns } from "../store-fns.js";
+
 export interface SqliteDataDb {
   subjects: { id: string; created_at: number; updated_at: number; status: string };
   fields: { subject_id: string; field: string; ciphertext: Buffer; updated_at: number };
@@ -44,31 +46,7 @@ export interface SqliteDataDb {
   };
   meta: { key: string; value: string };
   /** fields, reasons, counts and diff are JSON text. */
-  provisions: {
-    id: string;
-    schedule_id: string | null;
-    principal: string;
-    recipient: string;
-    country: string;
-    purpose: string;
-    label: string;
-    classification: string;
-    basis: string;
-    transfer_basis: string | null;
-    fields: string;
-    format: string;
-    request: string;
-    status: string;
-    reasons: string;
-    counts: string;
-    diff: string | null;
-    manifest: string | null;
-    cursor: string | null;
-    parts: number;
-    created_at: number;
-    updated_at: number;
-    finished_at: number | null;
-  };
+  provisions: ProvisionColumns<number>;
   provision_parts: {
     provision_id: string;
     part: number;
