@@ -81,6 +81,9 @@ export const CATALOG_ISSUE_CODES = [
   "MINIMISE_NOT_AUTO",
   "LOOKUP_NOT_ALLOWED",
   "BAD_PATTERN",
+  // retention rules
+  "RETAINED_FIELD_NOT_READABLE",
+  "RETENTION_TRIGGER_NOT_KEPT",
   // principals
   "PRINCIPAL_ROLE_PURPOSE",
   "PRINCIPAL_ROLE_RECIPIENT",
@@ -721,6 +724,23 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
           `field "${field}" is ${f?.sensitivity}: it needs a separate notice of category ${category} listing it (${article}, 22(1))`,
         );
     });
+  }
+
+  // ── retention rules (PIPA Art. 21(1) proviso, 21(3)) ───────────────────
+  const sealedReadable = new Set(catalog.purposes[LEGAL_RETENTION_PURPOSE]?.fields ?? []);
+  for (const [name, r] of Object.entries(catalog.retention_rules)) {
+    const at = ["retention_rules", name];
+    r.fields.forEach((field, i) => {
+      if (!known.fields.has(field)) add([...at, "fields", i], "UNKNOWN_FIELD_REF", `unknown field "${field}"`);
+      else if (!sealedReadable.has(field))
+        warn(
+          [...at, "fields", i],
+          "RETAINED_FIELD_NOT_READABLE",
+          `field "${field}" is kept by ${name} but purpose ${LEGAL_RETENTION_PURPOSE} does not list it, so nobody could read it for the law's purpose (PIPA Art. 21(3))`,
+        );
+    });
+    if (r.when !== undefined && !r.fields.includes(r.when))
+      add([...at, "when"], "RETENTION_TRIGGER_NOT_KEPT", `"when: ${r.when}" must be one of the rule's fields`);
   }
 
   // ── principals ──────────────────────────────────────────────────────────

@@ -236,6 +236,15 @@ export const retentionRuleSchema = z
     period: isoPeriod.describe("how long the law requires the data to be kept"),
     citation: z.string().min(3).describe("the law and article that require it"),
     description: text.optional(),
+    /** The items the law requires keeping; after an erasure they move to the sealed store. */
+    fields: z
+      .array(ref("field"))
+      .default([])
+      .describe("the items this law requires keeping (they move to the sealed store when the account is deleted)"),
+    /** The rule applies to a person only if they hold this field (payment records: transaction_history). */
+    when: ref("field")
+      .optional()
+      .describe("the rule applies only to people who hold this field (default: any of `fields`)"),
   })
   .strict()
   .describe("A statutory retention period");

@@ -1,0 +1,49 @@
+/**
+ * What an account deletion destroys and what a law makes us keep (PIPA Art. 21(1) proviso,
+ * 21(3); LAW §5.1, §15 E1-E2). Pure: the catalog, the fields a person holds, and the time.
+ *
+ * A field is kept when a statutory rule lists it, the rule applies to the person (they hold the
+ * rule's `when` field, or any of its fields), and a purpose that holds the field names the rule.
+ * It is kept until the longest such rule ends, counted from now (the end of the relationship).
+ */
+import type { Catalog } from "../catalog/catalog-schema.js";
+import { addPeriod } from "../catalog/catalog-fns.js";
+
+export interface RetainedField {
+  field: string;
+  /** The rule that keeps it longest. */
+  rule: string;
+  citation: string;
+  until: Date;
+  /** `RETAINED_BY_LAW:<rule>`. */
+  code: string;
+}
+
+export interface ErasurePlan {
+  destroy: string[];
+  retain: RetainedField[];
+  /** The latest `until` (when the sealed key can go), or null when nothing is kept. */
+  until: Date | null;
+}
+
+export const erasurePlan = (catalog: Catalog, held: readonly string[], now: Date): ErasurePlan => {
+  const holds = new Set(held);
+  const retain: RetainedField[] = [];
+  const destroy: string[] = [];
+  for (const field of [...holds].sort()) {
+    let best: RetainedField | undefined;
+    for (const [name, rule] of Object.entries(catalog.retention_rules)) {
+      if (!rule.fields.includes(field)) continue;
+      const applies = rule.when !== undefined ? holds.has(rule.when) : rule.fields.some((f) => holds.has(f));
+      if (!applies) continue;
+      const named = Object.values(catalog.purposes).some((p) => p.fields.includes(field) && p.retention.rules.includes(name));
+      if (!named) continue;
+      const until = addPeriod(now, rule.period);
+      if (!best || until > best.until) best = { field, rule: name, citation: rule.citation, until, code: `RETAINED_BY_LAW:${name}` };
+    }
+    if (best) retain.push(best);
+    else destroy.push(field);
+  }
+  const until = retain.reduce<Date | null>((m, r) => (m === null || r.until > m ? r.until : m), null);
+  return { destroy, retain, until };
+};

@@ -1,0 +1,60 @@
+/** What an erasure destroys and what a law keeps, and until when (core/retention/retention-fns.ts). */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { loadCatalog } from "../../src/container.js";
+import { DEMO_CATALOG } from "../../src/config/config.js";
+import { erasurePlan } from "../../src/core/retention/retention-fns.js";
+
+const catalog = loadCatalog(DEMO_CATALOG);
+const NOW = new Date("2026-11-21T00:00:00Z");
+
+describe("erasure plan (PIPA Art. 21; LAW §5.1, §15 E1)", () => {
+  test("LAW §15 E1: a payer's records are kept until the longest applicable statutory period ends (5 years)", () => {
+    const p = erasurePlan(catalog, ["user_id", "name", "phone", "card_number", "transaction_history"], NOW);
+    assert.deepEqual(p.destroy, ["phone"]);
+    assert.deepEqual(p.retain.map((r) => r.field), ["card_number", "name", "transaction_history", "user_id"]);
+    for (const r of p.retain) {
+      assert.equal(r.until.toISOString(), "2031-11-21T00:00:00.000Z");
+      assert.equal(r.code, `RETAINED_BY_LAW:${r.rule}`);
+    }
+    assert.equal(p.until?.toISOString(), "2031-11-21T00:00:00.000Z");
+  });
+
+  test("PIPA Art. 21(1): without payment records, nothing is kept (a rule applies only to people it concerns)", () => {
+    const p = erasurePlan(catalog, ["user_id", "name", "phone", "nickname"], NOW);
+    assert.deepEqual(p.destroy, ["name", "nickname", "phone", "user_id"]);
+    assert.deepEqual(p.retain, []);
+    assert.equal(p.until, null);
+  });
+
+  test("Communications Secret Protection Act Art. 15-2: access-location data is kept 3 months, the rest goes", () => {
+    const p = erasurePlan(catalog, ["user_id", "ip_address", "last_seen"], NOW);
+    assert.deepEqual(p.retain.map((r) => [r.field, r.rule, r.until.toISOString().slice(0, 10)]), [
+      ["ip_address", "comms_log_records", "2027-02-21"],
+      ["last_seen", "comms_log_records", "2027-02-21"],
+    ]);
+    assert.deepEqual(p.destroy, ["user_id"]);
+  });
+});
+
+describe("retention rules in the catalog (PIPA Art. 21(3))", async () => {
+  const fs = await import("node:fs");
+  const YAML = (await import("yaml")).default;
+  const { parseCatalog } = await import("../../src/core/catalog/catalog-fns.js");
+  const withRule = (rule: Record<string, unknown>) => {
+    const doc = YAML.parse(fs.readFileSync(DEMO_CATALOG, "utf8"));
+    doc.retention_rules.test_rule = { period: "P1Y", citation: "Test Act Art. 1", ...rule };
+    return parseCatalog(YAML.stringify(doc));
+  };
+  test("PIPA Art. 21(3): a kept field nobody may read for legal_retention is a warning", () => {
+    const r = withRule({ fields: ["nickname"] });
+    assert.equal(r.ok, true);
+    assert.deepEqual(r.warnings.map((w) => [w.path, w.code]), [["retention_rules.test_rule.fields[0]", "RETAINED_FIELD_NOT_READABLE"]]);
+  });
+  test("a rule's trigger must be one of the fields it keeps; unknown fields are errors", () => {
+    const r = withRule({ fields: ["user_id", "no_such_field"], when: "phone" });
+    assert.equal(r.ok, false);
+    const codes = (r.ok ? [] : r.errors).map((e) => e.code).sort();
+    assert.deepEqual(codes, ["RETENTION_TRIGGER_NOT_KEPT", "UNKNOWN_FIELD_REF"]);
+  });
+});
