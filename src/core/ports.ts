@@ -140,6 +140,8 @@ export interface DataStore {
 
   /** The provision gate's tables (same database and writer as the rest of the data store). */
   readonly provisions: ProvisionStore;
+  /** The sealed legal-retention store (same database and writer; separate table). */
+  readonly sealed: SealedStore;
 
   close(): Promise<void>;
 }
@@ -328,6 +330,34 @@ export interface ProvisionStore {
   dueSchedules(now: Date): Promise<ScheduleRow[]>;
 }
 
+// ---------------------------------------------------------------- sealed store (PIPA Art. 21(3))
+
+/**
+ * A value another law requires keeping after the person's account is deleted: sealed under the
+ * subject's separate sealed key (KeyStore.putSealed), kept apart from live data, readable only for
+ * the purpose legal_retention, destroyed when `until` passes.
+ */
+export interface SealedFieldRow {
+  subjectId: SubjectId;
+  field: string;
+  ciphertext: Buffer;
+  /** The retention rule (catalog `retention_rules`) that keeps it longest. */
+  rule: string;
+  until: Date;
+  sealedAt: Date;
+}
+
+export interface SealedStore {
+  /** Insert or replace (an interrupted erasure is simply repeated). */
+  put(rows: readonly SealedFieldRow[]): Promise<void>;
+  /** The subject's sealed values (all of them when `fields` is empty). */
+  get(subjectId: SubjectId, fields: readonly string[]): Promise<SealedFieldRow[]>;
+  /** Deletes the subject's sealed values whose `until` <= `now` (all when `now` is null); returns how many. */
+  destroy(subjectId: SubjectId, now: Date | null): Promise<number>;
+  /** Subjects holding sealed values with `until` <= now, ordered by the earliest `until`. */
+  due(now: Date, limit: number): Promise<{ subjectId: SubjectId; until: Date }[]>;
+}
+
 // ---------------------------------------------------------------- key store
 
 /** A subject's data key, wrapped by a key-encryption key (KEK) version. */
@@ -339,6 +369,16 @@ export interface WrappedKeyRow {
   wrapped: Buffer;
   /** The subject's pseudonym in audit entries; destroyed with the key (unlinks the log). */
   auditRef: AuditRef;
+  createdAt: Date;
+}
+
+/** A subject's sealed-store key, wrapped by a KEK (under AAD distinct from the live data key's). */
+export interface SealedKeyRow {
+  subjectId: SubjectId;
+  kekVersion: number;
+  wrapped: Buffer;
+  /** When the last sealed value it protects expires: the sweep destroys the key then. */
+  until: Date;
   createdAt: Date;
 }
 
@@ -358,6 +398,21 @@ export interface KeyStore {
   /** Many compare-and-set rewraps in one transaction; returns how many rows changed. */
   rewrapMany(items: readonly { id: SubjectId; fromKek: number; toKek: number; wrapped: Buffer }[]): Promise<number>;
   countByKekVersion(): Promise<{ kekVersion: number; count: number }[]>;
+
+  /** Insert or replace the subject's sealed-store key. */
+  putSealed(row: SealedKeyRow): Promise<void>;
+  getSealed(id: SubjectId): Promise<SealedKeyRow | undefined>;
+  /** Crypto-shredding of the sealed copy. Returns true if a key was destroyed. */
+  destroySealed(id: SubjectId): Promise<boolean>;
+  /** Sealed keys with `until` <= now, earliest first. */
+  dueSealed(now: Date, limit: number): Promise<SealedKeyRow[]>;
+  /**
+   * Makes destroyed keys unrecoverable from the store's own files: SQLite zeroes freed pages
+   * (secure_delete) and this checkpoints and truncates the write-ahead log, which still holds
+   * the old pages; PostgreSQL runs VACUUM on the key tables (its WAL and backups are covered by
+   * retiring the KEK, see docs/operations).
+   */
+  purge(): Promise<void>;
   close(): Promise<void>;
 }
 

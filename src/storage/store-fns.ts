@@ -14,6 +14,7 @@ import type {
   ProvisionPatch,
   ProvisionRow,
   ProvisionStatus,
+  SealedFieldRow,
   StoredField,
 } from "../core/ports.js";
 import { consentStateOf } from "../core/consent/consent-fns.js";
@@ -47,6 +48,13 @@ export const dedupeLookups = (entries: readonly LookupEntry[]): LookupEntry[] =>
   const seen = new Map<string, LookupEntry>();
   for (const e of entries) seen.set(`${e.field}\u0000${e.digest.toString("hex")}`, e);
   return [...seen.values()];
+};
+
+/** Last row per (subject, field) wins, so one statement never writes a sealed row twice. */
+export const dedupeSealed = (rows: readonly SealedFieldRow[]): SealedFieldRow[] => {
+  const byKey = new Map<string, SealedFieldRow>();
+  for (const r of rows) byKey.set(`${r.subjectId}\u0000${r.field}`, r);
+  return [...byKey.values()];
 };
 
 export const distinct = (names: readonly string[]): string[] => [...new Set(names)];

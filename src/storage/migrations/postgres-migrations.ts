@@ -175,6 +175,24 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE INDEX provision_schedules_due ON haechi.provision_schedules (next_at) WHERE active`,
       ]),
   },
+  // PIPA Art. 21(3): values another law keeps after deletion, sealed under a separate key and
+  // kept apart from the live `fields` table. No foreign key to `subjects`: the sealed copy must
+  // not depend on the live record's lifecycle. `until` drives the destruction sweep.
+  "0003_sealed": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.sealed_fields (
+              subject_id text COLLATE "C" NOT NULL,
+              field text COLLATE "C" NOT NULL,
+              ciphertext bytea NOT NULL,
+              rule text NOT NULL,
+              until timestamptz NOT NULL,
+              sealed_at timestamptz NOT NULL,
+              PRIMARY KEY (subject_id, field)
+            )`,
+        sql`CREATE INDEX sealed_fields_by_until ON haechi.sealed_fields (until, subject_id)`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {
@@ -191,6 +209,20 @@ export const pgKeyMigrations: MigrationList = {
               created_at timestamptz NOT NULL
             )`,
         sql`CREATE INDEX wrapped_keys_by_kek ON haechi_keys.wrapped_keys (kek_version)`,
+      ]),
+  },
+  // The sealed-store keys (PIPA Art. 21(3)): one per subject, destroyed when `until` passes.
+  "0002_keys_sealed": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi_keys.sealed_keys (
+              subject_id text COLLATE "C" PRIMARY KEY,
+              kek_version integer NOT NULL,
+              wrapped bytea NOT NULL,
+              until timestamptz NOT NULL,
+              created_at timestamptz NOT NULL
+            )`,
+        sql`CREATE INDEX sealed_keys_by_until ON haechi_keys.sealed_keys (until, subject_id)`,
       ]),
   },
 };

@@ -11,7 +11,7 @@ const run = async (db: Kysely<any>, statements: readonly ReturnType<typeof sql>[
   for (const s of statements) await s.execute(db);
 };
 
-/** data.db: subjects, encrypted fields, blind indexes, consent ledger, API keys, idempotency. */
+/** data.db: subjects, encrypted fields, blind indexes, consent ledger, API keys, idempotency, provisions, sealed values. */
 export const sqliteDataMigrations: MigrationList = {
   "0001_data_init": {
     up: (db) =>
@@ -171,9 +171,27 @@ export const sqliteDataMigrations: MigrationList = {
         sql`CREATE INDEX provision_schedules_due ON provision_schedules (next_at) WHERE active = 1`,
       ]),
   },
+  // PIPA Art. 21(3): values another law keeps after deletion, sealed under a separate key and
+  // kept apart from the live `fields` table. No foreign key to `subjects`: the sealed copy must
+  // not depend on the live record's lifecycle. `until` (epoch ms) drives the destruction sweep.
+  "0003_sealed": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE sealed_fields (
+              subject_id TEXT NOT NULL,
+              field TEXT NOT NULL,
+              ciphertext BLOB NOT NULL,
+              rule TEXT NOT NULL,
+              until INTEGER NOT NULL,
+              sealed_at INTEGER NOT NULL,
+              PRIMARY KEY (subject_id, field)
+            ) STRICT, WITHOUT ROWID`,
+        sql`CREATE INDEX sealed_fields_by_until ON sealed_fields (until, subject_id)`,
+      ]),
+  },
 };
 
-/** keys.db: wrapped data keys and audit references (deleting a row is crypto-shredding). */
+/** keys.db: wrapped data keys, audit references and sealed-store keys (deleting a row is crypto-shredding). */
 export const sqliteKeyMigrations: MigrationList = {
   "0001_keys_init": {
     up: (db) =>
@@ -186,6 +204,20 @@ export const sqliteKeyMigrations: MigrationList = {
               audit_ref TEXT NOT NULL UNIQUE,
               created_at INTEGER NOT NULL
             ) STRICT, WITHOUT ROWID`,
+      ]),
+  },
+  // The sealed-store keys (PIPA Art. 21(3)): one per subject, destroyed when `until` passes.
+  "0002_keys_sealed": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE sealed_keys (
+              subject_id TEXT PRIMARY KEY,
+              kek_version INTEGER NOT NULL,
+              wrapped BLOB NOT NULL,
+              until INTEGER NOT NULL,
+              created_at INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID`,
+        sql`CREATE INDEX sealed_keys_by_until ON sealed_keys (until, subject_id)`,
       ]),
   },
 };

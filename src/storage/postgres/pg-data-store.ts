@@ -45,6 +45,7 @@ import {
 } from "../store-fns.js";
 import type { SharedPool } from "./pg-pool.js";
 import { pgProvisionStore } from "./pg-provision-store.js";
+import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
 
@@ -487,10 +488,12 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
   };
 
   const provisions = pgProvisionStore({ pool, db, outsideTransaction });
+  const sealed = pgSealedStore({ pool, outsideTransaction });
 
   return {
     transaction,
     provisions,
+    sealed,
 
     getSubject: (id) =>
       guard(async () => {

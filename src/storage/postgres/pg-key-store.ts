@@ -4,13 +4,16 @@
  * Crypto-shredding caveat: PostgreSQL keeps a deleted tuple's bytes until VACUUM reuses the
  * space, and in WAL and backups. Destroying the row makes the key unreachable through Haechi;
  * the guarantee against copies is KEK rotation (rewrap everything, retire the old KEK).
+ * `purge` runs VACUUM on the key tables, which frees the dead tuples' space for reuse; it cannot
+ * reach tuples an older snapshot still sees, nor the WAL, replicas or backups.
  */
 import { Kysely, PostgresDialect } from "kysely";
+import type pg from "pg";
 import { asAuditRef, asSubjectId } from "../../core/ids.js";
-import type { KeyStore, WrappedKeyRow } from "../../core/ports.js";
+import type { KeyStore, SealedKeyRow, WrappedKeyRow } from "../../core/ports.js";
 import { migrate } from "../migrations/migrate.js";
 import { PG_KEYS_SCHEMA, pgKeyMigrations } from "../migrations/postgres-migrations.js";
-import { AUDIT_REF_IN_USE, guard } from "../storage-errors.js";
+import { AUDIT_REF_IN_USE, PURGE_SKIPPED, guard, storageFailure } from "../storage-errors.js";
 import type { SharedPool } from "./pg-pool.js";
 import { iso, named, runNamed } from "./pg-query.js";
 import type { PgKeyDb } from "./pg-schema.js";
@@ -51,6 +54,36 @@ const REWRAP_MANY = named(
      FROM unnest($1::text[], $2::integer[], $3::integer[], $4::bytea[]) AS u(subject_id, from_kek, to_kek, wrapped)
     WHERE k.subject_id = u.subject_id AND k.kek_version = u.from_kek`,
 );
+
+const SEALED_COLUMNS = "subject_id, kek_version, wrapped, until, created_at";
+// A put replaces: sealing again (a repeated erasure) writes the new key over the old one.
+const PUT_SEALED = named(
+  "haechi_keys_put_sealed",
+  `INSERT INTO haechi_keys.sealed_keys (${SEALED_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+   ON CONFLICT (subject_id) DO UPDATE SET kek_version = EXCLUDED.kek_version,
+     wrapped = EXCLUDED.wrapped, until = EXCLUDED.until, created_at = EXCLUDED.created_at`,
+);
+const GET_SEALED = named(
+  "haechi_keys_get_sealed",
+  `SELECT ${SEALED_COLUMNS} FROM haechi_keys.sealed_keys WHERE subject_id = $1`,
+);
+const DESTROY_SEALED = named("haechi_keys_destroy_sealed", "DELETE FROM haechi_keys.sealed_keys WHERE subject_id = $1");
+const DUE_SEALED = named(
+  "haechi_keys_due_sealed",
+  `SELECT ${SEALED_COLUMNS} FROM haechi_keys.sealed_keys WHERE until <= $1 ORDER BY until, subject_id LIMIT $2`,
+);
+// VACUUM cannot run inside a transaction block, nor as a prepared statement: plain text, no BEGIN.
+const VACUUM_KEYS = "VACUUM haechi_keys.wrapped_keys, haechi_keys.sealed_keys";
+
+type SealedKeyDbRow = PgKeyDb["haechi_keys.sealed_keys"];
+
+const toSealedKey = (r: SealedKeyDbRow): SealedKeyRow => ({
+  subjectId: asSubjectId(r.subject_id),
+  kekVersion: r.kek_version,
+  wrapped: r.wrapped,
+  until: r.until,
+  createdAt: r.created_at,
+});
 
 const toKey = (r: KeyDbRow): WrappedKeyRow => ({
   subjectId: asSubjectId(r.subject_id),
@@ -139,6 +172,45 @@ export const openPgKeyStore = async (shared: SharedPool): Promise<KeyStore> => {
           .execute();
         return rows.map((r) => ({ kekVersion: Number(r.kek_version), count: Number(r.count) }));
       }),
+
+    putSealed: (row) =>
+      guard(async () => {
+        await runNamed(pool, PUT_SEALED, [row.subjectId, row.kekVersion, row.wrapped, row.until, row.createdAt]);
+      }),
+    getSealed: (id) =>
+      guard(async () => {
+        const row = (await runNamed<SealedKeyDbRow>(pool, GET_SEALED, [id])).rows[0];
+        return row === undefined ? undefined : toSealedKey(row);
+      }),
+    destroySealed: (id) => guard(async () => ((await runNamed(pool, DESTROY_SEALED, [id])).rowCount ?? 0) > 0),
+    dueSealed: (now, limit) =>
+      guard(async () => (await runNamed<SealedKeyDbRow>(pool, DUE_SEALED, [now, limit])).rows.map(toSealedKey)),
+    purge: async () => {
+      // A client of its own, outside any transaction (pool.query would do the same; explicit here).
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (e) {
+        throw storageFailure(e);
+      }
+      // VACUUM skips a table it may not vacuum (not its owner) with only a WARNING notice.
+      const warnings: string[] = [];
+      const onNotice = (n: { severity?: string | undefined; message?: string | undefined }) => {
+        if (n.severity === "WARNING") warnings.push(n.message ?? "");
+      };
+      client.on("notice", onNotice);
+      let failed = false;
+      try {
+        await client.query(VACUUM_KEYS);
+      } catch (e) {
+        failed = true;
+        throw storageFailure(e);
+      } finally {
+        client.off("notice", onNotice);
+        client.release(failed);
+      }
+      if (warnings.length > 0) throw storageFailure(new Error(warnings.join("; ")), PURGE_SKIPPED);
+    },
     close: async () => {
       if (closed) return;
       closed = true;

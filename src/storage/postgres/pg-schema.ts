@@ -81,6 +81,14 @@ export interface PgDataDb {
     active: boolean;
     created_at: Date;
   };
+  "haechi.sealed_fields": {
+    subject_id: string;
+    field: string;
+    ciphertext: Buffer;
+    rule: string;
+    until: Date;
+    sealed_at: Date;
+  };
 }
 
 export interface PgKeyDb {
@@ -92,6 +100,7 @@ export interface PgKeyDb {
     audit_ref: string;
     created_at: Date;
   };
+  "haechi_keys.sealed_keys": { subject_id: string; kek_version: number; wrapped: Buffer; until: Date; created_at: Date };
 }
 
 export interface PgAuditDb {

@@ -48,6 +48,7 @@ import {
 } from "../store-fns.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
+import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
 export interface SqliteDataStoreOptions {
@@ -374,12 +375,14 @@ const sqliteDataStore = (
 
   const read = <T>(fn: () => T | Promise<T>) => guard(fn);
 
-  // Same writer and mutex: provision writes queue behind (and are refused inside) transactions.
+  // Same writer and mutex: provision and sealed writes queue behind (and are refused inside) transactions.
   const provisions = sqliteProvisionStore({ writer, writerDb, reader, readerDb, exclusive });
+  const sealed = sqliteSealedStore({ writer, reader, exclusive });
 
   return {
     transaction,
     provisions,
+    sealed,
 
     getSubject: (id) =>
       read(() => {

@@ -4,14 +4,18 @@
  *
  * Crypto-shredding: `secure_delete=ON` zeroes a deleted row's bytes in the page, and after a
  * destroy the WAL is checkpointed and truncated so older frames holding the key are gone too.
+ * That checkpoint is best effort (a reader holding a snapshot stops it); `purge` is the checked
+ * one, and the only one after destroying sealed keys.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type Database from "better-sqlite3";
 import type { Kysely } from "kysely";
+import { HaechiError } from "../../core/errors.js";
 import { asAuditRef, asSubjectId } from "../../core/ids.js";
-import type { KeyStore, WrappedKeyRow } from "../../core/ports.js";
+import type { KeyStore, SealedKeyRow, WrappedKeyRow } from "../../core/ports.js";
 import { migrate } from "../migrations/migrate.js";
 import { sqliteKeyMigrations } from "../migrations/sqlite-migrations.js";
-import { AUDIT_REF_IN_USE, guard } from "../storage-errors.js";
+import { AUDIT_REF_IN_USE, PURGE_BLOCKED, guard } from "../storage-errors.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
 import type { SqliteKeyDb } from "./sqlite-schema.js";
 
@@ -21,6 +25,20 @@ export interface SqliteKeyStoreOptions {
 }
 
 type KeyDbRow = SqliteKeyDb["wrapped_keys"];
+type SealedKeyDbRow = SqliteKeyDb["sealed_keys"];
+
+/** `purge` checkpoint attempts, and the pause before the n-th retry (n × this, in ms). */
+const PURGE_ATTEMPTS = 6;
+const PURGE_BACKOFF_MS = 50;
+
+/** The row `PRAGMA wal_checkpoint` returns. */
+interface CheckpointResult {
+  /** 1 when a writer or a reader's snapshot kept the checkpoint from finishing. */
+  busy: number;
+  /** WAL frames (0 once truncated; -1 when the database is not in WAL mode). */
+  log: number;
+  checkpointed: number;
+}
 
 const toKey = (r: KeyDbRow): WrappedKeyRow => ({
   subjectId: asSubjectId(r.subject_id),
@@ -30,6 +48,19 @@ const toKey = (r: KeyDbRow): WrappedKeyRow => ({
   auditRef: asAuditRef(r.audit_ref),
   createdAt: new Date(r.created_at),
 });
+
+const toSealedKey = (r: SealedKeyDbRow): SealedKeyRow => ({
+  subjectId: asSubjectId(r.subject_id),
+  kekVersion: r.kek_version,
+  wrapped: r.wrapped,
+  until: new Date(r.until),
+  createdAt: new Date(r.created_at),
+});
+
+const isBusy = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"));
+};
 
 /** Opens (creating and migrating) `keys.db`. */
 export const openSqliteKeyStore = async (opts: SqliteKeyStoreOptions): Promise<KeyStore> => {
@@ -67,6 +98,20 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
     rewrap: conn.prepare<[number, Buffer, string, number]>(
       "UPDATE wrapped_keys SET kek_version = ?, wrapped = ? WHERE subject_id = ? AND kek_version = ?",
     ),
+    // A put replaces: sealing again (a repeated erasure) writes the new key over the old one.
+    upsertSealed: conn.prepare<[string, number, Buffer, number, number]>(
+      `INSERT INTO sealed_keys (subject_id, kek_version, wrapped, until, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (subject_id) DO UPDATE SET kek_version = excluded.kek_version,
+         wrapped = excluded.wrapped, until = excluded.until, created_at = excluded.created_at`,
+    ),
+    getSealed: conn.prepare<[string], SealedKeyDbRow>(
+      "SELECT subject_id, kek_version, wrapped, until, created_at FROM sealed_keys WHERE subject_id = ?",
+    ),
+    destroySealed: conn.prepare<[string]>("DELETE FROM sealed_keys WHERE subject_id = ?"),
+    dueSealed: conn.prepare<[number, number], SealedKeyDbRow>(
+      `SELECT subject_id, kek_version, wrapped, until, created_at FROM sealed_keys
+       WHERE until <= ? ORDER BY until, subject_id LIMIT ?`,
+    ),
   };
   const upsert = (row: WrappedKeyRow) =>
     st.upsert.run(row.subjectId, row.kekVersion, row.dekVersion, row.wrapped, row.auditRef, row.createdAt.getTime());
@@ -81,6 +126,27 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
     for (const it of items) n += st.rewrap.run(it.toKek, it.wrapped, it.id, it.fromKek).changes;
     return n;
   });
+  /**
+   * One non-blocking `wal_checkpoint(TRUNCATE)`: true when every WAL frame was copied back into
+   * keys.db (whose freed space secure_delete has zeroed) and the WAL truncated to nothing.
+   * busy_timeout is 0 for the call so a reader on this same thread cannot stall it (the
+   * retries in `purge` wait asynchronously instead); the call is synchronous, so nothing else
+   * uses the connection meanwhile.
+   */
+  const checkpointNow = (): boolean => {
+    const timeout = Number(conn.pragma("busy_timeout", { simple: true }));
+    conn.pragma("busy_timeout = 0");
+    try {
+      const [res] = conn.pragma("wal_checkpoint(TRUNCATE)") as CheckpointResult[];
+      if (res === undefined || res.log < 0) throw new HaechiError("INTERNAL", "key store is not in WAL mode");
+      return res.busy === 0 && res.checkpointed === res.log;
+    } catch (e) {
+      if (isBusy(e)) return false;
+      throw e;
+    } finally {
+      conn.pragma(`busy_timeout = ${Math.trunc(timeout)}`);
+    }
+  };
   let closed = false;
 
   return {
@@ -107,9 +173,10 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
     destroy: (id) =>
       guard(() => {
         const destroyed = st.destroy.run(id).changes > 0;
-        // Older WAL frames still hold the key: checkpoint and truncate the WAL (best effort if
-        // another process is reading; its next checkpoint finishes the job).
-        if (destroyed) conn.pragma("wal_checkpoint(TRUNCATE)");
+        // Older WAL frames still hold the key: checkpoint and truncate the WAL. Best effort and
+        // non-blocking (with busy_timeout it would stall the thread for seconds behind a reader);
+        // `purge` is the checked one.
+        if (destroyed) checkpointNow();
         return destroyed;
       }),
     findByAuditRef: (ref) =>
@@ -135,6 +202,27 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
           .execute();
         return rows.map((r) => ({ kekVersion: Number(r.kek_version), count: Number(r.count) }));
       }),
+
+    putSealed: (row) =>
+      guard(() => {
+        st.upsertSealed.run(row.subjectId, row.kekVersion, row.wrapped, row.until.getTime(), row.createdAt.getTime());
+      }),
+    getSealed: (id) =>
+      guard(() => {
+        const row = st.getSealed.get(id);
+        return row === undefined ? undefined : toSealedKey(row);
+      }),
+    destroySealed: (id) => guard(() => st.destroySealed.run(id).changes > 0),
+    dueSealed: (now, limit) => guard(() => st.dueSealed.all(now.getTime(), limit).map(toSealedKey)),
+    purge: async () => {
+      for (let attempt = 1; ; attempt++) {
+        if (await guard(checkpointNow)) return;
+        // A reader (here or in another process) still reads older WAL frames, which may hold a
+        // destroyed key: wait for it briefly, then say so rather than report a purge that was not.
+        if (attempt >= PURGE_ATTEMPTS) throw new HaechiError("INTERNAL", PURGE_BLOCKED);
+        await sleep(PURGE_BACKOFF_MS * attempt);
+      }
+    },
     close: async () => {
       if (closed) return;
       closed = true;

@@ -81,6 +81,14 @@ export interface SqliteDataDb {
     active: number;
     created_at: number;
   };
+  sealed_fields: {
+    subject_id: string;
+    field: string;
+    ciphertext: Buffer;
+    rule: string;
+    until: number;
+    sealed_at: number;
+  };
 }
 
 export interface SqliteKeyDb {
@@ -92,6 +100,7 @@ export interface SqliteKeyDb {
     audit_ref: string;
     created_at: number;
   };
+  sealed_keys: { subject_id: string; kek_version: number; wrapped: Buffer; until: number; created_at: number };
 }
 
 export interface SqliteAuditDb {
