@@ -15,6 +15,7 @@ import { subjectKeys } from "./crypto/subject-keys.js";
 import { auditService } from "./services/audit-service.js";
 import { authService } from "./services/auth-service.js";
 import { importService } from "./services/import-service.js";
+import { eraseService } from "./services/erase-service.js";
 import { keysService } from "./services/keys-service.js";
 import { provisionService } from "./services/provision-service.js";
 import type { CatalogSource } from "./services/service-types.js";
@@ -63,9 +64,11 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     pseudonyms: pseudonyms(keyring.secrets.pseudonymKey),
     blindIndex: blindIndex(keyring.secrets.blindIndexKey),
   };
-  const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys });
+  const erase = eraseService({ ...base, data: stores.data, keys: stores.keys, kek: keyring.kek, subjectKeys: keys, pseudonyms: ids.pseudonyms });
+  const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed });
   const services = {
     subjects,
+    erase,
     auth: authService({ ...base, data: stores.data }),
     audit: auditService({
       store: auditStore,

@@ -259,6 +259,34 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       }
     });
 
+  common(program.command("erase <ids...>").description("delete accounts: destroy what no law keeps (crypto-shredding); seal what one does"))
+    .requiredOption("--as <principal>", "the service principal whose ids these are")
+    .action(async (ids: string[], o) => {
+      await withContainer(config(o), async (c) => {
+        for (const id of ids) {
+          const r = await c.services.erase.erase(cliCtx(o.as), id);
+          out(`${id}: erased; destroyed ${r.destroyed.join(", ") || "nothing else"}\n`);
+          for (const k of r.retained) out(`  ${k.field}: ${k.code} until ${k.until.slice(0, 10)} (${k.citation})\n`);
+          if (r.retentionIds) for (const [p, ref] of Object.entries(r.retentionIds)) out(`  sealed; ${p} reads it as ${ref}\n`);
+        }
+      });
+    });
+
+  common(program.command("sweep").description("destroy sealed data whose statutory period has ended; a destruction certificate per act"))
+    .option("--overdue-days <n>", "alert on values found more than n days past their deadline", "5")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const bar = progressBar("sweep", { unit: "subjects" });
+        const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays), onProgress: (n) => bar.update(n) });
+        bar.done(r.subjects);
+        out(`sweep at ${r.at}: ${r.values} sealed values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);
+        if (r.overdue > 0) {
+          out(`ALERT: ${r.overdue} subjects had sealed data more than ${o.overdueDays} days past its deadline (PIPA Art. 21(1): without delay)\n`);
+          process.exitCode = 2;
+        }
+      });
+    });
+
   const suspend = program.command("suspend").description("kill switch: suspend transfers to a recipient or country (PIPA Art. 28-9)");
   common(suspend.command("add").description("suspend at once; running provisions stop"))
     .option("--recipient <name>")

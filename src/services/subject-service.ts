@@ -14,6 +14,7 @@ import {
   prepareValues,
   type ConsentInput,
 } from "../core/collect-fns.js";
+import { LEGAL_RETENTION_PURPOSE } from "../core/catalog/catalog-fns.js";
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import { mask } from "../core/masking.js";
@@ -36,6 +37,8 @@ export type SubjectServiceDeps = BaseDeps & {
   subjectKeys: SubjectKeys;
   pseudonyms: Pseudonyms;
   blindIndex: BlindIndex;
+  /** Reads the sealed legal-retention store (erase-service); the only source for legal_retention. */
+  readSealed?: (id: SubjectId, fields: readonly string[]) => Promise<Record<string, unknown> | undefined>;
 };
 
 export interface CreateInput {
@@ -162,6 +165,45 @@ export const subjectService = (deps: SubjectServiceDeps) => {
     }
   };
 
+  /**
+   * A read for legal_retention: the sealed store only (PIPA Art. 21(3)). Live data is never read
+   * under this purpose, and the policy engine refuses the purpose to every other role.
+   */
+  const readRetained = async (
+    ctx: RequestContext,
+    catalog: Catalog,
+    now: Date,
+    externalId: string,
+    id: SubjectId | undefined,
+    fields: string[] | null,
+  ): Promise<ReadResult> => {
+    const wanted = fields ?? catalog.purposes[LEGAL_RETENTION_PURPOSE]?.fields ?? [];
+    const role = catalog.principals[ctx.principal]?.role;
+    const values = id && role === "legal_retention" && deps.readSealed ? await deps.readSealed(id, wanted) : undefined;
+    const decision = evaluate(
+      catalog,
+      { principal: ctx.principal, purpose: LEGAL_RETENTION_PURPOSE, action: "read", fields: fields ? fields : Object.keys(values ?? {}) },
+      { found: values !== undefined, consents: [] },
+      now,
+    );
+    await decisionAudit(ctx, now, "subject.read", LEGAL_RETENTION_PURPOSE, null, decision, wanted);
+    if (decision.effect === "deny") throw denialError(decision.reasons);
+    const out: Record<string, unknown> = {};
+    for (const f of decision.fields) {
+      if (!(f in values!)) continue;
+      const m = decision.masks[f];
+      out[f] = m ? mask(m, values![f]) : values![f];
+    }
+    return {
+      id: externalId as ExternalSubjectId,
+      purpose: LEGAL_RETENTION_PURPOSE,
+      basis: decision.basis,
+      fields: out,
+      masked: Object.keys(decision.masks).filter((f) => f in out),
+      withheld: decision.withheld.map((w) => ({ field: w.field, code: w.code, message: w.message })),
+    };
+  };
+
   return {
     /** POST /v1/subjects: collect a new subject's data under a collecting purpose. */
     async create(ctx: RequestContext, input: CreateInput): Promise<CreateResult> {
@@ -234,6 +276,7 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
       const id = resolve(catalog, ctx, externalId);
+      if (purpose === LEGAL_RETENTION_PURPOSE) return readRetained(ctx, catalog, now, externalId, id, fields);
       const wanted = fields ?? catalog.purposes[purpose]?.fields ?? [];
       const bundle = id ? await data.readBundle(id, wanted.filter((f) => catalog.fields[f])) : undefined;
       const decision = evaluate(

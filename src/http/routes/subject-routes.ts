@@ -34,6 +34,30 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const svc = c.services.subjects;
 
+  r.delete(
+    "/v1/subjects/:id",
+    {
+      schema: {
+        summary: "Delete the account: destroy everything no law requires keeping; move what one does to the sealed store",
+        tags: ["subjects"],
+        params: subjectIdParam,
+        response: {
+          200: z.object({
+            id: z.string(),
+            erasedAt: z.string(),
+            destroyed: z.array(z.string()).describe("Destroyed at once (crypto-shredded)"),
+            retained: z
+              .array(z.object({ field: z.string(), code: z.string(), rule: z.string(), citation: z.string(), until: z.string() }))
+              .describe("Kept in the sealed store, readable only for legal_retention, until the date, under the rule (RETAINED_BY_LAW:<rule>)"),
+            retentionIds: z.record(z.string(), z.string()).nullable().describe("The id each legal-retention principal reads the sealed values with"),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (req) => c.services.erase.erase(ctxOf(req), req.params.id),
+  );
+
   r.post(
     "/v1/subjects",
     {

@@ -1,0 +1,223 @@
+/**
+ * Account deletion by crypto-shredding, the sealed legal-retention store, and the sweep that
+ * destroys sealed data when its law's period ends (PIPA Art. 21; LAW §5, §15 E).
+ *
+ * Erasing a subject, in an order that a crash at any point leaves repeatable:
+ *   1. audit the decision (durable first; fail closed);
+ *   2. what a law requires keeping is decrypted and sealed again under the subject's separate
+ *      sealed key (wrapped under its own associated data), stored apart (upserts: repeatable);
+ *   3. the subject's data key is destroyed: from here every live value is unreadable;
+ *   4. one data transaction deletes the live values and blind indexes and marks the subject erased;
+ *   5. the key store purges (SQLite: checkpoint and truncate the write-ahead log).
+ * A rerun after a crash in 3-4 finds no key and simply finishes 4-5.
+ */
+import { HaechiError } from "../core/errors.js";
+import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
+import type { DataStore, KeyStore, SealedFieldRow } from "../core/ports.js";
+import { erasurePlan, type RetainedField } from "../core/retention/retention-fns.js";
+import { openField, sealField } from "../crypto/envelope.js";
+import type { KekProvider } from "../crypto/keyring.js";
+import type { Pseudonyms } from "../crypto/pseudonym.js";
+import { randomBytes } from "../crypto/random.js";
+import type { SubjectKeys } from "../crypto/subject-keys.js";
+import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
+
+export type EraseServiceDeps = BaseDeps & {
+  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed">;
+  keys: Pick<KeyStore, "destroy" | "putSealed" | "getSealed" | "destroySealed" | "dueSealed" | "purge">;
+  kek: KekProvider;
+  subjectKeys: SubjectKeys;
+  pseudonyms: Pseudonyms;
+};
+
+/** Sealed values use their own key and their own associated data: never mistaken for live ones. */
+const SEALED_DEK_VERSION = 0;
+export const sealedKeyAad = (subject: SubjectId) => Buffer.from(`haechi/sealed-dek/v1\0${subject}`, "utf8");
+const sealedFieldName = (field: string) => `sealed/${field}`;
+
+export interface EraseResult {
+  id: string;
+  erasedAt: string;
+  /** Destroyed now (crypto-shredded): the data key is gone. */
+  destroyed: string[];
+  /** Kept in the sealed store because a law requires it, until when and under which rule. */
+  retained: { field: string; code: string; rule: string; citation: string; until: string }[];
+  /** The id each legal-retention principal uses to read the sealed values (null when nothing is kept). */
+  retentionIds: Record<string, string> | null;
+}
+
+export interface SweepResult {
+  at: string;
+  /** Subjects whose sealed values (or some of them) reached their deadline and were destroyed. */
+  subjects: number;
+  values: number;
+  keys: number;
+  /** Sealed values past their deadline by more than the allowed days when the sweep found them. */
+  overdue: number;
+}
+
+export const eraseService = (deps: EraseServiceDeps) => {
+  const { data, keys } = deps;
+
+  const contextOf = (principal: string) => deps.catalog.current().principals[principal]?.id_context ?? principal;
+
+  const retentionIdsFor = (id: SubjectId): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const [name, p] of Object.entries(deps.catalog.current().principals)) {
+      if (p.role === "legal_retention") out[name] = deps.pseudonyms.externalId(p.id_context ?? name, id);
+    }
+    return out;
+  };
+
+  const sealedKeyOf = async (id: SubjectId): Promise<Buffer | undefined> => {
+    const row = await keys.getSealed(id);
+    return row ? deps.kek.unwrap(row.kekVersion, row.wrapped, sealedKeyAad(id)) : undefined;
+  };
+
+  const service = {
+    /** DELETE /v1/subjects/{id}: account deletion (PIPA Art. 21, 36). */
+    async erase(ctx: RequestContext, externalId: string): Promise<EraseResult> {
+      const catalog = deps.catalog.current();
+      const principal = catalog.principals[ctx.principal];
+      const now = deps.clock.now();
+      const id = principal?.role === "service" ? deps.pseudonyms.resolve(contextOf(ctx.principal), externalId) : undefined;
+      const subject = id ? await data.getSubject(id) : undefined;
+      if (!id || !subject || subject.status !== "active") {
+        await deps.audit.record({
+          ...entryBase(ctx, now),
+          action: "subject.erase",
+          effect: "deny",
+          purpose: null,
+          subjectRef: null,
+          fields: [],
+          reasons: [principal?.role === "service" ? "NOT_FOUND" : "ROLE_NOT_PERMITTED"],
+        });
+        if (principal?.role !== "service") throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" may not delete accounts`);
+        throw new HaechiError("NOT_FOUND", "subject not found");
+      }
+      const key = await deps.subjectKeys.get(id);
+      const stored = await data.getFields(id, Object.keys(catalog.fields));
+      const plan = erasurePlan(
+        catalog,
+        stored.map((f) => f.field),
+        now,
+      );
+      await deps.audit.record({
+        ...entryBase(ctx, now),
+        action: "subject.erase",
+        effect: "allow",
+        purpose: null,
+        subjectRef: key?.auditRef ?? null,
+        fields: stored.map((f) => f.field).sort(),
+        reasons: plan.retain.map((r) => r.code),
+        meta: { destroyed: plan.destroy.length, retained: plan.retain.length, resumed: key === undefined },
+      });
+
+      // 2. Seal what a law keeps (only while the live key still exists: after it is gone, a
+      //    previous attempt has already sealed everything).
+      if (key && plan.retain.length > 0 && plan.until) {
+        let sealedKey = await sealedKeyOf(id);
+        if (!sealedKey) {
+          sealedKey = randomBytes(32);
+          const { kekVersion, wrapped } = await deps.kek.wrap(sealedKey, sealedKeyAad(id));
+          await keys.putSealed({ subjectId: id, kekVersion, wrapped, until: plan.until, createdAt: now });
+        }
+        const byField = new Map(stored.map((f) => [f.field, f.ciphertext]));
+        const rows: SealedFieldRow[] = plan.retain.map((r: RetainedField) => ({
+          subjectId: id,
+          field: r.field,
+          ciphertext: sealField(sealedKey!, SEALED_DEK_VERSION, id, sealedFieldName(r.field), openField(key.dek, id, r.field, byField.get(r.field)!)),
+          rule: r.rule,
+          until: r.until,
+          sealedAt: now,
+        }));
+        await data.sealed.put(rows);
+        sealedKey.fill(0);
+      }
+      // 3. Crypto-shred the live data.
+      await keys.destroy(id);
+      deps.subjectKeys.forget(id);
+      // 4. Remove the unreadable values and the blind indexes.
+      const all = Object.keys(catalog.fields);
+      await data.transaction(async (tx) => {
+        await tx.deleteFields(id, all);
+        await tx.deleteLookups(id, all);
+        await tx.setSubjectStatus(id, "erased", now);
+      });
+      // 5. No copy of the destroyed key left in the key store's files.
+      await keys.purge();
+      return {
+        id: externalId as ExternalSubjectId,
+        erasedAt: now.toISOString(),
+        destroyed: plan.destroy,
+        retained: plan.retain.map((r) => ({ field: r.field, code: r.code, rule: r.rule, citation: r.citation, until: r.until.toISOString() })),
+        retentionIds: plan.retain.length > 0 ? retentionIdsFor(id) : null,
+      };
+    },
+
+    /**
+     * A legal-retention read: only the sealed store, only for the purpose legal_retention, only by
+     * a principal whose role is legal_retention (the policy engine checks the role first).
+     */
+    async readSealed(id: SubjectId, fields: readonly string[]): Promise<Record<string, unknown> | undefined> {
+      const rows = await data.sealed.get(id, fields);
+      if (rows.length === 0) return undefined;
+      const k = await sealedKeyOf(id);
+      if (!k) return undefined;
+      try {
+        return Object.fromEntries(rows.map((r) => [r.field, openField(k, id, sealedFieldName(r.field), r.ciphertext)]));
+      } finally {
+        k.fill(0);
+      }
+    },
+
+    /**
+     * `haechi sweep`: destroys sealed values whose law's period has ended and, once nothing is
+     * left, the sealed key; each act gets a destruction certificate in the audit log
+     * (Decree Art. 16; Safety Standard Art. 13; Decree 32(5)3). `overdueDays`: values found
+     * more than this many days past their deadline are counted (and alerted by the caller).
+     */
+    async sweep(opts: { by: string; overdueDays?: number; batch?: number; onProgress?: (done: number) => void } = { by: "sweep" }): Promise<SweepResult> {
+      const now = deps.clock.now();
+      const overdueMs = (opts.overdueDays ?? 5) * 24 * 3600 * 1000;
+      const res: SweepResult = { at: now.toISOString(), subjects: 0, values: 0, keys: 0, overdue: 0 };
+      const ctx: RequestContext = { principal: opts.by, source: null, requestId: `sweep-${randomBytes(8).toString("hex")}` };
+      for (;;) {
+        const due = await data.sealed.due(now, opts.batch ?? 500);
+        const dueKeys = due.length === 0 ? await keys.dueSealed(now, opts.batch ?? 500) : [];
+        if (due.length === 0 && dueKeys.length === 0) break;
+        for (const d of due) {
+          const expiring = (await data.sealed.get(d.subjectId, [])).filter((r) => r.until <= now);
+          if (expiring.some((r) => now.getTime() - r.until.getTime() > overdueMs)) res.overdue++;
+          // Certificate first: if it cannot be written, nothing is destroyed (and the next sweep retries).
+          await deps.audit.record({
+            ...entryBase(ctx, now),
+            action: "destruction.certificate",
+            effect: "info",
+            purpose: "legal_retention",
+            subjectRef: null,
+            fields: expiring.map((r) => r.field).sort(),
+            reasons: [...new Set(expiring.map((r) => `RETENTION_ENDED:${r.rule}`))].sort(),
+            count: expiring.length,
+            meta: { method: "deletion of sealed values; crypto-shredding of the sealed key once empty", deadline: d.until.toISOString(), by: opts.by },
+          });
+          res.values += await data.sealed.destroy(d.subjectId, now);
+          res.subjects++;
+          if ((await data.sealed.get(d.subjectId, [])).length === 0 && (await keys.destroySealed(d.subjectId))) res.keys++;
+          opts.onProgress?.(res.subjects);
+        }
+        // Keys whose values are all gone (e.g. a sweep interrupted after deleting the values).
+        for (const k of dueKeys) {
+          if ((await data.sealed.get(k.subjectId, [])).length > 0) continue;
+          if (await keys.destroySealed(k.subjectId)) res.keys++;
+        }
+        if (due.length === 0) break;
+      }
+      if (res.subjects > 0 || res.keys > 0) await keys.purge();
+      return res;
+    },
+  };
+  return service;
+};
+
+export type EraseService = ReturnType<typeof eraseService>;

@@ -1,0 +1,190 @@
+/**
+ * Account deletion by crypto-shredding, the sealed legal-retention store and the sweep, on SQLite
+ * and PostgreSQL (PIPA Art. 21; LAW §5, §15 E): what goes at once, what a law keeps and until when,
+ * who may read it, proof that nothing erased can be recovered, and interrupted erasures.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fixedClock } from "../../src/core/clock.js";
+import { asSubjectId, type SubjectId } from "../../src/core/ids.js";
+import type { StoredField, WrappedKeyRow } from "../../src/core/ports.js";
+import { dekAad, openField } from "../../src/crypto/envelope.js";
+import { pseudonyms } from "../../src/crypto/pseudonym.js";
+import { sealedKeyAad } from "../../src/services/erase-service.js";
+import { STORE_KINDS, startApp, type TestApp } from "../helpers/app.js";
+
+const DAY = 24 * 3600 * 1000;
+const payFields = (i: number) => ({
+  user_id: `payer-${i}`,
+  name: "정하늘",
+  phone: `010-8${String(100 + i).padStart(3, "0")}-${String(4000 + i)}`,
+  bank_account: `110-${String(200 + i)}-998877`,
+  card_number: `4000-1234-5678-${String(1000 + i)}`,
+  transaction_history: [{ at: "2026-10-01", amount: 12_000 + i, merchant: `shop-${i}` }],
+});
+
+for (const kind of STORE_KINDS) {
+  describe(`account deletion on ${kind}`, () => {
+    let t: TestApp;
+    const clock = fixedClock("2026-11-21T03:00:00Z");
+    before(async () => {
+      t = await startApp(kind, { clock });
+    });
+    after(async () => {
+      await t?.close();
+    });
+    const createPayer = async (i: number) => {
+      const r = await t.call("pay-app", "POST", "/v1/subjects", { purpose: "pay_service", fields: payFields(i) });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      return r.body.id as string;
+    };
+    const internal = (principal: string, ext: string) => asSubjectId(pseudonyms(t.c.keyring.secrets.pseudonymKey).resolve(principal, ext)!);
+
+    test("PIPA Art. 21(3): a payment customer deletes the account; payment records stay sealed for 5 years (legal_retention only), the phone goes at once; at 5 years the sweep destroys the rest", async () => {
+      const id = await createPayer(1);
+      const del = await t.call("pay-app", "DELETE", `/v1/subjects/${id}`);
+      assert.equal(del.status, 200, JSON.stringify(del.body));
+      assert.deepEqual(del.body.destroyed, ["phone"]);
+      const retained = Object.fromEntries(del.body.retained.map((r: { field: string }) => [r.field, r]));
+      assert.deepEqual(Object.keys(retained).sort(), ["bank_account", "card_number", "name", "transaction_history", "user_id"]);
+      assert.match(retained.transaction_history.code, /^RETAINED_BY_LAW:/);
+      assert.equal(retained.transaction_history.until, "2031-11-21T03:00:00.000Z");
+      assert.match(retained.transaction_history.citation, /Act/);
+
+      // The service can no longer read anything, and may not ask for legal_retention.
+      assert.equal((await t.call("pay-app", "GET", `/v1/subjects/${id}?purpose=pay_service`)).status, 404);
+      const prod = await t.call("pay-app", "GET", `/v1/subjects/${id}?purpose=legal_retention`);
+      assert.equal(prod.status, 403);
+      // Only the legal-retention principal reads the sealed values, masked as the purpose says.
+      const ref = del.body.retentionIds["legal-archive"];
+      const sealed = await t.call("legal-archive", "GET", `/v1/subjects/${ref}?purpose=legal_retention`);
+      assert.equal(sealed.status, 200, JSON.stringify(sealed.body));
+      assert.deepEqual(sealed.body.fields.transaction_history, payFields(1).transaction_history);
+      assert.match(sealed.body.fields.card_number, /^\*+1001$/, "masked to the last four");
+      assert.equal(sealed.body.fields.phone, undefined);
+      // Live data is never read under legal_retention.
+      const live = await createPayer(2);
+      const liveRef = pseudonyms(t.c.keyring.secrets.pseudonymKey).externalId("legal-archive", internal("pay-app", live));
+      assert.equal((await t.call("legal-archive", "GET", `/v1/subjects/${liveRef}?purpose=legal_retention`)).status, 404);
+
+      // A day before the deadline the sweep keeps it; after it, everything goes, with a certificate.
+      clock.advance(5 * 365 * DAY);
+      let s = await t.c.services.erase.sweep({ by: "test" });
+      assert.equal(s.values, 0);
+      assert.equal((await t.call("legal-archive", "GET", `/v1/subjects/${ref}?purpose=legal_retention`)).status, 200);
+      clock.advance(3 * DAY);
+      s = await t.c.services.erase.sweep({ by: "test" });
+      assert.equal(s.values, 5);
+      assert.equal(s.keys, 1);
+      assert.equal(s.overdue, 0);
+      assert.equal((await t.call("legal-archive", "GET", `/v1/subjects/${ref}?purpose=legal_retention`)).status, 404);
+      assert.equal(await t.c.stores.keys.getSealed(internal("pay-app", id)), undefined);
+      const certs = [];
+      for await (const page of t.c.stores.audit.iterate(0, 1000)) {
+        for (const row of page) if (row.action === "destruction.certificate") certs.push(JSON.parse(row.body));
+      }
+      assert.equal(certs.length, 1);
+      assert.deepEqual(certs[0].fields, ["bank_account", "card_number", "name", "transaction_history", "user_id"]);
+      assert.match(certs[0].meta.method, /crypto-shredding/);
+      assert.equal(certs[0].meta.by, "test");
+      clock.set("2026-11-21T03:00:00Z");
+    });
+
+    test("a messenger account keeps nothing: everything is destroyed at once", async () => {
+      const c = await t.call("talk-app", "POST", "/v1/subjects", {
+        purpose: "talk_service",
+        fields: { user_id: "talker-1", phone: "010-3333-4444", name: "김하나", nickname: "hana" },
+      });
+      const del = await t.call("talk-app", "DELETE", `/v1/subjects/${c.body.id}`);
+      assert.equal(del.status, 200, JSON.stringify(del.body));
+      assert.deepEqual(del.body.destroyed, ["name", "nickname", "phone", "user_id"]);
+      assert.deepEqual(del.body.retained, []);
+      assert.equal(del.body.retentionIds, null);
+      assert.equal((await t.call("talk-app", "DELETE", `/v1/subjects/${c.body.id}`)).status, 404, "a second deletion finds nothing");
+      const found = await t.call("talk-app", "POST", "/v1/lookup", { purpose: "talk_service", field: "phone", value: "010-3333-4444" });
+      assert.deepEqual(found.body.matches, [], "the blind index is gone too");
+    });
+
+    test("PIPA Art. 21(2): proof of destruction — no plaintext, no key and no key copy that still decrypts erased data", async () => {
+      const ids = await Promise.all([10, 11, 12].map(createPayer));
+      const before: { id: SubjectId; key: WrappedKeyRow; fields: StoredField[] }[] = [];
+      for (const ext of ids) {
+        const id = internal("pay-app", ext);
+        before.push({ id, key: (await t.c.stores.keys.get(id))!, fields: await t.c.stores.data.getFields(id, ["phone", "transaction_history", "name"]) });
+      }
+      for (const ext of ids) assert.equal((await t.call("pay-app", "DELETE", `/v1/subjects/${ext}`)).status, 200);
+
+      const phones = [10, 11, 12].map((i) => payFields(i).phone);
+      const haystacks: Buffer[] = [];
+      if (kind === "sqlite") {
+        const dir = path.join(t.home, "db");
+        for (const f of fs.readdirSync(dir)) haystacks.push(fs.readFileSync(path.join(dir, f)));
+      } else {
+        const url = t.c.config.store.kind === "postgres" ? t.c.config.store.url : "";
+        haystacks.push(execFileSync("/usr/lib/postgresql/15/bin/pg_dump", ["--dbname", url, "--no-owner"], { maxBuffer: 1 << 28 }));
+      }
+      for (const h of haystacks) {
+        for (const p of phones) assert.equal(h.includes(Buffer.from(p)), false, `plaintext ${p} found in a store file`);
+        for (const b of before) {
+          assert.equal(h.includes(b.key.wrapped), false, "a destroyed data key is still in a store file");
+          assert.equal(h.includes(Buffer.from(b.key.wrapped.toString("hex"))), false, "a destroyed data key is still in the dump");
+        }
+      }
+      // Every key the key store still holds, live or sealed, fails on every erased ciphertext.
+      const live = await t.c.stores.keys.listNotWrappedBy(1_000_000, null, 100_000);
+      const sealedKeys = await t.c.stores.keys.dueSealed(new Date("9999-01-01"), 100_000);
+      const deks: Buffer[] = [];
+      for (const k of live) deks.push(await t.c.keyring.kek.unwrap(k.kekVersion, k.wrapped, dekAad(k.subjectId, k.dekVersion)));
+      for (const k of sealedKeys) deks.push(await t.c.keyring.kek.unwrap(k.kekVersion, k.wrapped, sealedKeyAad(k.subjectId)));
+      assert.ok(deks.length > 0);
+      for (const b of before) {
+        assert.equal(live.some((k) => k.subjectId === b.id), false);
+        for (const f of b.fields) for (const dek of deks) assert.throws(() => openField(dek, b.id, f.field, f.ciphertext));
+      }
+    });
+
+    test("an erasure interrupted at any step leaves no half-destroyed subject, and a rerun completes", async () => {
+      const keys = t.c.stores.keys;
+      const data = t.c.stores.data;
+      // Crash after sealing, before the key is destroyed: the account is still whole.
+      const a = await createPayer(20);
+      const destroy = keys.destroy;
+      keys.destroy = async () => {
+        throw new Error("simulated crash");
+      };
+      try {
+        assert.equal((await t.call("pay-app", "DELETE", `/v1/subjects/${a}`)).status, 500);
+      } finally {
+        keys.destroy = destroy;
+      }
+      const whole = await t.call("pay-app", "GET", `/v1/subjects/${a}?purpose=pay_service&fields=phone`);
+      assert.equal(whole.status, 200, "nothing destroyed yet: the account reads as before");
+      const rerunA = await t.call("pay-app", "DELETE", `/v1/subjects/${a}`);
+      assert.equal(rerunA.status, 200);
+      assert.deepEqual(rerunA.body.destroyed, ["phone"]);
+
+      // Crash after the key is destroyed, before the rows are removed: unreadable, then finished.
+      const b = await createPayer(21);
+      const transaction = data.transaction;
+      (data as { transaction: unknown }).transaction = async () => {
+        throw new Error("simulated crash");
+      };
+      try {
+        assert.equal((await t.call("pay-app", "DELETE", `/v1/subjects/${b}`)).status, 500);
+      } finally {
+        (data as { transaction: unknown }).transaction = transaction;
+      }
+      assert.equal((await t.call("pay-app", "GET", `/v1/subjects/${b}?purpose=pay_service`)).status, 404, "without its key the data is gone");
+      const rerunB = await t.call("pay-app", "DELETE", `/v1/subjects/${b}`);
+      assert.equal(rerunB.status, 200, JSON.stringify(rerunB.body));
+      assert.deepEqual(rerunB.body.retained.map((r: { field: string }) => r.field).sort(), ["bank_account", "card_number", "name", "transaction_history", "user_id"]);
+      const ref = rerunB.body.retentionIds["legal-archive"];
+      const sealed = await t.call("legal-archive", "GET", `/v1/subjects/${ref}?purpose=legal_retention&fields=transaction_history`);
+      assert.equal(sealed.status, 200, "what was sealed before the crash is still readable for legal_retention");
+      assert.equal((await data.getSubject(internal("pay-app", b)))?.status, "erased");
+    });
+  });
+}
