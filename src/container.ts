@@ -15,6 +15,7 @@ import { subjectKeys } from "./crypto/subject-keys.js";
 import { auditService } from "./services/audit-service.js";
 import { authService } from "./services/auth-service.js";
 import { importService } from "./services/import-service.js";
+import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
 import { keysService } from "./services/keys-service.js";
 import { provisionService } from "./services/provision-service.js";
@@ -64,8 +65,17 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     pseudonyms: pseudonyms(keyring.secrets.pseudonymKey),
     blindIndex: blindIndex(keyring.secrets.blindIndexKey),
   };
-  const erase = eraseService({ ...base, data: stores.data, keys: stores.keys, kek: keyring.kek, subjectKeys: keys, pseudonyms: ids.pseudonyms });
-  const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed });
+  const journal = fileShredJournal(config.shredJournalFile);
+  const erase = eraseService({
+    ...base,
+    data: stores.data,
+    keys: stores.keys,
+    kek: keyring.kek,
+    subjectKeys: keys,
+    pseudonyms: ids.pseudonyms,
+    journal,
+  });
+  const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed, journal });
   const services = {
     subjects,
     erase,
@@ -108,6 +118,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     },
     keyring,
     stores,
+    journal,
     audit,
     services,
     async close() {

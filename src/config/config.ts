@@ -17,6 +17,7 @@ const schema = z.object({
   HAECHI_SQLITE_SYNC: z.enum(["FULL", "EXTRA", "NORMAL"]).default("FULL"),
   HAECHI_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   HAECHI_PG_POOL: z.coerce.number().int().min(2).max(500).default(20),
+  HAECHI_SHRED_JOURNAL: z.string().optional(),
   HAECHI_PROVISION_PAGE: z.coerce.number().int().min(1).max(100_000).default(4000),
   HAECHI_PROVISION_THREADS: z.coerce.number().int().min(0).max(64).optional(),
 });
@@ -27,6 +28,11 @@ export interface Config {
   host: string;
   store: { kind: "sqlite"; dir: string; synchronous: "FULL" | "EXTRA" | "NORMAL" } | { kind: "postgres"; url: string; poolSize: number };
   keyringFile: string;
+  /**
+   * The shred journal: every destroyed subject, kept apart from the stores and their backups so
+   * a restore destroys them again. Default `$HAECHI_HOME/shred-journal.ndjson`.
+   */
+  shredJournalFile: string;
   /** Where provision exports (encrypted part files and manifests) are written. */
   exportDir: string;
   /** Subjects per provision page and part file. */
@@ -62,6 +68,7 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
         : { kind: "sqlite" as const, dir: path.join(home, "db"), synchronous: e.HAECHI_SQLITE_SYNC },
     keyringFile: path.join(home, "keyring.json"),
     exportDir: path.join(home, "exports"),
+    shredJournalFile: e.HAECHI_SHRED_JOURNAL ? path.resolve(e.HAECHI_SHRED_JOURNAL) : path.join(home, "shred-journal.ndjson"),
     provisionPageSize: e.HAECHI_PROVISION_PAGE,
     provisionThreads: e.HAECHI_PROVISION_THREADS,
     catalogFile: e.HAECHI_CATALOG ? path.resolve(e.HAECHI_CATALOG) : DEMO_CATALOG,

@@ -358,6 +358,30 @@ export interface SealedStore {
   due(now: Date, limit: number): Promise<{ subjectId: SubjectId; until: Date }[]>;
 }
 
+// ---------------------------------------------------------------- shred journal
+
+/**
+ * One act of destruction, remembered outside every store and every backup, so that restoring an
+ * old backup destroys again what was destroyed since (docs/operations.md, "Backups").
+ * `scope`: "subject" = the subject's live data and key; "sealed" = its sealed values and key;
+ * "fields" = the named live fields only (a withdrawn consent, PIPA Art. 37).
+ * Holds no personal data: the internal subject id is random and means nothing without the stores.
+ */
+export interface ShredEntry {
+  at: Date;
+  subjectId: SubjectId;
+  scope: "subject" | "sealed" | "fields";
+  /** For scope "fields". */
+  fields?: string[];
+}
+
+export interface ShredJournal {
+  /** Durable before it resolves (written ahead of the destruction it records). */
+  append(entries: readonly ShredEntry[]): Promise<void>;
+  /** Every entry, oldest first. */
+  entries(): Promise<ShredEntry[]>;
+}
+
 // ---------------------------------------------------------------- key store
 
 /** A subject's data key, wrapped by a key-encryption key (KEK) version. */

@@ -76,7 +76,11 @@ export const updateBody = z
 export const updateResponse = z.object({ id: z.string(), updated: z.array(z.string()), removed: z.array(z.string()) });
 
 export const consentsBody = z.object({ consents: z.array(consentInput).min(1).max(32) }).strict();
-export const consentsResponse = z.object({ id: z.string(), consents: z.array(consentView) });
+export const consentsResponse = z.object({
+  id: z.string(),
+  consents: z.array(consentView),
+  destroyed: z.array(z.string()).describe("Fields destroyed because no purpose stands for them after a withdrawal (PIPA Art. 37)"),
+});
 
 export const lookupBody = z
   .object({

@@ -6,14 +6,15 @@
  *   1. audit the decision (durable first; fail closed);
  *   2. what a law requires keeping is decrypted and sealed again under the subject's separate
  *      sealed key (wrapped under its own associated data), stored apart (upserts: repeatable);
- *   3. the subject's data key is destroyed: from here every live value is unreadable;
+ *   3. the shred journal records it (outside every store and backup), then the subject's data key
+ *      is destroyed: from here every live value is unreadable;
  *   4. one data transaction deletes the live values and blind indexes and marks the subject erased;
  *   5. the key store purges (SQLite: checkpoint and truncate the write-ahead log).
  * A rerun after a crash in 3-4 finds no key and simply finishes 4-5.
  */
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
-import type { DataStore, KeyStore, SealedFieldRow } from "../core/ports.js";
+import type { DataStore, KeyStore, SealedFieldRow, ShredJournal } from "../core/ports.js";
 import { erasurePlan, type RetainedField } from "../core/retention/retention-fns.js";
 import { openField, sealField } from "../crypto/envelope.js";
 import type { KekProvider } from "../crypto/keyring.js";
@@ -28,6 +29,8 @@ export type EraseServiceDeps = BaseDeps & {
   kek: KekProvider;
   subjectKeys: SubjectKeys;
   pseudonyms: Pseudonyms;
+  /** Written ahead of every destruction, so a restored backup destroys again (backup-service). */
+  journal: ShredJournal;
 };
 
 /** Sealed values use their own key and their own associated data: never mistaken for live ones. */
@@ -134,7 +137,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
         await data.sealed.put(rows);
         sealedKey.fill(0);
       }
-      // 3. Crypto-shred the live data.
+      // 3. Crypto-shred the live data (journalled first, for restores of older backups).
+      await deps.journal.append([{ at: now, subjectId: id, scope: "subject" }]);
       await keys.destroy(id);
       deps.subjectKeys.forget(id);
       // 4. Remove the unreadable values and the blind indexes.
@@ -203,12 +207,16 @@ export const eraseService = (deps: EraseServiceDeps) => {
           });
           res.values += await data.sealed.destroy(d.subjectId, now);
           res.subjects++;
-          if ((await data.sealed.get(d.subjectId, [])).length === 0 && (await keys.destroySealed(d.subjectId))) res.keys++;
+          if ((await data.sealed.get(d.subjectId, [])).length === 0) {
+            await deps.journal.append([{ at: now, subjectId: d.subjectId, scope: "sealed" }]);
+            if (await keys.destroySealed(d.subjectId)) res.keys++;
+          }
           opts.onProgress?.(res.subjects);
         }
         // Keys whose values are all gone (e.g. a sweep interrupted after deleting the values).
         for (const k of dueKeys) {
           if ((await data.sealed.get(k.subjectId, [])).length > 0) continue;
+          await deps.journal.append([{ at: now, subjectId: k.subjectId, scope: "sealed" }]);
           if (await keys.destroySealed(k.subjectId)) res.keys++;
         }
         if (due.length === 0) break;

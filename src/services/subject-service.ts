@@ -21,7 +21,8 @@ import { mask } from "../core/masking.js";
 import { applyConsentEvents, consentEventsFor } from "../core/consent/consent-fns.js";
 import { evaluate } from "../core/policy/policy-fns.js";
 import type { Decision, Reason } from "../core/policy/policy-types.js";
-import type { ConsentEvent, ConsentState, DataStore, KeyStore, LookupEntry, StoredField } from "../core/ports.js";
+import type { ConsentEvent, ConsentState, DataStore, KeyStore, LookupEntry, ShredJournal, StoredField } from "../core/ports.js";
+import { orphanedFields } from "../core/retention/retention-fns.js";
 import type { BlindIndex } from "../crypto/blind-index.js";
 import { openField, sealField } from "../crypto/envelope.js";
 import { newSubjectId, type Pseudonyms } from "../crypto/pseudonym.js";
@@ -31,12 +32,14 @@ import { entryBase, type BaseDeps, type RequestContext } from "./service-types.j
 export type SubjectServiceDeps = BaseDeps & {
   data: Pick<
     DataStore,
-    "transaction" | "readBundle" | "getSubject" | "currentConsents" | "findByLookup" | "getIdempotency"
+    "transaction" | "readBundle" | "getSubject" | "currentConsents" | "findByLookup" | "getIdempotency" | "getFields"
   >;
   keys: Pick<KeyStore, "put" | "destroy">;
   subjectKeys: SubjectKeys;
   pseudonyms: Pseudonyms;
   blindIndex: BlindIndex;
+  /** Records field destructions ahead of them, for restores of older backups. */
+  journal?: ShredJournal;
   /** Reads the sealed legal-retention store (erase-service); the only source for legal_retention. */
   readSealed?: (id: SubjectId, fields: readonly string[]) => Promise<Record<string, unknown> | undefined>;
 };
@@ -361,7 +364,7 @@ export const subjectService = (deps: SubjectServiceDeps) => {
     },
 
     /** POST /v1/subjects/{id}/consents: grant or withdraw, each event bound to a notice version and channel. */
-    async recordConsents(ctx: RequestContext, externalId: string, inputs: ConsentInput[]): Promise<{ id: string; consents: ConsentView[] }> {
+    async recordConsents(ctx: RequestContext, externalId: string, inputs: ConsentInput[]): Promise<{ id: string; consents: ConsentView[]; destroyed: string[] }> {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
       const id = resolve(catalog, ctx, externalId);
@@ -398,7 +401,30 @@ export const subjectService = (deps: SubjectServiceDeps) => {
         await tx.touchSubject(id!, now);
       });
       const current = await data.currentConsents(id!);
-      return { id: externalId, consents: current.map(consentView) };
+      // PIPA Art. 37(3), (5): what only the withdrawn consent held is destroyed without delay.
+      let destroyed: string[] = [];
+      if (events.some((e) => e.action === "withdraw")) {
+        const held = (await data.getFields(id!, Object.keys(catalog.fields))).map((f) => f.field);
+        destroyed = orphanedFields(catalog, held, current, now);
+        if (destroyed.length > 0) {
+          await deps.audit.record({
+            ...entryBase(ctx, now),
+            action: "subject.destroy_fields",
+            effect: "allow",
+            purpose: null,
+            subjectRef: key.auditRef,
+            fields: destroyed,
+            reasons: [...new Set(events.filter((e) => e.action === "withdraw").map((e) => `CONSENT_WITHDRAWN:${e.notice}`))],
+            meta: { method: "deletion (secure_delete); replayed from the shred journal on restore" },
+          });
+          await deps.journal?.append([{ at: now, subjectId: id!, scope: "fields", fields: destroyed }]);
+          await data.transaction(async (tx) => {
+            await tx.deleteFields(id!, destroyed);
+            await tx.deleteLookups(id!, destroyed);
+          });
+        }
+      }
+      return { id: externalId, consents: current.map(consentView), destroyed };
     },
 
     /** POST /v1/lookup: find subjects by a lookup field, for a purpose, like any read. */

@@ -146,6 +146,26 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    test("PIPA Art. 37(3): withdrawing consent destroys at once what only that consent held, and journals it", async () => {
+      const c = await t.call("pay-app", "POST", "/v1/subjects", {
+        purpose: "pay_overseas",
+        fields: { user_id: "traveller-1", name: "오세아", passport_number: "M12345678", card_number: "4000-1111-2222-3333" },
+        consents: ["pay_overseas", "passport_unique_id"].map((notice) => ({ notice, action: "grant", channel: "app" })),
+      });
+      assert.equal(c.status, 201, JSON.stringify(c.body));
+      const w = await t.call("pay-app", "POST", `/v1/subjects/${c.body.id}/consents`, {
+        consents: [{ notice: "pay_overseas", action: "withdraw", channel: "app" }],
+      });
+      assert.equal(w.status, 200, JSON.stringify(w.body));
+      assert.deepEqual(w.body.destroyed, ["passport_number"], "the card stays: the payment service (a contract) still holds it");
+      const id = internal("pay-app", c.body.id);
+      assert.deepEqual((await t.c.stores.data.getFields(id, ["passport_number", "card_number"])).map((f) => f.field), ["card_number"]);
+      const journal = await t.c.journal.entries();
+      assert.deepEqual(journal.filter((e) => e.subjectId === id).map((e) => [e.scope, e.fields]), [["fields", ["passport_number"]]]);
+      const r = await t.call("pay-app", "GET", `/v1/subjects/${c.body.id}?purpose=pay_service&fields=card_number`);
+      assert.equal(r.status, 200);
+    });
+
     test("an erasure interrupted at any step leaves no half-destroyed subject, and a rerun completes", async () => {
       const keys = t.c.stores.keys;
       const data = t.c.stores.data;

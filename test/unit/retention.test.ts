@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { loadCatalog } from "../../src/container.js";
 import { DEMO_CATALOG } from "../../src/config/config.js";
-import { erasurePlan } from "../../src/core/retention/retention-fns.js";
+import { erasurePlan, orphanedFields } from "../../src/core/retention/retention-fns.js";
+import type { ConsentState } from "../../src/core/ports.js";
 
 const catalog = loadCatalog(DEMO_CATALOG);
 const NOW = new Date("2026-11-21T00:00:00Z");
@@ -56,5 +57,28 @@ describe("retention rules in the catalog (PIPA Art. 21(3))", async () => {
     assert.equal(r.ok, false);
     const codes = (r.ok ? [] : r.errors).map((e) => e.code).sort();
     assert.deepEqual(codes, ["RETENTION_TRIGGER_NOT_KEPT", "UNKNOWN_FIELD_REF"]);
+  });
+});
+
+describe("withdrawal (PIPA Art. 37(3), (5); LAW §15 E6)", () => {
+  const state = (notice: string, status: "granted" | "withdrawn"): ConsentState => ({
+    notice,
+    noticeVersion: 1,
+    category: "collection_use",
+    status,
+    channel: "app",
+    at: new Date("2025-01-01T00:00:00Z"),
+  });
+  test("PIPA Art. 37(3): a field only a withdrawn consent held is orphaned; fields a contract purpose holds are not", () => {
+    const held = ["user_id", "name", "passport_number", "card_number"];
+    assert.deepEqual(orphanedFields(catalog, held, [state("pay_overseas", "granted"), state("passport_unique_id", "granted")], NOW), []);
+    assert.deepEqual(orphanedFields(catalog, held, [state("pay_overseas", "withdrawn"), state("passport_unique_id", "granted")], NOW), ["passport_number"]);
+  });
+  test("PIPA Art. 24: withdrawing only the separate unique-identifier consent orphans the passport number", () => {
+    const held = ["user_id", "passport_number"];
+    assert.deepEqual(orphanedFields(catalog, held, [state("pay_overseas", "granted"), state("passport_unique_id", "withdrawn")], NOW), ["passport_number"]);
+  });
+  test("withdrawing marketing destroys nothing the messenger still needs", () => {
+    assert.deepEqual(orphanedFields(catalog, ["phone", "email"], [state("marketing", "withdrawn")], NOW), []);
   });
 });

@@ -8,6 +8,8 @@
  */
 import type { Catalog } from "../catalog/catalog-schema.js";
 import { addPeriod } from "../catalog/catalog-fns.js";
+import { consentStanding } from "../consent/consent-fns.js";
+import type { ConsentState } from "../ports.js";
 
 export interface RetainedField {
   field: string;
@@ -46,4 +48,34 @@ export const erasurePlan = (catalog: Catalog, held: readonly string[], now: Date
   }
   const until = retain.reduce<Date | null>((m, r) => (m === null || r.until > m ? r.until : m), null);
   return { destroy, retain, until };
+};
+
+/**
+ * Fields no purpose stands for any more: after a consent is withdrawn (PIPA Art. 37(3), 37(5);
+ * LAW §15 E6) they must be destroyed without delay. A purpose stands when its basis is not
+ * consent, or its consent is granted (a stale consent still holds the data until re-consent is
+ * asked for). A sensitive or unique-identifier field also needs its separate consent, unless the
+ * purpose rests on law (PIPA Art. 23, 24).
+ */
+export const orphanedFields = (catalog: Catalog, held: readonly string[], consents: readonly ConsentState[], now: Date): string[] => {
+  const granted = (notice: string | undefined) => notice !== undefined && consentStanding(catalog, consents, notice, now).kind === "granted";
+  const separate = (field: string): "sensitive" | "unique_id" | null => {
+    const s = catalog.fields[field]?.sensitivity;
+    return s === "sensitive" || s === "biometric" ? "sensitive" : s === "unique_id" ? "unique_id" : null;
+  };
+  return [...new Set(held)]
+    .filter((field) => {
+      const category = separate(field);
+      return !Object.values(catalog.purposes).some((p) => {
+        if (!p.fields.includes(field)) return false;
+        if (p.basis === "consent" && !granted(p.notice)) return false;
+        if (category && p.basis !== "law") {
+          return Object.entries(catalog.notices).some(
+            ([name, n]) => n.category === category && granted(name) && n.versions.some((v) => v.items.includes(field)),
+          );
+        }
+        return true;
+      });
+    })
+    .sort();
 };

@@ -1,0 +1,48 @@
+/**
+ * The shred journal as an append-only NDJSON file beside the key file, never inside a store or a
+ * backup of one: each line is fsynced before the destruction it records happens, so a restore
+ * of any older backup can replay it (services/backup-service).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { HaechiError } from "../core/errors.js";
+import { asSubjectId } from "../core/ids.js";
+import type { ShredEntry, ShredJournal } from "../core/ports.js";
+
+export const fileShredJournal = (file: string): ShredJournal => ({
+  async append(entries) {
+    if (entries.length === 0) return;
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    const text =
+      entries.map((e) => JSON.stringify({ at: e.at.toISOString(), subject: e.subjectId, scope: e.scope, ...(e.fields ? { fields: e.fields } : {}) })).join("\n") +
+      "\n";
+    const fd = fs.openSync(file, "a", 0o600);
+    try {
+      fs.writeSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+  async entries() {
+    if (!fs.existsSync(file)) return [];
+    const out: ShredEntry[] = [];
+    const lines = fs.readFileSync(file, "utf8").split("\n");
+    lines.forEach((line, i) => {
+      if (line.trim() === "") return;
+      try {
+        const o = JSON.parse(line) as { at: string; subject: string; scope: string; fields?: unknown };
+        const fields = Array.isArray(o.fields) && o.fields.every((f) => typeof f === "string") ? (o.fields as string[]) : undefined;
+        if (typeof o.subject !== "string" || Number.isNaN(Date.parse(o.at))) throw new Error();
+        if (o.scope === "fields" && fields) out.push({ at: new Date(o.at), subjectId: asSubjectId(o.subject), scope: "fields", fields });
+        else if (o.scope === "subject" || o.scope === "sealed") out.push({ at: new Date(o.at), subjectId: asSubjectId(o.subject), scope: o.scope });
+        else throw new Error();
+      } catch {
+        // A torn last line (a crash mid-append) is the only tolerated damage; anything else is not.
+        if (i === lines.length - 1 || (i === lines.length - 2 && lines[lines.length - 1] === "")) return;
+        throw new HaechiError("INTERNAL", `shred journal ${file}: line ${i + 1} is damaged`);
+      }
+    });
+    return out;
+  },
+});
