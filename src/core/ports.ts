@@ -134,6 +134,17 @@ export interface DataStore {
 
   getIdempotency(principal: string, key: string): Promise<IdempotencyRow | undefined>;
 
+  /**
+   * Active subjects whose last activity (`updatedAt`) is before `before`, in id order after
+   * `afterId`, each with the names of the fields it holds (the dormancy sweep).
+   */
+  dormant(before: Date, afterId: SubjectId | null, limit: number): Promise<{ id: SubjectId; updatedAt: Date; fields: string[] }[]>;
+  /**
+   * Bulk erasure, one transaction: every field value and blind-index entry of these subjects is
+   * deleted and the active ones are marked erased. Returns how many were active.
+   */
+  eraseMany(ids: readonly SubjectId[], at: Date): Promise<number>;
+
   /** Key/value settings owned by the data store (e.g. import checkpoints). */
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
@@ -414,6 +425,8 @@ export interface KeyStore {
   getMany(ids: readonly SubjectId[]): Promise<WrappedKeyRow[]>;
   /** Crypto-shredding: delete the wrapped key. Returns true if a key was destroyed. */
   destroy(id: SubjectId): Promise<boolean>;
+  /** Crypto-shredding of many subjects in one transaction; returns how many keys were destroyed. */
+  destroyMany(ids: readonly SubjectId[]): Promise<number>;
   findByAuditRef(ref: AuditRef): Promise<SubjectId | undefined>;
   /** Keys not yet wrapped by `kekVersion`, ordered by subject id, after `afterId`. */
   listNotWrappedBy(kekVersion: number, afterId: string | null, limit: number): Promise<WrappedKeyRow[]>;

@@ -8,6 +8,7 @@ import type { AuditStore, DataStore, KeyStore } from "../core/ports.js";
 import { openPgAuditStore } from "./postgres/pg-audit-store.js";
 import { openPgDataStore } from "./postgres/pg-data-store.js";
 import { openPgKeyStore } from "./postgres/pg-key-store.js";
+import { PG_AUDIT_SCHEMA, PG_DATA_SCHEMA, PG_KEYS_SCHEMA } from "./migrations/postgres-migrations.js";
 import { openSharedPool } from "./postgres/pg-pool.js";
 import { openSqliteAuditStore } from "./sqlite/sqlite-audit-store.js";
 import type { SqliteSynchronous } from "./sqlite/sqlite-connection.js";
@@ -15,11 +16,21 @@ import { openSqliteDataStore } from "./sqlite/sqlite-data-store.js";
 import { openSqliteKeyStore } from "./sqlite/sqlite-key-store.js";
 import { storageFailure } from "./storage-errors.js";
 
+/**
+ * Where the three stores live, for `haechi backup` and `haechi restore` (services/backup-service).
+ * The PostgreSQL URL is the single host the pool is bound to and may hold a password: it is
+ * handed to pg_dump / pg_restore through the environment, never on a command line or in a log.
+ */
+export type StoreLocation =
+  | { kind: "sqlite"; files: { data: string; keys: string; audit: string } }
+  | { kind: "postgres"; url: string; schemas: { data: string; keys: string; audit: string } };
+
 export interface Stores {
   data: DataStore;
   keys: KeyStore;
   audit: AuditStore;
   kind: "sqlite" | "postgres";
+  location: StoreLocation;
   close(): Promise<void>;
 }
 
@@ -53,14 +64,15 @@ export async function openSqliteStores(opts: SqliteStoresOptions): Promise<Store
     throw storageFailure(e, "cannot create storage directory");
   }
   const opened: { close(): Promise<void> }[] = [];
+  const files = { data: join(opts.dir, "data.db"), keys: join(opts.dir, "keys.db"), audit: join(opts.dir, "audit.db") };
   try {
-    const data = await openSqliteDataStore({ file: join(opts.dir, "data.db"), synchronous });
+    const data = await openSqliteDataStore({ file: files.data, synchronous });
     opened.push(data);
-    const keys = await openSqliteKeyStore({ file: join(opts.dir, "keys.db"), synchronous });
+    const keys = await openSqliteKeyStore({ file: files.keys, synchronous });
     opened.push(keys);
-    const audit = await openSqliteAuditStore({ file: join(opts.dir, "audit.db"), synchronous });
+    const audit = await openSqliteAuditStore({ file: files.audit, synchronous });
     opened.push(audit);
-    return { data, keys, audit, kind: "sqlite", close: () => closeAll([data, keys, audit]) };
+    return { data, keys, audit, kind: "sqlite", location: { kind: "sqlite", files }, close: () => closeAll([data, keys, audit]) };
   } catch (e) {
     await closeAll(opened).catch(() => undefined);
     throw e;
@@ -79,7 +91,12 @@ export async function openPostgresStores(opts: PostgresStoresOptions): Promise<S
     opened.push(keys);
     const audit = await openPgAuditStore(shared);
     opened.push(audit);
-    return { data, keys, audit, kind: "postgres", close: () => closeAll([data, keys, audit]) };
+    const location: StoreLocation = {
+      kind: "postgres",
+      url: shared.pool.options.connectionString ?? opts.url,
+      schemas: { data: PG_DATA_SCHEMA, keys: PG_KEYS_SCHEMA, audit: PG_AUDIT_SCHEMA },
+    };
+    return { data, keys, audit, kind: "postgres", location, close: () => closeAll([data, keys, audit]) };
   } catch (e) {
     await closeAll(opened).catch(() => undefined);
     throw e;

@@ -183,6 +183,38 @@ const IMPORT_STATE = named(
    SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])`,
 );
 
+/**
+ * The dormancy page: active subjects idle since before $1, in id order from the cursor, each with
+ * its field names (one aggregate per subject over the fields primary key). The primary-key walk
+ * from the cursor makes one pass over the table per sweep, whatever share is dormant. json_agg
+ * rather than array_agg: the driver's JSON.parse beats its text[] parser (5.1 against 6.5 µs per
+ * subject, pages of 5,000); a join with GROUP BY measured 24.
+ */
+const dormantSql = (cursor: "" | "s.id > $3 AND") =>
+  `SELECT s.id, s.updated_at,
+          coalesce((SELECT json_agg(f.field ORDER BY f.field) FROM haechi.fields f WHERE f.subject_id = s.id), '[]') AS fields
+     FROM haechi.subjects s
+    WHERE ${cursor} s.status = 'active' AND s.updated_at < $1
+    ORDER BY s.id LIMIT $2`;
+const DORMANT_FIRST = named("haechi_dormant_first", dormantSql(""));
+const DORMANT_AFTER = named("haechi_dormant_after", dormantSql("s.id > $3 AND"));
+/**
+ * Bulk erasure in one statement (one round trip, one implicit transaction): data-modifying CTEs
+ * always run to completion, so both deletes happen though only the update is read. The ids are
+ * joined as a set (each primary key probed once) rather than matched with `= ANY($1)`: with 5,000
+ * ids the custom plans for `= ANY` estimated a sequential scan of `fields`, and the joins measured
+ * 1.5-2× faster (15-22 µs against 29-45 µs per subject with 5 fields and 3 blind indexes each).
+ */
+const ERASE_MANY = named(
+  "haechi_erase_many",
+  `WITH ids AS MATERIALIZED (SELECT DISTINCT unnest($1::text[]) COLLATE "C" AS id),
+        f AS (DELETE FROM haechi.fields x USING ids WHERE x.subject_id = ids.id),
+        l AS (DELETE FROM haechi.lookups x USING ids WHERE x.subject_id = ids.id),
+        s AS (UPDATE haechi.subjects x SET status = 'erased', updated_at = $2
+                FROM ids WHERE x.id = ids.id AND x.status = 'active' RETURNING 1)
+   SELECT count(*)::int AS erased FROM s`,
+);
+
 // ---------------------------------------------------------------- row mapping
 
 interface SubjectDbRow {
@@ -203,6 +235,11 @@ interface BundleDbRow {
 type ApiKeyDbRow = PgDataDb["haechi.api_keys"];
 type IdempotencyDbRow = PgDataDb["haechi.idempotency"];
 type LedgerDbRow = PgDataDb["haechi.consent_ledger"];
+interface DormantDbRow {
+  id: string;
+  updated_at: Date;
+  fields: string[];
+}
 
 const toSubject = (r: SubjectDbRow): SubjectRow => ({
   id: asSubjectId(r.id),
@@ -596,6 +633,22 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
         const row = (await runNamed<IdempotencyDbRow>(pool, GET_IDEMPOTENCY, [principal, key])).rows[0];
         return row === undefined ? undefined : toIdempotency(row);
       }),
+
+    dormant: (before, afterId, limit) =>
+      guard(async () => {
+        if (limit < 1) return [];
+        const { rows } =
+          afterId === null
+            ? await runNamed<DormantDbRow>(pool, DORMANT_FIRST, [before, limit])
+            : await runNamed<DormantDbRow>(pool, DORMANT_AFTER, [before, limit, afterId]);
+        return rows.map((r) => ({ id: asSubjectId(r.id), updatedAt: r.updated_at, fields: r.fields }));
+      }),
+    eraseMany: (ids, at) =>
+      outsideTransaction(() =>
+        guard(async () =>
+          ids.length === 0 ? 0 : ((await runNamed<{ erased: number }>(pool, ERASE_MANY, [ids, at])).rows[0]?.erased ?? 0),
+        ),
+      ),
 
     getMeta: (key) =>
       guard(async () => (await db.selectFrom("haechi.meta").select("value").where("key", "=", key).executeTakeFirst())?.value),

@@ -68,6 +68,12 @@ type StateDbRow = Omit<SqliteDataDb["consent_state"], "subject_id">;
 type ApiKeyDbRow = SqliteDataDb["api_keys"];
 type IdempotencyDbRow = SqliteDataDb["idempotency"];
 type LedgerDbRow = SqliteDataDb["consent_ledger"];
+/** A dormant subject: `fields` is a JSON array of its field names (json_group_array). */
+interface DormantDbRow {
+  id: string;
+  updated_at: number;
+  fields: string;
+}
 
 const toSubject = (r: SubjectDbRow): SubjectRow => ({
   id: asSubjectId(r.id),
@@ -118,6 +124,14 @@ const toEvent = (r: LedgerDbRow): ConsentEvent => ({
   requestId: r.request_id,
 });
 const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
+
+/** The dormancy page, from the start or after a cursor (`s.id > ?`). */
+const dormantSql = (cursor: "" | "s.id > ? AND") =>
+  `SELECT s.id, s.updated_at,
+          (SELECT json_group_array(f.field ORDER BY f.field) FROM fields f WHERE f.subject_id = s.id) AS fields
+   FROM subjects s
+   WHERE ${cursor} s.status = 'active' AND s.updated_at < ?
+   ORDER BY s.id LIMIT ?`;
 
 /** Above this many names the field filter binds one JSON array instead of one `?` per name. */
 const MAX_IN_ARITY = 32;
@@ -176,6 +190,13 @@ const sqliteDataStore = (
       `SELECT principal, key, request_hash, status, response, created_at FROM idempotency
        WHERE principal = ? AND key = ?`,
     ),
+    // Walks the primary key from the cursor and filters on status and updated_at: one pass over
+    // the table per sweep, whatever share is dormant. An index on updated_at would not help: the
+    // page must come out in id order, and sorting every dormant subject per page is quadratic
+    // when most of them are (measured 3-4 µs per subject for pages of 5,000). Field names in one
+    // JSON array per subject (a PK prefix scan of `fields`), not one row per field.
+    dormantAfter: reader.prepare<[string, number, number], DormantDbRow>(dormantSql("s.id > ? AND")),
+    dormantFirst: reader.prepare<[number, number], DormantDbRow>(dormantSql("")),
   };
   const fieldsByArity = new Map<number, Database.Statement<unknown[], FieldDbRow>>();
   const readFields = (id: string, names: readonly string[]): StoredField[] => {
@@ -240,6 +261,19 @@ const sqliteDataStore = (
       `UPDATE api_keys SET failed_count = failed_count + 1, locked_until = ?
        WHERE key_id = ? RETURNING failed_count`,
     ),
+    // Bulk erasure: set-based over one JSON array of ids. SQLite turns the IN list into a sorted
+    // ephemeral index and seeks the primary keys in id order, so callers need not sort. Measured
+    // against one prepared statement per id for 5,000 subjects: equal for neighbouring ids, about
+    // 20% faster for ids spread over the table, and no parameter limit. Most of the cost is not
+    // here but in `lookups_by_digest`: each blind index sits on a random page of that index, so a
+    // batch dirties about one page per entry and the commit writes them all to the WAL (5,000
+    // subjects × 3 entries: ~45 of ~60 µs per subject at 200,000 subjects; ~15 without the index).
+    eraseFields: writer.prepare<[string]>("DELETE FROM fields WHERE subject_id IN (SELECT value FROM json_each(?))"),
+    eraseLookups: writer.prepare<[string]>("DELETE FROM lookups WHERE subject_id IN (SELECT value FROM json_each(?))"),
+    markErased: writer.prepare<[number, string]>(
+      `UPDATE subjects SET status = 'erased', updated_at = ?
+       WHERE id IN (SELECT value FROM json_each(?)) AND status = 'active'`,
+    ),
   };
 
   const appendConsentNow = (e: ConsentEvent) => {
@@ -256,6 +290,13 @@ const sqliteDataStore = (
       for (const l of item.lookups) w.insertLookup.run(s.id, l.field, l.digest);
       for (const e of item.consents) appendConsentNow(e);
     }
+  });
+
+  /** Returns how many of the subjects were active (the only rows the update changes). */
+  const eraseNow = writer.transaction((ids: string, at: number): number => {
+    w.eraseFields.run(ids);
+    w.eraseLookups.run(ids);
+    return w.markErased.run(at, ids).changes;
   });
 
   /** Every use of the writer goes through here, so nothing joins a foreign open transaction. */
@@ -469,6 +510,20 @@ const sqliteDataStore = (
         return row === undefined ? undefined : toIdempotency(row);
       }),
 
+    dormant: (before, afterId, limit) =>
+      read(() => {
+        if (limit < 1) return [];
+        const rows =
+          afterId === null ? r.dormantFirst.all(before.getTime(), limit) : r.dormantAfter.all(afterId, before.getTime(), limit);
+        return rows.map((row) => ({
+          id: asSubjectId(row.id),
+          updatedAt: new Date(row.updated_at),
+          fields: JSON.parse(row.fields) as string[],
+        }));
+      }),
+    eraseMany: (ids, at) =>
+      exclusive(() => guard(() => (ids.length === 0 ? 0 : eraseNow.immediate(JSON.stringify(ids), at.getTime())))),
+
     getMeta: (key) =>
       read(async () => (await readerDb.selectFrom("meta").select("value").where("key", "=", key).executeTakeFirst())?.value),
     setMeta: (key, value) =>
@@ -488,6 +543,10 @@ const sqliteDataStore = (
         closed = true;
         await readerDb.destroy();
         await writerDb.destroy();
+        // Kysely closes a connection only if it used it; the stores read through prepared
+        // statements, so close both explicitly (a restore checks that nothing holds the files).
+        if (reader.open) reader.close();
+        if (writer.open) writer.close();
       }),
   };
 };
