@@ -14,6 +14,7 @@ import { pseudonyms } from "./crypto/pseudonym.js";
 import { subjectKeys } from "./crypto/subject-keys.js";
 import { auditService } from "./services/audit-service.js";
 import { authService } from "./services/auth-service.js";
+import { backupService } from "./services/backup-service.js";
 import { importService } from "./services/import-service.js";
 import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
@@ -80,6 +81,15 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     subjects,
     erase,
     auth: authService({ ...base, data: stores.data }),
+    backup: backupService({
+      ...base,
+      location: stores.location,
+      journal,
+      data: stores.data,
+      keys: stores.keys,
+      keyringId: deriveKey(keyring.secrets.chainKey, "backup/keyring-id", 8).toString("hex"),
+      reerase: erase.reerase,
+    }),
     audit: auditService({
       store: auditStore,
       flush: () => audit.flush(),

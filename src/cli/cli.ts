@@ -85,8 +85,17 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         c.services.provisions.runDue("scheduler").catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "scheduled provisions failed"));
       }, 60_000);
       scheduler.unref();
+      // The destruction sweep (dormancy and sealed-store deadlines) runs daily (LAW §15 E4).
+      const sweeper = setInterval(() => {
+        (async () => {
+          await c.services.erase.sweepDormant({ by: "scheduler" });
+          await c.services.erase.sweep({ by: "scheduler" });
+        })().catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "destruction sweep failed"));
+      }, 24 * 3600 * 1000);
+      sweeper.unref();
       const stop = async () => {
         clearInterval(scheduler);
+        clearInterval(sweeper);
         await app.close();
         await c.close();
         process.exit(0);
@@ -272,19 +281,84 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       });
     });
 
-  common(program.command("sweep").description("destroy sealed data whose statutory period has ended; a destruction certificate per act"))
+  common(program.command("sweep").description("destroy what is past its deadline: dormant accounts (catalog dormancy) and sealed data whose statutory period has ended; a destruction certificate per act"))
     .option("--overdue-days <n>", "alert on values found more than n days past their deadline", "5")
     .action(async (o) => {
       await withContainer(config(o), async (c) => {
         const bar = progressBar("sweep", { unit: "subjects" });
-        const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays), onProgress: (n) => bar.update(n) });
-        bar.done(r.subjects);
-        out(`sweep at ${r.at}: ${r.values} sealed values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);
-        if (r.overdue > 0) {
-          out(`ALERT: ${r.overdue} subjects had sealed data more than ${o.overdueDays} days past its deadline (PIPA Art. 21(1): without delay)\n`);
+        const d = await c.services.erase.sweepDormant({ by: "haechi sweep", overdueDays: Number(o.overdueDays), onProgress: (n) => bar.update(n) });
+        const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays) });
+        bar.done(d.erased + d.sealed + r.subjects);
+        out(`dormancy (inactive since before ${d.cutoff}): ${d.erased} accounts erased, ${d.sealed} erased with records sealed by law; ${d.noticeDue} to be told in advance\n`);
+        out(`sealed store at ${r.at}: ${r.values} values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);
+        const late = d.overdue + r.overdue;
+        if (late > 0) {
+          out(`ALERT: ${late} subjects were more than ${o.overdueDays} days past their deadline (PIPA Art. 21(1): without delay)\n`);
           process.exitCode = 2;
         }
       });
+    });
+
+  /** Progress of `backup` / `restore` on stderr: a bar per file copied, then one for the journal replay. */
+  const backupProgress = () => {
+    let bar: ReturnType<typeof progressBar> | undefined;
+    let label = "";
+    let last = { done: 0, total: 0 };
+    const finish = () => {
+      bar?.done(last.done, last.total);
+      bar = undefined;
+    };
+    const on = (p: import("../services/backup-service.js").BackupProgress) => {
+      if (p.step === "hash") return;
+      const name = p.step === "copy" ? `copy ${p.file}` : "replay shred journal";
+      if (name !== label) {
+        finish();
+        label = name;
+        bar = progressBar(name, { unit: p.step === "copy" ? p.unit : "entries" });
+      }
+      last = { done: p.done, total: p.total };
+      bar?.update(p.done, p.total);
+    };
+    return { on, finish };
+  };
+
+  common(program.command("backup").description("back up the stores online: data store and audit log into --data, the key store into --keys (never the key file)"))
+    .requiredOption("--data <dir>", "new or empty directory for the data store and the audit log")
+    .requiredOption("--keys <dir>", "new or empty directory for the key store: not --data, not inside it, ideally on other storage")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const progress = backupProgress();
+        const r = await c.services.backup.backup({ dataDir: o.data, keysDir: o.keys, by: "haechi backup", onProgress: progress.on });
+        progress.finish();
+        out(`backup ${r.backupId} of the ${r.store} stores, taken ${r.createdAt}\n`);
+        for (const [dir, m] of [
+          [r.dataDir, r.data],
+          [r.keysDir, r.keys],
+        ] as const) {
+          out(`  ${m.part} → ${dir}\n`);
+          for (const f of m.files) out(`    ${f.name}  ${f.bytes} bytes  sha256 ${f.sha256}\n`);
+        }
+        if (fs.statSync(r.dataDir).dev === fs.statSync(r.keysDir).dev) out("  note: both halves are on the same filesystem; move the keys half to other storage\n");
+        out(`  shred journal: ${r.journalEntries} entries at backup time; not in the backup (${c.config.shredJournalFile}: replicate it with the key file)\n`);
+        out(`NOT BACKED UP: the key file ${c.keyring.file}. Back it up separately and offline: it is the master secret, and without it this backup cannot be read.\n`);
+      });
+    });
+
+  common(program.command("restore").description("restore a backup of `haechi backup` (stop Haechi first), then destroy again everything the shred journal records"))
+    .requiredOption("--data <dir>", "the backup's data directory")
+    .requiredOption("--keys <dir>", "the backup's keys directory")
+    .action(async (o) => {
+      const cfg = config(o);
+      const { restoreBackup } = await import("../services/backup-service.js");
+      const progress = backupProgress();
+      const r = await restoreBackup(() => buildContainer(cfg), { dataDir: o.data, keysDir: o.keys, by: "haechi restore", onProgress: progress.on });
+      progress.finish();
+      out(`restored backup ${r.backupId} of the ${r.store} stores, taken ${r.backupCreatedAt}; every file matched its manifest\n`);
+      for (const f of r.files) out(`  ${path.join(f.dir, f.name)}  ${f.bytes} bytes\n`);
+      out(
+        `shred journal replayed: ${r.journalEntries} entries (${r.newSinceBackup} since the backup): ${r.subjectsRedestroyed} subjects erased again, ${r.sealedRedestroyed} sealed copies and ${r.fieldSetsRedestroyed} withdrawn field sets destroyed again\n`,
+      );
+      out(`audit: #${r.auditSeq} backup.restore. Entries written after the backup was taken are not in the restored log; checkpoints taken after it will no longer verify.\n`);
     });
 
   const suspend = program.command("suspend").description("kill switch: suspend transfers to a recipient or country (PIPA Art. 28-9)");

@@ -12,6 +12,8 @@
  *   5. the key store purges (SQLite: checkpoint and truncate the write-ahead log).
  * A rerun after a crash in 3-4 finds no key and simply finishes 4-5.
  */
+import crypto from "node:crypto";
+import { addPeriod, subtractPeriod } from "../core/catalog/catalog-fns.js";
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type { DataStore, KeyStore, SealedFieldRow, ShredJournal } from "../core/ports.js";
@@ -24,8 +26,8 @@ import type { SubjectKeys } from "../crypto/subject-keys.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
 
 export type EraseServiceDeps = BaseDeps & {
-  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed">;
-  keys: Pick<KeyStore, "destroy" | "putSealed" | "getSealed" | "destroySealed" | "dueSealed" | "purge">;
+  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed" | "dormant" | "eraseMany">;
+  keys: Pick<KeyStore, "destroy" | "destroyMany" | "getMany" | "putSealed" | "getSealed" | "destroySealed" | "dueSealed" | "purge">;
   kek: KekProvider;
   subjectKeys: SubjectKeys;
   pseudonyms: Pseudonyms;
@@ -47,6 +49,19 @@ export interface EraseResult {
   retained: { field: string; code: string; rule: string; citation: string; until: string }[];
   /** The id each legal-retention principal uses to read the sealed values (null when nothing is kept). */
   retentionIds: Record<string, string> | null;
+}
+
+export interface DormancyResult {
+  at: string;
+  /** Accounts inactive since before this moment were erased. */
+  cutoff: string;
+  /** Erased in bulk (nothing kept) and one by one (something sealed for a law). */
+  erased: number;
+  sealed: number;
+  /** Accounts that will reach the threshold within `notice_before` and must be told now. */
+  noticeDue: number;
+  /** Accounts found more than the allowed days past the threshold (the sweep ran late). */
+  overdue: number;
 }
 
 export interface SweepResult {
@@ -77,6 +92,80 @@ export const eraseService = (deps: EraseServiceDeps) => {
     return row ? deps.kek.unwrap(row.kekVersion, row.wrapped, sealedKeyAad(id)) : undefined;
   };
 
+  /** The erasure itself (see the steps above), for a resolved subject. */
+  const eraseById = async (
+    ctx: RequestContext,
+    id: SubjectId,
+    externalId: string,
+    action: string,
+    why: string[],
+    purge = true,
+    /** When the erasure counts from (a replay after a restore uses the original time). */
+    since?: Date,
+  ): Promise<EraseResult> => {
+    const catalog = deps.catalog.current();
+    const now = deps.clock.now();
+    const key = await deps.subjectKeys.get(id);
+    const stored = await data.getFields(id, Object.keys(catalog.fields));
+    const plan = erasurePlan(
+      catalog,
+      stored.map((f) => f.field),
+      since ?? now,
+    );
+    await deps.audit.record({
+      ...entryBase(ctx, now),
+      action,
+      effect: "allow",
+      purpose: null,
+      subjectRef: key?.auditRef ?? null,
+      fields: stored.map((f) => f.field).sort(),
+      reasons: [...why, ...plan.retain.map((r) => r.code)],
+      meta: { destroyed: plan.destroy.length, retained: plan.retain.length, resumed: key === undefined },
+    });
+
+    // 2. Seal what a law keeps (only while the live key still exists: after it is gone, a
+    //    previous attempt has already sealed everything).
+    if (key && plan.retain.length > 0 && plan.until) {
+      let sealedKey = await sealedKeyOf(id);
+      if (!sealedKey) {
+        sealedKey = randomBytes(32);
+        const { kekVersion, wrapped } = await deps.kek.wrap(sealedKey, sealedKeyAad(id));
+        await keys.putSealed({ subjectId: id, kekVersion, wrapped, until: plan.until, createdAt: now });
+      }
+      const byField = new Map(stored.map((f) => [f.field, f.ciphertext]));
+      const rows: SealedFieldRow[] = plan.retain.map((r: RetainedField) => ({
+        subjectId: id,
+        field: r.field,
+        ciphertext: sealField(sealedKey!, SEALED_DEK_VERSION, id, sealedFieldName(r.field), openField(key.dek, id, r.field, byField.get(r.field)!)),
+        rule: r.rule,
+        until: r.until,
+        sealedAt: now,
+      }));
+      await data.sealed.put(rows);
+      sealedKey.fill(0);
+    }
+    // 3. Crypto-shred the live data (journalled first, for restores of older backups).
+    await deps.journal.append([{ at: now, subjectId: id, scope: "subject" }]);
+    await keys.destroy(id);
+    deps.subjectKeys.forget(id);
+    // 4. Remove the unreadable values and the blind indexes.
+    const all = Object.keys(catalog.fields);
+    await data.transaction(async (tx) => {
+      await tx.deleteFields(id, all);
+      await tx.deleteLookups(id, all);
+      await tx.setSubjectStatus(id, "erased", now);
+    });
+    // 5. No copy of the destroyed key left in the key store's files (a sweep purges once at its end).
+    if (purge) await keys.purge();
+    return {
+      id: externalId as ExternalSubjectId,
+      erasedAt: now.toISOString(),
+      destroyed: plan.destroy,
+      retained: plan.retain.map((r) => ({ field: r.field, code: r.code, rule: r.rule, citation: r.citation, until: r.until.toISOString() })),
+      retentionIds: plan.retain.length > 0 ? retentionIdsFor(id) : null,
+    };
+  };
+
   const service = {
     /** DELETE /v1/subjects/{id}: account deletion (PIPA Art. 21, 36). */
     async erase(ctx: RequestContext, externalId: string): Promise<EraseResult> {
@@ -98,65 +187,18 @@ export const eraseService = (deps: EraseServiceDeps) => {
         if (principal?.role !== "service") throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" may not delete accounts`);
         throw new HaechiError("NOT_FOUND", "subject not found");
       }
-      const key = await deps.subjectKeys.get(id);
-      const stored = await data.getFields(id, Object.keys(catalog.fields));
-      const plan = erasurePlan(
-        catalog,
-        stored.map((f) => f.field),
-        now,
-      );
-      await deps.audit.record({
-        ...entryBase(ctx, now),
-        action: "subject.erase",
-        effect: "allow",
-        purpose: null,
-        subjectRef: key?.auditRef ?? null,
-        fields: stored.map((f) => f.field).sort(),
-        reasons: plan.retain.map((r) => r.code),
-        meta: { destroyed: plan.destroy.length, retained: plan.retain.length, resumed: key === undefined },
-      });
+      return eraseById(ctx, id, externalId, "subject.erase", []);
+    },
 
-      // 2. Seal what a law keeps (only while the live key still exists: after it is gone, a
-      //    previous attempt has already sealed everything).
-      if (key && plan.retain.length > 0 && plan.until) {
-        let sealedKey = await sealedKeyOf(id);
-        if (!sealedKey) {
-          sealedKey = randomBytes(32);
-          const { kekVersion, wrapped } = await deps.kek.wrap(sealedKey, sealedKeyAad(id));
-          await keys.putSealed({ subjectId: id, kekVersion, wrapped, until: plan.until, createdAt: now });
-        }
-        const byField = new Map(stored.map((f) => [f.field, f.ciphertext]));
-        const rows: SealedFieldRow[] = plan.retain.map((r: RetainedField) => ({
-          subjectId: id,
-          field: r.field,
-          ciphertext: sealField(sealedKey!, SEALED_DEK_VERSION, id, sealedFieldName(r.field), openField(key.dek, id, r.field, byField.get(r.field)!)),
-          rule: r.rule,
-          until: r.until,
-          sealedAt: now,
-        }));
-        await data.sealed.put(rows);
-        sealedKey.fill(0);
-      }
-      // 3. Crypto-shred the live data (journalled first, for restores of older backups).
-      await deps.journal.append([{ at: now, subjectId: id, scope: "subject" }]);
-      await keys.destroy(id);
-      deps.subjectKeys.forget(id);
-      // 4. Remove the unreadable values and the blind indexes.
-      const all = Object.keys(catalog.fields);
-      await data.transaction(async (tx) => {
-        await tx.deleteFields(id, all);
-        await tx.deleteLookups(id, all);
-        await tx.setSubjectStatus(id, "erased", now);
-      });
-      // 5. No copy of the destroyed key left in the key store's files.
-      await keys.purge();
-      return {
-        id: externalId as ExternalSubjectId,
-        erasedAt: now.toISOString(),
-        destroyed: plan.destroy,
-        retained: plan.retain.map((r) => ({ field: r.field, code: r.code, rule: r.rule, citation: r.citation, until: r.until.toISOString() })),
-        retentionIds: plan.retain.length > 0 ? retentionIdsFor(id) : null,
-      };
+    /**
+     * Erases a restored subject again as of its original erasure (backup-service replay): only if
+     * it is active and still has its data key; returns whether it did.
+     */
+    async reerase(id: SubjectId, at: Date): Promise<boolean> {
+      const subject = await data.getSubject(id);
+      if (subject?.status !== "active" || !(await deps.subjectKeys.get(id))) return false;
+      await eraseById({ principal: "restore", source: null, requestId: `restore-${randomBytes(8).toString("hex")}` }, id, "", "subject.erase", ["RESTORE_REPLAY"], true, at);
+      return true;
     },
 
     /**
@@ -173,6 +215,93 @@ export const eraseService = (deps: EraseServiceDeps) => {
       } finally {
         k.fill(0);
       }
+    },
+
+    /**
+     * The dormancy policy (catalog `dormancy`): accounts inactive for `after` are erased like a
+     * deletion. Accounts with nothing a law keeps go in bulk: journal, keys destroyed in one
+     * transaction (crypto-shredding), rows deleted in another, one destruction certificate per
+     * batch with a digest of the batch's audit references. The others are erased one by one so
+     * their kept records are sealed first.
+     */
+    async sweepDormant(opts: { by: string; batch?: number; overdueDays?: number; onProgress?: (done: number) => void }): Promise<DormancyResult> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      const policy = catalog.dormancy;
+      const res: DormancyResult = { at: now.toISOString(), cutoff: now.toISOString(), erased: 0, sealed: 0, noticeDue: 0, overdue: 0 };
+      if (!policy) return res;
+      const cutoff = subtractPeriod(now, policy.after);
+      res.cutoff = cutoff.toISOString();
+      const lateBefore = new Date(cutoff.getTime() - (opts.overdueDays ?? 5) * 24 * 3600 * 1000);
+      const ctx: RequestContext = { principal: opts.by, source: null, requestId: `dormancy-${randomBytes(8).toString("hex")}` };
+      const rule = `DORMANCY:${policy.after}`;
+      let after: SubjectId | null = null;
+      for (;;) {
+        const page = await data.dormant(cutoff, after, opts.batch ?? 5000);
+        if (page.length === 0) break;
+        after = page[page.length - 1]!.id;
+        const bulk: SubjectId[] = [];
+        const oneByOne: SubjectId[] = [];
+        for (const s of page) {
+          if (s.updatedAt < lateBefore) res.overdue++;
+          (erasurePlan(catalog, s.fields, now).retain.length > 0 ? oneByOne : bulk).push(s.id);
+        }
+        if (bulk.length > 0) {
+          const refs = (await keys.getMany(bulk)).map((k) => k.auditRef).sort();
+          // The certificate is durable before anything is destroyed (fail closed).
+          await deps.audit.record({
+            ...entryBase(ctx, now),
+            action: "destruction.certificate",
+            effect: "info",
+            purpose: null,
+            subjectRef: null,
+            fields: [],
+            reasons: [rule],
+            count: bulk.length,
+            meta: {
+              method: "crypto-shredding (data keys destroyed), then deletion of values and blind indexes",
+              refsSha256: crypto.createHash("sha256").update(refs.join("\n")).digest("hex"),
+              by: opts.by,
+            },
+          });
+          await deps.journal.append(bulk.map((subjectId) => ({ at: now, subjectId, scope: "subject" as const })));
+          await keys.destroyMany(bulk);
+          for (const id of bulk) deps.subjectKeys.forget(id);
+          res.erased += await data.eraseMany(bulk, now);
+        }
+        for (const id of oneByOne) {
+          await eraseById(ctx, id, "", "subject.erase", [rule], false);
+          res.sealed++;
+        }
+        opts.onProgress?.(res.erased + res.sealed);
+      }
+      if (res.erased + res.sealed > 0) await keys.purge();
+      if (policy.notice_before) {
+        // Those who reach the threshold within notice_before: counted here; delivering the
+        // notices is the outbox's (PIPC guidance 2023: tell people in advance).
+        const soon = addPeriod(cutoff, policy.notice_before);
+        let a: SubjectId | null = null;
+        for (;;) {
+          const page = await data.dormant(soon, a, 5000);
+          if (page.length === 0) break;
+          a = page[page.length - 1]!.id;
+          res.noticeDue += page.filter((s) => s.updatedAt >= cutoff).length;
+        }
+        if (res.noticeDue > 0) {
+          await deps.audit.record({
+            ...entryBase(ctx, now),
+            action: "dormancy.notice_due",
+            effect: "info",
+            purpose: null,
+            subjectRef: null,
+            fields: [],
+            reasons: [rule],
+            count: res.noticeDue,
+            meta: { before: soon.toISOString() },
+          });
+        }
+      }
+      return res;
     },
 
     /**

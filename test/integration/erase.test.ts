@@ -17,6 +17,7 @@ import { sealedKeyAad } from "../../src/services/erase-service.js";
 import { STORE_KINDS, startApp, type TestApp } from "../helpers/app.js";
 
 const DAY = 24 * 3600 * 1000;
+const internalOf = (t: TestApp, principal: string, ext: string) => asSubjectId(pseudonyms(t.c.keyring.secrets.pseudonymKey).resolve(principal, ext)!);
 const payFields = (i: number) => ({
   user_id: `payer-${i}`,
   name: "정하늘",
@@ -41,7 +42,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(r.status, 201, JSON.stringify(r.body));
       return r.body.id as string;
     };
-    const internal = (principal: string, ext: string) => asSubjectId(pseudonyms(t.c.keyring.secrets.pseudonymKey).resolve(principal, ext)!);
+    const internal = (principal: string, ext: string) => internalOf(t, principal, ext);
 
     test("PIPA Art. 21(3): a payment customer deletes the account; payment records stay sealed for 5 years (legal_retention only), the phone goes at once; at 5 years the sweep destroys the rest", async () => {
       const id = await createPayer(1);
@@ -205,6 +206,57 @@ for (const kind of STORE_KINDS) {
       const sealed = await t.call("legal-archive", "GET", `/v1/subjects/${ref}?purpose=legal_retention&fields=transaction_history`);
       assert.equal(sealed.status, 200, "what was sealed before the crash is still readable for legal_retention");
       assert.equal((await data.getSubject(internal("pay-app", b)))?.status, "erased");
+    });
+  });
+
+  describe(`the dormancy sweep on ${kind}`, () => {
+    let t: TestApp;
+    const clock = fixedClock("2026-01-10T00:00:00Z");
+    before(async () => {
+      t = await startApp(kind, { clock });
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test("LAW §11.1, §15 E4, E7: accounts inactive past the declared period are erased (records a law keeps are sealed), people near it are counted for notice, a certificate is written", async () => {
+      const talk = async (n: number) =>
+        (
+          await t.call("talk-app", "POST", "/v1/subjects", {
+            purpose: "talk_service",
+            fields: { user_id: `sleeper-${n}`, phone: `010-5${String(100 + n)}-0000`, name: "이잠", nickname: `z${n}` },
+          })
+        ).body.id as string;
+      const quietA = await talk(1);
+      const quietB = await talk(2);
+      const payer = (await t.call("pay-app", "POST", "/v1/subjects", { purpose: "pay_service", fields: payFields(50) })).body.id as string;
+      clock.advance(10 * DAY);
+      const soon = await talk(3); // reaches a year 10 days after the others
+      clock.advance(356 * DAY); // one year and a day after the first three
+      const active = await talk(4);
+
+      const r = await t.c.services.erase.sweepDormant({ by: "test" });
+      assert.equal(r.erased, 2, "the two messenger accounts, in bulk");
+      assert.equal(r.sealed, 1, "the payer, one by one: its payment records are sealed first");
+      assert.equal(r.noticeDue, 1, "the account reaching a year within 30 days is due a notice");
+      assert.equal(r.overdue, 0);
+      for (const id of [quietA, quietB]) assert.equal((await t.call("talk-app", "GET", `/v1/subjects/${id}?purpose=talk_service`)).status, 404);
+      assert.equal((await t.call("pay-app", "GET", `/v1/subjects/${payer}?purpose=pay_service`)).status, 404);
+      for (const id of [soon, active]) assert.equal((await t.call("talk-app", "GET", `/v1/subjects/${id}?purpose=talk_service`)).status, 200);
+      const payerId = internalOf(t, "pay-app", payer);
+      assert.ok(await t.c.stores.keys.getSealed(payerId), "the payer's records a law keeps are sealed");
+      const certs = [];
+      for await (const page of t.c.stores.audit.iterate(0, 1000)) {
+        for (const row of page) if (row.action === "destruction.certificate") certs.push(JSON.parse(row.body));
+      }
+      assert.equal(certs.length, 1);
+      assert.equal(certs[0].count, 2);
+      assert.deepEqual(certs[0].reasons, ["DORMANCY:P1Y"]);
+      assert.match(certs[0].meta.refsSha256, /^[0-9a-f]{64}$/);
+      assert.equal((await t.c.journal.entries()).filter((e) => e.scope === "subject").length, 3);
+      // A second run finds nothing more to do.
+      const again = await t.c.services.erase.sweepDormant({ by: "test" });
+      assert.equal(again.erased + again.sealed, 0);
     });
   });
 }

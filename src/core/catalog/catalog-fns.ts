@@ -493,3 +493,9 @@ export const catalogJsonSchema = (): Record<string, unknown> => {
     ...rest,
   };
 };
+
+/** Subtracts a period (the same calendar rules as `addPeriod`, with the signs reversed). */
+export const subtractPeriod = (date: Date, period: Period | string): Date => {
+  const p = typeof period === "string" ? parsePeriod(period) : period;
+  return addPeriod(date, { years: -p.years, months: -p.months, days: -p.days });
+};

@@ -426,6 +426,15 @@ export const catalogSchema = z
     equivalence_decisions: nullProtoRecord(name, equivalenceDecisionSchema)
       .default({})
       .describe("PIPC equivalence recognitions (PIPA Art. 28-8(1)5), by name"),
+    dormancy: z
+      .object({
+        after: isoPeriod.describe("inactivity (no write or consent change) after which an account is destroyed, e.g. P1Y"),
+        notice_before: isoPeriod.optional().describe("how long before that the person must be told (PIPC guidance 2023)"),
+        action: z.enum(["destroy"]).default("destroy").describe("destroy: erase the account as a deletion would (what a law keeps is sealed)"),
+      })
+      .strict()
+      .optional()
+      .describe("the service's own dormancy policy (the statutory 1-year rule was abolished in 2023; LAW §11.1)"),
     security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
       lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
     }),
