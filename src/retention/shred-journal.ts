@@ -8,6 +8,7 @@ import path from "node:path";
 import { HaechiError } from "../core/errors.js";
 import { asSubjectId } from "../core/ids.js";
 import type { ShredEntry, ShredJournal } from "../core/ports.js";
+import { writeFileDurably } from "../util/durable-file.js";
 
 export const fileShredJournal = (file: string): ShredJournal => ({
   async append(entries) {
@@ -16,13 +17,7 @@ export const fileShredJournal = (file: string): ShredJournal => ({
     const text =
       entries.map((e) => JSON.stringify({ at: e.at.toISOString(), subject: e.subjectId, scope: e.scope, ...(e.fields ? { fields: e.fields } : {}) })).join("\n") +
       "\n";
-    const fd = fs.openSync(file, "a", 0o600);
-    try {
-      fs.writeSync(fd, text);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
+    writeFileDurably(file, text, "a");
   },
   async entries() {
     if (!fs.existsSync(file)) return [];

@@ -45,6 +45,7 @@ import type { Clock } from "../core/clock.js";
 import { HaechiError, isHaechiError } from "../core/errors.js";
 import type { SubjectId } from "../core/ids.js";
 import type { DataStore, KeyStore, ShredEntry, ShredJournal } from "../core/ports.js";
+import { writeFileDurably } from "../util/durable-file.js";
 import type { AuditRecorder, CatalogSource } from "./service-types.js";
 
 // ---------------------------------------------------------------- types
@@ -228,15 +229,6 @@ const fsyncPath = (p: string) => {
   }
 };
 
-const writeFileDurably = (file: string, text: string) => {
-  const fd = fs.openSync(file, "wx", 0o600);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-};
 
 const parseManifest = (dir: string, expectedPart: "data" | "keys"): BackupManifest => {
   const file = path.join(dir, MANIFEST_FILE);
@@ -393,7 +385,7 @@ export const backupService = (deps: BackupServiceDeps) => {
         ] as const) {
           const file = path.join(dir, MANIFEST_FILE);
           written.push(file);
-          writeFileDurably(file, `${JSON.stringify(m, null, 2)}\n`);
+          writeFileDurably(file, `${JSON.stringify(m, null, 2)}\n`, "wx");
           fsyncPath(dir);
         }
         return {

@@ -41,6 +41,7 @@ import { deriveKey, type KekProvider, type RootSecrets } from "../crypto/keyring
 import type { Pseudonyms } from "../crypto/pseudonym.js";
 import { randomBytes } from "../crypto/random.js";
 import { openExportWriter, type PartResult } from "../provision/export-writer.js";
+import { writeFileDurably } from "../util/durable-file.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
 
 export type ProvisionServiceDeps = BaseDeps & {
@@ -475,7 +476,7 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
     // Files left by a crashed attempt that never committed are not part of the export.
     const keep = new Set(parts.map((p) => p.file));
     for (const f of fs.readdirSync(dir)) if (!keep.has(f)) fs.rmSync(path.join(dir, f), { force: true });
-    writeDurable(path.join(dir, "manifest.json"), manifestJson);
+    writeFileDurably(path.join(dir, "manifest.json"), manifestJson);
     counts.included = manifest.subjects;
     let diff: ProvisionRow["diff"] = null;
     if (rowIn.scheduleId) {
@@ -863,14 +864,5 @@ class StopRun extends Error {
   }
 }
 
-const writeDurable = (file: string, text: string) => {
-  const fd = fs.openSync(file, "w", 0o600);
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-};
 
 export type ProvisionService = ReturnType<typeof provisionService>;

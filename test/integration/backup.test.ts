@@ -19,18 +19,11 @@ import { asSubjectId, type SubjectId } from "../../src/core/ids.js";
 import { pseudonyms } from "../../src/crypto/pseudonym.js";
 import { buildServer } from "../../src/http/server.js";
 import { MANIFEST_FILE, restoreBackup, type BackupManifest } from "../../src/services/backup-service.js";
+import { payFields } from "../fixtures/people.js";
 import { STORE_KINDS, pgUrl } from "../helpers/app.js";
 import { freshDatabase } from "../helpers/pg.js";
 
 const DAY = 24 * 3600 * 1000;
-const payFields = (i: number) => ({
-  user_id: `payer-${i}`,
-  name: "정하늘",
-  phone: `010-8${String(100 + i).padStart(3, "0")}-${String(4000 + i)}`,
-  bank_account: `110-${String(200 + i)}-998877`,
-  card_number: `4000-1234-5678-${String(1000 + i)}`,
-  transaction_history: [{ at: "2026-10-01", amount: 12_000 + i, merchant: `shop-${i}` }],
-});
 
 type Call = (principal: string, method: string, p: string, body?: unknown) => Promise<{ status: number; body: any }>;
 

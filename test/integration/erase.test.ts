@@ -14,18 +14,11 @@ import type { StoredField, WrappedKeyRow } from "../../src/core/ports.js";
 import { dekAad, openField } from "../../src/crypto/envelope.js";
 import { pseudonyms } from "../../src/crypto/pseudonym.js";
 import { sealedKeyAad } from "../../src/services/erase-service.js";
+import { payFields } from "../fixtures/people.js";
 import { STORE_KINDS, startApp, type TestApp } from "../helpers/app.js";
 
 const DAY = 24 * 3600 * 1000;
 const internalOf = (t: TestApp, principal: string, ext: string) => asSubjectId(pseudonyms(t.c.keyring.secrets.pseudonymKey).resolve(principal, ext)!);
-const payFields = (i: number) => ({
-  user_id: `payer-${i}`,
-  name: "정하늘",
-  phone: `010-8${String(100 + i).padStart(3, "0")}-${String(4000 + i)}`,
-  bank_account: `110-${String(200 + i)}-998877`,
-  card_number: `4000-1234-5678-${String(1000 + i)}`,
-  transaction_history: [{ at: "2026-10-01", amount: 12_000 + i, merchant: `shop-${i}` }],
-});
 
 for (const kind of STORE_KINDS) {
   describe(`account deletion on ${kind}`, () => {
