@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { buildCli } from "../../src/cli/cli.js";
 import { fixedClock } from "../../src/core/clock.js";
 import { asSubjectId, type SubjectId } from "../../src/core/ids.js";
 import type { StoredField, WrappedKeyRow } from "../../src/core/ports.js";
@@ -85,6 +86,26 @@ for (const kind of STORE_KINDS) {
       assert.match(certs[0].meta.method, /crypto-shredding/);
       assert.equal(certs[0].meta.by, "test");
       clock.set("2026-11-21T03:00:00Z");
+    });
+
+    test("haechi erase prints what was destroyed, what is kept until when under which law, and the retention id", async () => {
+      const id = await createPayer(30);
+      const env: Record<string, string> = { HAECHI_HOME: t.home, HAECHI_LOG_LEVEL: "silent" };
+      if (t.c.config.store.kind === "postgres") Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: t.c.config.store.url });
+      const out: string[] = [];
+      const saved = process.exitCode;
+      process.exitCode = undefined;
+      try {
+        await buildCli(env, (s) => out.push(s)).exitOverride().parseAsync(["node", "haechi", "erase", id, "--as", "pay-app"]);
+        assert.equal(Number(process.exitCode ?? 0), 0);
+      } finally {
+        process.exitCode = saved;
+      }
+      const text = out.join("");
+      assert.match(text, new RegExp(`${id}: erased; destroyed phone`));
+      assert.match(text, /transaction_history: RETAINED_BY_LAW:\w+ until \d{4}-\d{2}-\d{2} \(.*Act/);
+      assert.match(text, /sealed; legal-archive reads it as sub_/);
+      assert.equal((await t.call("pay-app", "GET", `/v1/subjects/${id}?purpose=pay_service`)).status, 404);
     });
 
     test("a messenger account keeps nothing: everything is destroyed at once", async () => {
