@@ -89,6 +89,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       const sweeper = setInterval(() => {
         (async () => {
           await c.services.erase.sweepDormant({ by: "scheduler" });
+          await c.services.erase.sweepRetention({ by: "scheduler" });
           await c.services.erase.sweep({ by: "scheduler" });
         })().catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "destruction sweep failed"));
       }, 24 * 3600 * 1000);
@@ -287,9 +288,11 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       await withContainer(config(o), async (c) => {
         const bar = progressBar("sweep", { unit: "subjects" });
         const d = await c.services.erase.sweepDormant({ by: "haechi sweep", overdueDays: Number(o.overdueDays), onProgress: (n) => bar.update(n) });
+        const p = await c.services.erase.sweepRetention({ by: "haechi sweep" });
         const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays) });
         bar.done(d.erased + d.sealed + r.subjects);
         out(`dormancy (inactive since before ${d.cutoff}): ${d.erased} accounts erased, ${d.sealed} erased with records sealed by law; ${d.noticeDue} to be told in advance\n`);
+        out(`purpose periods: ${p.destroyed} values of ${p.subjects} subjects destroyed, ${p.sealed} moved to the sealed store (kept by law)\n`);
         out(`sealed store at ${r.at}: ${r.values} values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);
         const late = d.overdue + r.overdue;
         if (late > 0) {

@@ -16,8 +16,8 @@ import crypto from "node:crypto";
 import { addPeriod, subtractPeriod } from "../core/catalog/catalog-fns.js";
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
-import type { DataStore, KeyStore, SealedFieldRow, ShredJournal } from "../core/ports.js";
-import { erasurePlan, type RetainedField } from "../core/retention/retention-fns.js";
+import type { DataStore, KeyStore, SealedFieldRow, ShredJournal, StoredField } from "../core/ports.js";
+import { erasurePlan, expirableFields, purposeDeadline, type RetainedField } from "../core/retention/retention-fns.js";
 import { openField, sealField } from "../crypto/envelope.js";
 import type { KekProvider } from "../crypto/keyring.js";
 import type { Pseudonyms } from "../crypto/pseudonym.js";
@@ -26,7 +26,7 @@ import type { SubjectKeys } from "../crypto/subject-keys.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
 
 export type EraseServiceDeps = BaseDeps & {
-  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed" | "dormant" | "eraseMany">;
+  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed" | "dormant" | "eraseMany" | "provisions">;
   keys: Pick<KeyStore, "destroy" | "destroyMany" | "getMany" | "putSealed" | "getSealed" | "destroySealed" | "dueSealed" | "purge">;
   kek: KekProvider;
   subjectKeys: SubjectKeys;
@@ -64,6 +64,15 @@ export interface DormancyResult {
   overdue: number;
 }
 
+export interface RetentionSweepResult {
+  at: string;
+  /** Subjects some of whose values reached their purpose's period. */
+  subjects: number;
+  /** Values destroyed, and values moved to the sealed store because a law keeps them longer. */
+  destroyed: number;
+  sealed: number;
+}
+
 export interface SweepResult {
   at: string;
   /** Subjects whose sealed values (or some of them) reached their deadline and were destroyed. */
@@ -90,6 +99,38 @@ export const eraseService = (deps: EraseServiceDeps) => {
   const sealedKeyOf = async (id: SubjectId): Promise<Buffer | undefined> => {
     const row = await keys.getSealed(id);
     return row ? deps.kek.unwrap(row.kekVersion, row.wrapped, sealedKeyAad(id)) : undefined;
+  };
+
+  /**
+   * Seals values a law keeps under the subject's sealed key (created on first use; its deadline
+   * extended to the latest value's), decrypting them with the live data key.
+   */
+  const sealRetained = async (id: SubjectId, dek: Buffer, stored: readonly StoredField[], retain: readonly RetainedField[], now: Date) => {
+    const until = retain.reduce((m, r) => (r.until > m ? r.until : m), retain[0]!.until);
+    const existing = await keys.getSealed(id);
+    let sealedKey: Buffer;
+    if (existing) {
+      sealedKey = await deps.kek.unwrap(existing.kekVersion, existing.wrapped, sealedKeyAad(id));
+      if (existing.until < until) await keys.putSealed({ ...existing, until });
+    } else {
+      sealedKey = randomBytes(32);
+      const { kekVersion, wrapped } = await deps.kek.wrap(sealedKey, sealedKeyAad(id));
+      await keys.putSealed({ subjectId: id, kekVersion, wrapped, until, createdAt: now });
+    }
+    try {
+      const byField = new Map(stored.map((f) => [f.field, f.ciphertext]));
+      const rows: SealedFieldRow[] = retain.map((r) => ({
+        subjectId: id,
+        field: r.field,
+        ciphertext: sealField(sealedKey, SEALED_DEK_VERSION, id, sealedFieldName(r.field), openField(dek, id, r.field, byField.get(r.field)!)),
+        rule: r.rule,
+        until: r.until,
+        sealedAt: now,
+      }));
+      await data.sealed.put(rows);
+    } finally {
+      sealedKey.fill(0);
+    }
   };
 
   /** The erasure itself (see the steps above), for a resolved subject. */
@@ -125,25 +166,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
 
     // 2. Seal what a law keeps (only while the live key still exists: after it is gone, a
     //    previous attempt has already sealed everything).
-    if (key && plan.retain.length > 0 && plan.until) {
-      let sealedKey = await sealedKeyOf(id);
-      if (!sealedKey) {
-        sealedKey = randomBytes(32);
-        const { kekVersion, wrapped } = await deps.kek.wrap(sealedKey, sealedKeyAad(id));
-        await keys.putSealed({ subjectId: id, kekVersion, wrapped, until: plan.until, createdAt: now });
-      }
-      const byField = new Map(stored.map((f) => [f.field, f.ciphertext]));
-      const rows: SealedFieldRow[] = plan.retain.map((r: RetainedField) => ({
-        subjectId: id,
-        field: r.field,
-        ciphertext: sealField(sealedKey!, SEALED_DEK_VERSION, id, sealedFieldName(r.field), openField(key.dek, id, r.field, byField.get(r.field)!)),
-        rule: r.rule,
-        until: r.until,
-        sealedAt: now,
-      }));
-      await data.sealed.put(rows);
-      sealedKey.fill(0);
-    }
+    if (key && plan.retain.length > 0) await sealRetained(id, key.dek, stored, plan.retain, now);
     // 3. Crypto-shred the live data (journalled first, for restores of older backups).
     await deps.journal.append([{ at: now, subjectId: id, scope: "subject" }]);
     await keys.destroy(id);
@@ -215,6 +238,72 @@ export const eraseService = (deps: EraseServiceDeps) => {
       } finally {
         k.fill(0);
       }
+    },
+
+    /**
+     * Purpose periods (PIPA Art. 21(1); LAW §15 E1): values whose purposes keep them only for a
+     * period (from collection or last use) are destroyed when it ends, or moved to the sealed
+     * store when a law keeps them longer. One destruction certificate per page, before the acts.
+     */
+    async sweepRetention(opts: { by: string; batch?: number; onProgress?: (done: number) => void }): Promise<RetentionSweepResult> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      const res: RetentionSweepResult = { at: now.toISOString(), subjects: 0, destroyed: 0, sealed: 0 };
+      const candidates = expirableFields(catalog);
+      if (candidates.length === 0) return res;
+      const ctx: RequestContext = { principal: opts.by, source: null, requestId: `retention-${randomBytes(8).toString("hex")}` };
+      let after: SubjectId | null = null;
+      for (;;) {
+        const page = await data.provisions.scanSubjects(after, opts.batch ?? 2000, candidates);
+        if (page.length === 0) break;
+        after = page[page.length - 1]!.id;
+        const acts: { id: SubjectId; stored: StoredField[]; destroy: string[]; retain: RetainedField[] }[] = [];
+        for (const s of page) {
+          const held = s.fields.map((f) => f.field);
+          const destroy: string[] = [];
+          const retain: RetainedField[] = [];
+          for (const f of s.fields) {
+            const deadline = purposeDeadline(catalog, f.field, s.consents, f.updatedAt, now);
+            if (deadline === null || deadline > now) continue;
+            // A law may keep it longer, counted from its collection.
+            const kept = erasurePlan(catalog, held, f.updatedAt).retain.find((r) => r.field === f.field && r.until > now);
+            if (kept) retain.push(kept);
+            else destroy.push(f.field);
+          }
+          if (destroy.length + retain.length > 0) acts.push({ id: s.id, stored: s.fields, destroy, retain });
+        }
+        if (acts.length > 0) {
+          const fields = [...new Set(acts.flatMap((a) => [...a.destroy, ...a.retain.map((r) => r.field)]))].sort();
+          await deps.audit.record({
+            ...entryBase(ctx, now),
+            action: "destruction.certificate",
+            effect: "info",
+            purpose: null,
+            subjectRef: null,
+            fields,
+            reasons: ["PURPOSE_PERIOD_ENDED", ...new Set(acts.flatMap((a) => a.retain.map((r) => r.code)))],
+            count: acts.length,
+            meta: { method: "deletion of the values (secure_delete); sealed first where a law keeps them", by: opts.by },
+          });
+          for (const a of acts) {
+            const all = [...a.destroy, ...a.retain.map((r) => r.field)];
+            if (a.retain.length > 0) {
+              const key = await deps.subjectKeys.get(a.id);
+              if (key) await sealRetained(a.id, key.dek, a.stored, a.retain, now);
+            }
+            await deps.journal.append([{ at: now, subjectId: a.id, scope: "fields", fields: all }]);
+            await data.transaction(async (tx) => {
+              await tx.deleteFields(a.id, all);
+              await tx.deleteLookups(a.id, all);
+            });
+            res.subjects++;
+            res.destroyed += a.destroy.length;
+            res.sealed += a.retain.length;
+          }
+        }
+        opts.onProgress?.(res.subjects);
+      }
+      return res;
     },
 
     /**

@@ -273,4 +273,42 @@ for (const kind of STORE_KINDS) {
       assert.equal(again.erased + again.sealed, 0);
     });
   });
+
+  describe(`purpose periods on ${kind}`, () => {
+    let t: TestApp;
+    const clock = fixedClock("2026-03-01T00:00:00Z");
+    before(async () => {
+      t = await startApp(kind, { clock });
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test("PIPA Art. 21(1): values a purpose keeps for 3 months from collection are destroyed when the period ends; the rest stays", async () => {
+      const id = (await t.call("pay-app", "POST", "/v1/subjects", { purpose: "pay_service", fields: payFields(60) })).body.id as string;
+      const p = await t.call("pay-app", "PATCH", `/v1/subjects/${id}`, {
+        purpose: "security_monitoring",
+        fields: { ip_address: "203.0.113.77", device_id: "dev-60", last_seen: "2026-03-01T00:10:00Z" },
+      });
+      assert.equal(p.status, 200, JSON.stringify(p.body));
+      clock.advance(60 * DAY);
+      let r = await t.c.services.erase.sweepRetention({ by: "test" });
+      assert.deepEqual([r.subjects, r.destroyed, r.sealed], [0, 0, 0], "two months in, nothing is due");
+      clock.advance(33 * DAY);
+      r = await t.c.services.erase.sweepRetention({ by: "test" });
+      assert.deepEqual([r.subjects, r.destroyed, r.sealed], [1, 3, 0]);
+      const sid = internalOf(t, "pay-app", id);
+      assert.deepEqual((await t.c.stores.data.getFields(sid, ["ip_address", "device_id", "last_seen"])).map((f) => f.field), []);
+      const pay = await t.call("pay-app", "GET", `/v1/subjects/${id}?purpose=pay_service&fields=phone,card_number`);
+      assert.equal(pay.status, 200, "the payment data the contract holds stays");
+      const certs = [];
+      for await (const page of t.c.stores.audit.iterate(0, 1000)) {
+        for (const row of page) if (row.action === "destruction.certificate") certs.push(JSON.parse(row.body));
+      }
+      assert.equal(certs.length, 1);
+      assert.deepEqual(certs[0].fields, ["device_id", "ip_address", "last_seen"]);
+      assert.deepEqual(certs[0].reasons, ["PURPOSE_PERIOD_ENDED"]);
+      assert.deepEqual((await t.c.journal.entries()).map((e) => [e.scope, e.fields]), [["fields", ["device_id", "ip_address", "last_seen"]]]);
+    });
+  });
 }

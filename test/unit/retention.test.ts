@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { loadCatalog } from "../../src/container.js";
 import { DEMO_CATALOG } from "../../src/config/config.js";
-import { erasurePlan, orphanedFields } from "../../src/core/retention/retention-fns.js";
+import { erasurePlan, expirableFields, orphanedFields, purposeDeadline } from "../../src/core/retention/retention-fns.js";
 import type { ConsentState } from "../../src/core/ports.js";
 
 const catalog = loadCatalog(DEMO_CATALOG);
@@ -80,5 +80,19 @@ describe("withdrawal (PIPA Art. 37(3), (5); LAW §15 E6)", () => {
   });
   test("withdrawing marketing destroys nothing the messenger still needs", () => {
     assert.deepEqual(orphanedFields(catalog, ["phone", "email"], [state("marketing", "withdrawn")], NOW), []);
+  });
+});
+
+describe("purpose periods (PIPA Art. 21(1); LAW §15 E1)", () => {
+  const at = new Date("2026-01-01T00:00:00Z");
+  test("LAW §15 E1: security-monitoring values expire 3 months after collection; analytics consent extends device ids to a year", () => {
+    assert.deepEqual(expirableFields(catalog).sort(), ["birth_date", "device_id", "ip_address", "last_seen", "user_id"]);
+    assert.equal(purposeDeadline(catalog, "ip_address", [], at, NOW)?.toISOString(), "2026-04-01T00:00:00.000Z");
+    assert.equal(purposeDeadline(catalog, "device_id", [], at, NOW)?.toISOString(), "2026-04-01T00:00:00.000Z");
+    const analytics = { notice: "analytics", noticeVersion: 1, category: "collection_use" as const, status: "granted" as const, channel: "app" as const, at };
+    assert.equal(purposeDeadline(catalog, "device_id", [analytics], at, NOW)?.toISOString(), "2027-01-01T00:00:00.000Z");
+  });
+  test("PIPA Art. 21(1): a value a contract purpose holds with no period never expires by period", () => {
+    assert.equal(purposeDeadline(catalog, "user_id", [], at, NOW), null);
   });
 });

@@ -7,7 +7,7 @@
  * It is kept until the longest such rule ends, counted from now (the end of the relationship).
  */
 import type { Catalog } from "../catalog/catalog-schema.js";
-import { addPeriod } from "../catalog/catalog-fns.js";
+import { addPeriod, LEGAL_RETENTION_PURPOSE } from "../catalog/catalog-fns.js";
 import { consentStanding } from "../consent/consent-fns.js";
 import type { ConsentState } from "../ports.js";
 
@@ -78,4 +78,31 @@ export const orphanedFields = (catalog: Catalog, held: readonly string[], consen
       });
     })
     .sort();
+};
+
+/** Fields some live purpose keeps only for a period from collection or last use (LAW §15 E1). */
+export const expirableFields = (catalog: Catalog): string[] =>
+  Object.keys(catalog.fields).filter((f) =>
+    Object.entries(catalog.purposes).some(
+      ([name, p]) => name !== LEGAL_RETENTION_PURPOSE && p.fields.includes(f) && p.retention.period !== undefined && (p.retention.from === "collection" || p.retention.from === "last_use"),
+    ),
+  );
+
+/**
+ * When the purposes holding a value stop holding it (PIPA Art. 21(1)): the latest of the standing
+ * purposes' periods counted from the value's collection (`last_use` counts from the last write of
+ * the value too). Null when a standing purpose holds it with no period (until the relationship
+ * or the purpose ends); the collection time itself when no purpose stands for it any more.
+ */
+export const purposeDeadline = (catalog: Catalog, field: string, consents: readonly ConsentState[], collectedAt: Date, now: Date): Date | null => {
+  let latest: Date | undefined;
+  for (const [name, p] of Object.entries(catalog.purposes)) {
+    if (name === LEGAL_RETENTION_PURPOSE || !p.fields.includes(field)) continue;
+    if (p.basis === "consent" && (p.notice === undefined || consentStanding(catalog, consents, p.notice, now).kind !== "granted")) continue;
+    const r = p.retention;
+    if (r.period === undefined || (r.from !== "collection" && r.from !== "last_use")) return null;
+    const d = addPeriod(collectedAt, r.period);
+    if (!latest || d > latest) latest = d;
+  }
+  return latest ?? collectedAt;
 };
