@@ -108,6 +108,19 @@ for (const kind of STORE_KINDS) {
       assert.equal((await t.call("pay-app", "GET", `/v1/subjects/${id}?purpose=pay_service`)).status, 404);
     });
 
+    test("the audit entries of an erased subject become unlinkable, and the chain still verifies", async () => {
+      const id = await createPayer(40);
+      assert.equal((await t.call("pay-app", "GET", `/v1/subjects/${id}?purpose=pay_service&fields=phone`)).status, 200);
+      const sid = internal("pay-app", id);
+      const ref = (await t.c.stores.keys.get(sid))!.auditRef;
+      assert.ok((await t.c.stores.audit.bySubjectRef(ref, 100)).length >= 2, "its reads and writes are under its audit reference");
+      assert.equal(await t.c.stores.keys.findByAuditRef(ref), sid);
+      assert.equal((await t.call("pay-app", "DELETE", `/v1/subjects/${id}`)).status, 200);
+      assert.equal(await t.c.stores.keys.findByAuditRef(ref), undefined, "nothing links the reference to the person any more");
+      const v = await t.c.services.audit.verify();
+      assert.equal(v.ok, true, JSON.stringify(v.problems));
+    });
+
     test("a messenger account keeps nothing: everything is destroyed at once", async () => {
       const c = await t.call("talk-app", "POST", "/v1/subjects", {
         purpose: "talk_service",
