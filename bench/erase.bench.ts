@@ -2,7 +2,7 @@
  * The dormancy sweep's throughput: erase N dormant accounts (target ≥ 100,000 subjects/s).
  *
  *   node --import tsx bench/erase.bench.ts [--subjects 1000000] [--store sqlite|postgres]
- *        [--page 5000] [--local] [--keep]
+ *        [--page 50000] [--local] [--keep]
  *
  * Loads N talk-service subjects (user_id, phone, name, nickname, email sealed under each one's
  * own data key; blind indexes for the catalog's lookup fields, as the import service writes them),
@@ -34,7 +34,7 @@ const { values } = parseArgs({
   options: {
     subjects: { type: "string", default: "1000000" },
     store: { type: "string", default: "sqlite" },
-    page: { type: "string", default: "5000" },
+    page: { type: "string", default: "50000" },
     local: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
   },

@@ -282,12 +282,21 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       });
     });
 
-  common(program.command("sweep").description("destroy what is past its deadline: dormant accounts (catalog dormancy) and sealed data whose statutory period has ended; a destruction certificate per act"))
+  common(program.command("sweep").description("destroy what is past its deadline: dormant accounts (catalog dormancy), values past their purpose period, sealed data whose statutory period has ended; a destruction certificate per act"))
     .option("--overdue-days <n>", "alert on values found more than n days past their deadline", "5")
+    .option("--batch <n>", "dormant accounts erased per transaction (larger is faster on SQLite)", "50000")
     .action(async (o) => {
+      for (const [name, v] of [["--batch", o.batch], ["--overdue-days", o.overdueDays]] as const) {
+        if (!/^\d+$/.test(String(v)) || (name === "--batch" && Number(v) < 1)) throw new HaechiError("VALIDATION_FAILED", `${name} must be a whole number${name === "--batch" ? " of at least 1" : ""}`);
+      }
       await withContainer(config(o), async (c) => {
         const bar = progressBar("sweep", { unit: "subjects" });
-        const d = await c.services.erase.sweepDormant({ by: "haechi sweep", overdueDays: Number(o.overdueDays), onProgress: (n) => bar.update(n) });
+        const d = await c.services.erase.sweepDormant({
+          by: "haechi sweep",
+          overdueDays: Number(o.overdueDays),
+          batch: Number(o.batch),
+          onProgress: (n) => bar.update(n),
+        });
         const p = await c.services.erase.sweepRetention({ by: "haechi sweep" });
         const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays) });
         bar.done(d.erased + d.sealed + r.subjects);

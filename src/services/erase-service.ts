@@ -326,7 +326,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const rule = `DORMANCY:${policy.after}`;
       let after: SubjectId | null = null;
       for (;;) {
-        const page = await data.dormant(cutoff, after, opts.batch ?? 5000);
+        const page = await data.dormant(cutoff, after, opts.batch ?? 50_000);
         if (page.length === 0) break;
         after = page[page.length - 1]!.id;
         const bulk: SubjectId[] = [];

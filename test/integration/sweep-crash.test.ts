@@ -55,7 +55,7 @@ for (const kind of STORE_KINDS) {
       if (t.c.config.store.kind === "postgres") Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: t.c.config.store.url });
       const sample = ids.filter((_, i) => i % 97 === 0);
       const killed = await new Promise<NodeJS.Signals | null>((resolve, reject) => {
-        const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "sweep"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+        const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts", "sweep", "--batch", "1000"], { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
         // Kill it as soon as some subjects are erased, with the rest still to go.
         const timer = setInterval(() => {
           t.c.stores.keys
