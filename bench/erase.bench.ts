@@ -19,15 +19,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../src/config/config.js";
-import { buildContainer } from "../src/container.js";
 import type { SubjectId } from "../src/core/ids.js";
 import type { ImportItem, WrappedKeyRow } from "../src/core/ports.js";
 import { blindIndex } from "../src/crypto/blind-index.js";
 import { sealField } from "../src/crypto/envelope.js";
 import { newSubjectId } from "../src/crypto/pseudonym.js";
 import { subjectKeys } from "../src/crypto/subject-keys.js";
-import { freshDatabase, startPostgres } from "../test/helpers/pg.js";
+import { MiB, openBenchContainer, progress } from "./lib/bench-container.js";
 import { writeResult } from "./lib/machine.js";
 
 const { values } = parseArgs({
@@ -46,18 +44,7 @@ if (!Number.isSafeInteger(N) || N < 1) throw new Error("--subjects must be a pos
 if (!Number.isSafeInteger(PAGE) || PAGE < 1) throw new Error("--page must be a positive integer");
 if (values.store !== "sqlite" && values.store !== "postgres") throw new Error("--store must be sqlite or postgres");
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-bench-erase-"));
-const env: Record<string, string> = { HAECHI_HOME: home, HAECHI_LOG_LEVEL: "silent" };
-const ownServer = values.store === "postgres" && !process.env.HAECHI_PG_URL && !process.env.HAECHI_TEST_PG_URL ? await startPostgres() : undefined;
-const db =
-  values.store === "postgres" && !process.env.HAECHI_PG_URL ? await freshDatabase(process.env.HAECHI_TEST_PG_URL ?? ownServer!.url) : undefined;
-if (values.store === "postgres") Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: process.env.HAECHI_PG_URL ?? db!.url });
-const c = await buildContainer(loadConfig(env), { createKeyring: true });
-const MiB = (b: number) => Math.round(b / 2 ** 20);
-const progress = (label: string, done: number, total: number, t0: number) => {
-  const s = (performance.now() - t0) / 1000;
-  process.stderr.write(`\r${label} ${done.toLocaleString("en-US")}/${total.toLocaleString("en-US")} · ${Math.round(done / s).toLocaleString("en-US")}/s   `);
-};
+const { c, home, dispose } = await openBenchContainer("erase", values.store as "sqlite" | "postgres", {});
 
 // ---------------------------------------------------------------- load (not measured)
 const YEAR = 365 * 24 * 3600 * 1000;
@@ -208,8 +195,4 @@ const result = {
 };
 console.log(JSON.stringify(result, null, 2));
 console.log(`wrote ${writeResult(`erase-${values.store}${values.local ? "-local" : ""}`, result)}`);
-await c.close();
-await db?.drop();
-await ownServer?.stop();
-if (!values.keep) fs.rmSync(home, { recursive: true, force: true });
-else console.log(`kept ${home}`);
+await dispose(Boolean(values.keep));
