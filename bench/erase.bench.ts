@@ -44,7 +44,7 @@ if (!Number.isSafeInteger(N) || N < 1) throw new Error("--subjects must be a pos
 if (!Number.isSafeInteger(PAGE) || PAGE < 1) throw new Error("--page must be a positive integer");
 if (values.store !== "sqlite" && values.store !== "postgres") throw new Error("--store must be sqlite or postgres");
 
-const { c, home, dispose } = await openBenchContainer("erase", values.store as "sqlite" | "postgres", {});
+const { c, dispose } = await openBenchContainer("erase", values.store as "sqlite" | "postgres", {});
 
 // ---------------------------------------------------------------- load (not measured)
 const YEAR = 365 * 24 * 3600 * 1000;
