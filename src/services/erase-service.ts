@@ -13,7 +13,7 @@
  * A rerun after a crash in 3-4 finds no key and simply finishes 4-5.
  */
 import crypto from "node:crypto";
-import { addPeriod, subtractPeriod } from "../core/catalog/catalog-fns.js";
+import { addPeriod, idContextOf, subtractPeriod } from "../core/catalog/catalog-fns.js";
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type { DataStore, KeyStore, SealedFieldRow, ShredJournal, StoredField } from "../core/ports.js";
@@ -86,7 +86,26 @@ export interface SweepResult {
 export const eraseService = (deps: EraseServiceDeps) => {
   const { data, keys } = deps;
 
-  const contextOf = (principal: string) => deps.catalog.current().principals[principal]?.id_context ?? principal;
+  /** The context a sweep or a restore acts in (no caller: the operator or job named `by`). */
+  const jobCtx = (by: string, kind: string): RequestContext => ({ principal: by, source: null, requestId: `${kind}-${randomBytes(8).toString("hex")}` });
+
+  /** A destruction certificate (Decree Art. 16; Safety Standard Art. 13): durable before the act. */
+  const certify = (
+    ctx: RequestContext,
+    now: Date,
+    c: { purpose?: string; fields: string[]; reasons: string[]; count: number; meta: Record<string, string> },
+  ) =>
+    deps.audit.record({
+      ...entryBase(ctx, now),
+      action: "destruction.certificate",
+      effect: "info",
+      purpose: c.purpose ?? null,
+      subjectRef: null,
+      fields: c.fields,
+      reasons: c.reasons,
+      count: c.count,
+      meta: c.meta,
+    });
 
   const retentionIdsFor = (id: SubjectId): Record<string, string> => {
     const out: Record<string, string> = {};
@@ -195,7 +214,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const catalog = deps.catalog.current();
       const principal = catalog.principals[ctx.principal];
       const now = deps.clock.now();
-      const id = principal?.role === "service" ? deps.pseudonyms.resolve(contextOf(ctx.principal), externalId) : undefined;
+      const id = principal?.role === "service" ? deps.pseudonyms.resolve(idContextOf(catalog, ctx.principal), externalId) : undefined;
       const subject = id ? await data.getSubject(id) : undefined;
       if (!id || !subject || subject.status !== "active") {
         await deps.audit.record({
@@ -220,7 +239,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
     async reerase(id: SubjectId, at: Date): Promise<boolean> {
       const subject = await data.getSubject(id);
       if (subject?.status !== "active" || !(await deps.subjectKeys.get(id))) return false;
-      await eraseById({ principal: "restore", source: null, requestId: `restore-${randomBytes(8).toString("hex")}` }, id, "", "subject.erase", ["RESTORE_REPLAY"], true, at);
+      await eraseById(jobCtx("restore", "restore"), id, "", "subject.erase", ["RESTORE_REPLAY"], true, at);
       return true;
     },
 
@@ -251,7 +270,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const res: RetentionSweepResult = { at: now.toISOString(), subjects: 0, destroyed: 0, sealed: 0 };
       const candidates = expirableFields(catalog);
       if (candidates.length === 0) return res;
-      const ctx: RequestContext = { principal: opts.by, source: null, requestId: `retention-${randomBytes(8).toString("hex")}` };
+      const ctx = jobCtx(opts.by, "retention");
       let after: SubjectId | null = null;
       for (;;) {
         const page = await data.provisions.scanSubjects(after, opts.batch ?? 2000, candidates);
@@ -274,12 +293,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
         }
         if (acts.length > 0) {
           const fields = [...new Set(acts.flatMap((a) => [...a.destroy, ...a.retain.map((r) => r.field)]))].sort();
-          await deps.audit.record({
-            ...entryBase(ctx, now),
-            action: "destruction.certificate",
-            effect: "info",
-            purpose: null,
-            subjectRef: null,
+          await certify(ctx, now, {
             fields,
             reasons: ["PURPOSE_PERIOD_ENDED", ...new Set(acts.flatMap((a) => a.retain.map((r) => r.code)))],
             count: acts.length,
@@ -322,7 +336,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const cutoff = subtractPeriod(now, policy.after);
       res.cutoff = cutoff.toISOString();
       const lateBefore = new Date(cutoff.getTime() - (opts.overdueDays ?? 5) * 24 * 3600 * 1000);
-      const ctx: RequestContext = { principal: opts.by, source: null, requestId: `dormancy-${randomBytes(8).toString("hex")}` };
+      const ctx = jobCtx(opts.by, "dormancy");
       const rule = `DORMANCY:${policy.after}`;
       let after: SubjectId | null = null;
       for (;;) {
@@ -338,12 +352,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
         if (bulk.length > 0) {
           const refs = (await keys.getMany(bulk)).map((k) => k.auditRef).sort();
           // The certificate is durable before anything is destroyed (fail closed).
-          await deps.audit.record({
-            ...entryBase(ctx, now),
-            action: "destruction.certificate",
-            effect: "info",
-            purpose: null,
-            subjectRef: null,
+          await certify(ctx, now, {
             fields: [],
             reasons: [rule],
             count: bulk.length,
@@ -403,7 +412,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const now = deps.clock.now();
       const overdueMs = (opts.overdueDays ?? 5) * 24 * 3600 * 1000;
       const res: SweepResult = { at: now.toISOString(), subjects: 0, values: 0, keys: 0, overdue: 0 };
-      const ctx: RequestContext = { principal: opts.by, source: null, requestId: `sweep-${randomBytes(8).toString("hex")}` };
+      const ctx = jobCtx(opts.by, "sweep");
       for (;;) {
         const due = await data.sealed.due(now, opts.batch ?? 500);
         const dueKeys = due.length === 0 ? await keys.dueSealed(now, opts.batch ?? 500) : [];
@@ -412,12 +421,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
           const expiring = (await data.sealed.get(d.subjectId, [])).filter((r) => r.until <= now);
           if (expiring.some((r) => now.getTime() - r.until.getTime() > overdueMs)) res.overdue++;
           // Certificate first: if it cannot be written, nothing is destroyed (and the next sweep retries).
-          await deps.audit.record({
-            ...entryBase(ctx, now),
-            action: "destruction.certificate",
-            effect: "info",
+          await certify(ctx, now, {
             purpose: "legal_retention",
-            subjectRef: null,
             fields: expiring.map((r) => r.field).sort(),
             reasons: [...new Set(expiring.map((r) => `RETENTION_ENDED:${r.rule}`))].sort(),
             count: expiring.length,

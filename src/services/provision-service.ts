@@ -17,7 +17,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
-import { addPeriod } from "../core/catalog/catalog-fns.js";
+import { addPeriod, idContextOf } from "../core/catalog/catalog-fns.js";
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type {
@@ -665,8 +665,7 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
     /** Every provision of one person's data (their view; feeds the transparency report). */
     async ledgerForSubject(ctx: RequestContext, external: string): Promise<{ id: ExternalSubjectId; provisions: LedgerView[] }> {
       const catalog = deps.catalog.current();
-      const context = catalog.principals[ctx.principal]?.id_context ?? ctx.principal;
-      const id = deps.pseudonyms.resolve(context, external);
+      const id = deps.pseudonyms.resolve(idContextOf(catalog, ctx.principal), external);
       const key = id ? await deps.keys.get(id) : undefined;
       const now = deps.clock.now();
       await deps.audit.record({

@@ -8,8 +8,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import type { SubjectId } from "../../src/core/ids.js";
-import type { ImportItem, LookupEntry, StoredField, WrappedKeyRow } from "../../src/core/ports.js";
-import { at, bytes, consentEvent, forEachStore, newId, newRef, rejectsWith, T0 } from "./store-fixture.js";
+import type { ImportItem, LookupEntry, StoredField } from "../../src/core/ports.js";
+import { at, bytes, consentEvent, forEachStore, newId, rejectsWith, T0, wrappedKeyRow } from "./store-fixture.js";
 
 const DAY = 24 * 3600 * 1000;
 const field = (name: string, updatedAt = T0): StoredField => ({ field: name, ciphertext: bytes(40), updatedAt });
@@ -175,14 +175,7 @@ forEachStore("DataStore.eraseMany", (fx) => {
 });
 
 forEachStore("KeyStore.destroyMany", (fx) => {
-  const keyRow = (): WrappedKeyRow => ({
-    subjectId: newId(),
-    kekVersion: 1,
-    dekVersion: 1,
-    wrapped: bytes(60),
-    auditRef: newRef(),
-    createdAt: T0,
-  });
+  const keyRow = wrappedKeyRow;
 
   it("destroys the keys of many subjects, counts them and leaves the others", async () => {
     const { keys } = fx().stores;

@@ -4,17 +4,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { it } from "node:test";
 import type { WrappedKeyRow } from "../../src/core/ports.js";
-import { at, bytes, forEachStore, newId, newRef, T0 } from "./store-fixture.js";
+import { at, bytes, forEachStore, newId, newRef, wrappedKeyRow } from "./store-fixture.js";
 
-const keyRow = (over: Partial<WrappedKeyRow> = {}): WrappedKeyRow => ({
-  subjectId: newId(),
-  kekVersion: 1,
-  dekVersion: 1,
-  wrapped: bytes(60),
-  auditRef: newRef(),
-  createdAt: T0,
-  ...over,
-});
+const keyRow = wrappedKeyRow;
 
 forEachStore("KeyStore", (fx) => {
   it("puts, gets and replaces a wrapped key", async () => {

@@ -6,8 +6,8 @@ import path from "node:path";
 import { it } from "node:test";
 import Database from "better-sqlite3";
 import type { SubjectId } from "../../src/core/ids.js";
-import type { SealedFieldRow, SealedKeyRow, WrappedKeyRow } from "../../src/core/ports.js";
-import { at, bytes, forEachStore, newId, newRef, rejectsWith, T0 } from "./store-fixture.js";
+import type { SealedFieldRow, SealedKeyRow } from "../../src/core/ports.js";
+import { at, bytes, forEachStore, newId, rejectsWith, wrappedKeyRow } from "./store-fixture.js";
 
 const bytewise = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -38,15 +38,7 @@ const sealedKey = (over: Partial<SealedKeyRow> = {}): SealedKeyRow => ({
   ...over,
 });
 
-const liveKey = (over: Partial<WrappedKeyRow> = {}): WrappedKeyRow => ({
-  subjectId: newId(),
-  kekVersion: 1,
-  dekVersion: 1,
-  wrapped: bytes(60),
-  auditRef: newRef(),
-  createdAt: T0,
-  ...over,
-});
+const liveKey = wrappedKeyRow;
 
 /** 60 bytes that are easy to find in a file and appear nowhere else. */
 const marker = (label: string): Buffer => {

@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, before, describe } from "node:test";
 import { isHaechiError, type ErrorCode } from "../../src/core/errors.js";
 import { asAuditRef, asSubjectId, type AuditRef, type SubjectId } from "../../src/core/ids.js";
-import type { ConsentEvent, SubjectRow } from "../../src/core/ports.js";
+import type { ConsentEvent, SubjectRow, WrappedKeyRow } from "../../src/core/ports.js";
 import { openPostgresStores, openSqliteStores, type Stores } from "../../src/storage/index.js";
 import { freshDatabase, startPostgres, type RunningPostgres } from "../helpers/pg.js";
 
@@ -137,3 +137,14 @@ export const rejectsWith = async (fn: () => Promise<unknown>, code: ErrorCode) =
   }
   throw new Error(`expected rejection with ${code}, but it resolved`);
 };
+
+/** A wrapped data-key row with a recognisable 60-byte `wrapped` value. */
+export const wrappedKeyRow = (over: Partial<WrappedKeyRow> = {}): WrappedKeyRow => ({
+  subjectId: newId(),
+  kekVersion: 1,
+  dekVersion: 1,
+  wrapped: bytes(60),
+  auditRef: newRef(),
+  createdAt: T0,
+  ...over,
+});

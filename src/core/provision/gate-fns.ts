@@ -15,14 +15,15 @@
 import {
   CONTRACT_CLAUSES,
   CONTRACT_CLAUSE_ARTICLE,
+  MASKINGS,
   TRANSFER_BASIS_LETTER,
   type Catalog,
+  type Masking,
   type RecipientDef,
 } from "../catalog/catalog-schema.js";
 import { consentStanding, effectiveVersion } from "../consent/consent-fns.js";
 import { evaluate } from "../policy/policy-fns.js";
 import type { ConsentState, ExportFormat, ProvisionClass, SuspensionRow } from "../ports.js";
-import type { Masking } from "../catalog/catalog-schema.js";
 
 /** Closed codes for refusing a provision job. */
 export const GATE_CODES = [
@@ -67,7 +68,8 @@ export const EXCLUSION_CODES = [
 ] as const;
 export type ExclusionCode = (typeof EXCLUSION_CODES)[number];
 
-export const TRANSFORMS = ["hash", "none", "full", "phone", "email", "name", "last4", "rrn", "ip"] as const;
+/** Hashing, or any mask the catalog knows. */
+export const TRANSFORMS = ["hash", ...MASKINGS] as const;
 export type Transform = "hash" | Masking;
 
 export interface ProvisionRequest {

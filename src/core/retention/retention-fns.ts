@@ -7,7 +7,7 @@
  * It is kept until the longest such rule ends, counted from now (the end of the relationship).
  */
 import type { Catalog } from "../catalog/catalog-schema.js";
-import { addPeriod, LEGAL_RETENTION_PURPOSE } from "../catalog/catalog-fns.js";
+import { addPeriod, LEGAL_RETENTION_PURPOSE, separateConsentCategoryFor } from "../catalog/catalog-fns.js";
 import { consentStanding } from "../consent/consent-fns.js";
 import type { ConsentState } from "../ports.js";
 
@@ -59,9 +59,9 @@ export const erasurePlan = (catalog: Catalog, held: readonly string[], now: Date
  */
 export const orphanedFields = (catalog: Catalog, held: readonly string[], consents: readonly ConsentState[], now: Date): string[] => {
   const granted = (notice: string | undefined) => notice !== undefined && consentStanding(catalog, consents, notice, now).kind === "granted";
-  const separate = (field: string): "sensitive" | "unique_id" | null => {
-    const s = catalog.fields[field]?.sensitivity;
-    return s === "sensitive" || s === "biometric" ? "sensitive" : s === "unique_id" ? "unique_id" : null;
+  const separate = (field: string) => {
+    const def = catalog.fields[field];
+    return def ? separateConsentCategoryFor(def) : null;
   };
   return [...new Set(held)]
     .filter((field) => {
