@@ -301,6 +301,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays) });
         bar.done(d.erased + d.sealed + r.subjects);
         out(`dormancy (inactive since before ${d.cutoff}): ${d.erased} accounts erased, ${d.sealed} erased with records sealed by law; ${d.noticeDue} to be told in advance\n`);
+        out(`compaction: the unreadable rows of ${d.compacted} erased accounts deleted\n`);
         out(`purpose periods: ${p.destroyed} values of ${p.subjects} subjects destroyed, ${p.sealed} moved to the sealed store (kept by law)\n`);
         out(`sealed store at ${r.at}: ${r.values} values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);
         const late = d.overdue + r.overdue;

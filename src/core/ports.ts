@@ -140,10 +140,19 @@ export interface DataStore {
    */
   dormant(before: Date, afterId: SubjectId | null, limit: number): Promise<{ id: SubjectId; updatedAt: Date; fields: string[] }[]>;
   /**
-   * Bulk erasure, one transaction: every field value and blind-index entry of these subjects is
-   * deleted and the active ones are marked erased. Returns how many were active.
+   * Bulk erasure after crypto-shredding (their data keys are already destroyed), one transaction:
+   * the active ones among these subjects are marked erased, so every read refuses them from now
+   * on, and queued for compaction. Returns how many were active. Their rows (unreadable
+   * ciphertext and blind indexes) stay until `compactErased` (ADR 0007).
    */
-  eraseMany(ids: readonly SubjectId[], at: Date): Promise<number>;
+  markErased(ids: readonly SubjectId[], at: Date): Promise<number>;
+  /**
+   * Deletes the field values and blind-index entries of up to `limit` queued erased subjects, in
+   * id order, in one transaction, and takes them off the queue. Returns how many were compacted.
+   */
+  compactErased(limit: number): Promise<number>;
+  /** Erased subjects whose rows still await compaction, and when the oldest of them was erased. */
+  erasedBacklog(): Promise<{ subjects: number; oldest: Date | null }>;
 
   /** Key/value settings owned by the data store (e.g. import checkpoints). */
   getMeta(key: string): Promise<string | undefined>;

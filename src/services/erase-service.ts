@@ -26,8 +26,8 @@ import type { SubjectKeys } from "../crypto/subject-keys.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
 
 export type EraseServiceDeps = BaseDeps & {
-  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed" | "dormant" | "eraseMany" | "provisions">;
-  keys: Pick<KeyStore, "destroy" | "destroyMany" | "getMany" | "putSealed" | "getSealed" | "destroySealed" | "dueSealed" | "purge">;
+  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed" | "dormant" | "markErased" | "compactErased" | "erasedBacklog" | "provisions">;
+  keys: Pick<KeyStore, "destroy" | "destroyMany" | "putSealed" | "getSealed" | "destroySealed" | "dueSealed" | "purge">;
   kek: KekProvider;
   subjectKeys: SubjectKeys;
   pseudonyms: Pseudonyms;
@@ -62,6 +62,16 @@ export interface DormancyResult {
   noticeDue: number;
   /** Accounts found more than the allowed days past the threshold (the sweep ran late). */
   overdue: number;
+  /** Erased accounts whose unreadable rows (ciphertext, blind indexes) were deleted afterwards. */
+  compacted: number;
+}
+
+export interface CompactResult {
+  /** Erased subjects whose rows were deleted by this run. */
+  compacted: number;
+  /** Still waiting (another process holds them, or the run was limited), and the oldest's erasure time. */
+  backlog: number;
+  oldest: string | null;
 }
 
 export interface RetentionSweepResult {
@@ -322,50 +332,76 @@ export const eraseService = (deps: EraseServiceDeps) => {
 
     /**
      * The dormancy policy (catalog `dormancy`): accounts inactive for `after` are erased like a
-     * deletion. Accounts with nothing a law keeps go in bulk: journal, keys destroyed in one
-     * transaction (crypto-shredding), rows deleted in another, one destruction certificate per
-     * batch with a digest of the batch's audit references. The others are erased one by one so
-     * their kept records are sealed first.
+     * deletion. Accounts with nothing a law keeps go in bulk (ADR 0007): one destruction
+     * certificate per batch with a digest of its subject ids (as the shred journal lists them),
+     * the journal, their keys destroyed in one transaction (crypto-shredding: from here nothing
+     * of theirs can be decrypted), then marked erased in another (every read refuses them).
+     * Their unreadable rows are deleted by `compact`, which this runs at the end unless told not
+     * to. The others are erased one by one so their kept records are sealed first.
      */
-    async sweepDormant(opts: { by: string; batch?: number; overdueDays?: number; onProgress?: (done: number) => void }): Promise<DormancyResult> {
+    async sweepDormant(opts: {
+      by: string;
+      batch?: number;
+      overdueDays?: number;
+      /** Delete the erased accounts' rows before returning (default); false leaves it to `compact`. */
+      compact?: boolean;
+      onProgress?: (done: number) => void;
+    }): Promise<DormancyResult> {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
       const policy = catalog.dormancy;
-      const res: DormancyResult = { at: now.toISOString(), cutoff: now.toISOString(), erased: 0, sealed: 0, noticeDue: 0, overdue: 0 };
-      if (!policy) return res;
+      const res: DormancyResult = { at: now.toISOString(), cutoff: now.toISOString(), erased: 0, sealed: 0, noticeDue: 0, overdue: 0, compacted: 0 };
+      const batch = opts.batch ?? 50_000;
+      // Also what an interrupted run left queued, whatever the policy is now.
+      const compactAll = async () => {
+        if (opts.compact !== false) res.compacted = (await service.compact({ batch })).compacted;
+      };
+      if (!policy) {
+        await compactAll();
+        return res;
+      }
       const cutoff = subtractPeriod(now, policy.after);
       res.cutoff = cutoff.toISOString();
       const lateBefore = new Date(cutoff.getTime() - (opts.overdueDays ?? 5) * 24 * 3600 * 1000);
       const ctx = jobCtx(opts.by, "dormancy");
       const rule = `DORMANCY:${policy.after}`;
+      // Whether a law keeps anything depends only on the set of fields held (names come sorted):
+      // decided once per distinct set, not once per account.
+      const keeps = new Map<string, boolean>();
+      const keepsSomething = (fields: readonly string[]) => {
+        const k = fields.join("\0");
+        let v = keeps.get(k);
+        if (v === undefined) keeps.set(k, (v = erasurePlan(catalog, fields, now).retain.length > 0));
+        return v;
+      };
       let after: SubjectId | null = null;
       for (;;) {
-        const page = await data.dormant(cutoff, after, opts.batch ?? 50_000);
+        const page = await data.dormant(cutoff, after, batch);
         if (page.length === 0) break;
         after = page[page.length - 1]!.id;
         const bulk: SubjectId[] = [];
         const oneByOne: SubjectId[] = [];
         for (const s of page) {
           if (s.updatedAt < lateBefore) res.overdue++;
-          (erasurePlan(catalog, s.fields, now).retain.length > 0 ? oneByOne : bulk).push(s.id);
+          (keepsSomething(s.fields) ? oneByOne : bulk).push(s.id);
         }
         if (bulk.length > 0) {
-          const refs = (await keys.getMany(bulk)).map((k) => k.auditRef).sort();
           // The certificate is durable before anything is destroyed (fail closed).
           await certify(ctx, now, {
             fields: [],
             reasons: [rule],
             count: bulk.length,
             meta: {
-              method: "crypto-shredding (data keys destroyed), then deletion of values and blind indexes",
-              refsSha256: crypto.createHash("sha256").update(refs.join("\n")).digest("hex"),
+              method: "crypto-shredding (data keys destroyed), then deletion of values and blind indexes (compaction)",
+              // The page is in id order: the digest of its ids, one per line, as the journal has them.
+              subjectsSha256: crypto.createHash("sha256").update(bulk.join("\n")).digest("hex"),
               by: opts.by,
             },
           });
           await deps.journal.append(bulk.map((subjectId) => ({ at: now, subjectId, scope: "subject" as const })));
           await keys.destroyMany(bulk);
           for (const id of bulk) deps.subjectKeys.forget(id);
-          res.erased += await data.eraseMany(bulk, now);
+          res.erased += await data.markErased(bulk, now);
         }
         for (const id of oneByOne) {
           await eraseById(ctx, id, "", "subject.erase", [rule], false);
@@ -374,6 +410,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
         opts.onProgress?.(res.erased + res.sealed);
       }
       if (res.erased + res.sealed > 0) await keys.purge();
+      await compactAll();
       if (policy.notice_before) {
         // Those who reach the threshold within notice_before: counted here; delivering the
         // notices is the outbox's (PIPC guidance 2023: tell people in advance).
@@ -400,6 +437,24 @@ export const eraseService = (deps: EraseServiceDeps) => {
         }
       }
       return res;
+    },
+
+    /**
+     * Deletes the rows of erased accounts whose keys a bulk erasure destroyed (ADR 0007): values
+     * that no key decrypts any more, and blind indexes. One transaction per batch, in id order;
+     * repeatable (an interrupted run leaves the rest queued for the next).
+     */
+    async compact(opts: { batch?: number; onProgress?: (done: number) => void } = {}): Promise<CompactResult> {
+      const batch = opts.batch ?? 50_000;
+      let compacted = 0;
+      for (;;) {
+        const n = await data.compactErased(batch);
+        if (n === 0) break;
+        compacted += n;
+        opts.onProgress?.(compacted);
+      }
+      const left = await data.erasedBacklog();
+      return { compacted, backlog: left.subjects, oldest: left.oldest?.toISOString() ?? null };
     },
 
     /**

@@ -1,6 +1,6 @@
 /**
- * Bulk erasure contract (the dormancy sweep's hot path): DataStore.dormant, DataStore.eraseMany
- * and KeyStore.destroyMany, on every store kind. Each suite has a database of its own, so
+ * Bulk erasure contract (the dormancy sweep's hot path): DataStore.dormant, DataStore.markErased,
+ * compactErased and erasedBacklog, and KeyStore.destroyMany, on every store kind. Each suite has a database of its own, so
  * `dormant`, which sees every subject, sees only the suite's.
  */
 import assert from "node:assert/strict";
@@ -89,7 +89,7 @@ forEachStore("DataStore.dormant", (fx) => {
     const { data } = fx().stores;
     const [first, second, third] = await data.dormant(at(0), null, 3);
     assert.ok(first && second && third);
-    assert.equal(await data.eraseMany([first.id], at(5)), 1);
+    assert.equal(await data.markErased([first.id], at(5)), 1);
     await data.transaction(async (tx) => tx.touchSubject(second.id, at(5)));
     if (third.fields.length > 0) await data.transaction(async (tx) => tx.deleteFields(third.id, [third.fields[0]!]));
     const now = await data.dormant(at(0), null, 100);
@@ -98,78 +98,112 @@ forEachStore("DataStore.dormant", (fx) => {
   });
 });
 
-forEachStore("DataStore.eraseMany", (fx) => {
+forEachStore("DataStore.markErased and compactErased", (fx) => {
   const seed = async (n: number, fields = ["user_id", "phone", "name", "nickname", "email"]) => {
     const items = Array.from({ length: n }, (_, i) => item(at(-DAY - i), fields));
     await fx().stores.data.importBatch(items);
     return items;
   };
-
-  it("deletes the fields and blind indexes of the subjects and marks the active ones erased", async () => {
+  /** Compacts everything queued (other tests of the suite may have queued subjects too). */
+  const compactAll = async () => {
     const { data } = fx().stores;
+    let n = 0;
+    for (let k; (k = await data.compactErased(1000)) > 0; ) n += k;
+    return n;
+  };
+
+  it("marks the active subjects erased at once (every read refuses them) and queues their rows", async () => {
+    const { data } = fx().stores;
+    await compactAll();
     const [a, b, c] = await seed(3);
     const erasedAt = at(10);
-    assert.equal(await data.eraseMany([a!.subject.id, b!.subject.id], erasedAt), 2);
+    assert.equal(await data.markErased([a!.subject.id, b!.subject.id], erasedAt), 2);
     for (const x of [a!, b!]) {
       assert.deepEqual(await data.getSubject(x.subject.id), { ...x.subject, status: "erased", updatedAt: erasedAt });
       assert.equal(await data.readBundle(x.subject.id, ["phone"]), undefined);
+      assert.deepEqual(await data.getFields(x.subject.id, ["phone"]), []);
       for (const l of x.lookups) assert.deepEqual(await data.findByLookup(l.field, l.digest), []);
     }
+    assert.deepEqual(await data.erasedBacklog(), { subjects: 2, oldest: erasedAt });
+    // The other subject is untouched.
+    assert.deepEqual(await data.getSubject(c!.subject.id), c!.subject);
+  });
+
+  it("compaction deletes the queued subjects' fields and blind indexes, in batches, and empties the queue", async () => {
+    const { data } = fx().stores;
+    await compactAll();
+    const [a, b, c] = await seed(3);
+    assert.equal(await data.markErased([a!.subject.id, b!.subject.id], at(12)), 2);
+    assert.equal(await data.compactErased(1), 1, "at most the limit");
+    assert.equal((await data.erasedBacklog()).subjects, 1);
+    assert.equal(await data.compactErased(10), 1);
+    assert.equal(await data.compactErased(10), 0);
+    assert.deepEqual(await data.erasedBacklog(), { subjects: 0, oldest: null });
     // Reactivated, the subject shows that no field or blind-index row is left behind.
-    await data.transaction(async (tx) => tx.setSubjectStatus(a!.subject.id, "active", at(11)));
+    await data.transaction(async (tx) => tx.setSubjectStatus(a!.subject.id, "active", at(13)));
     assert.deepEqual(await data.getFields(a!.subject.id, a!.fields.map((f) => f.field)), []);
     for (const l of a!.lookups) assert.deepEqual(await data.findByLookup(l.field, l.digest), []);
     // The consent ledger is evidence: kept.
     assert.equal((await data.consentHistory(a!.subject.id)).length, 1);
-
     // The other subject is untouched.
-    assert.deepEqual(await data.getSubject(c!.subject.id), c!.subject);
     const names = c!.fields.map((f) => f.field);
     assert.deepEqual(await data.getFields(c!.subject.id, names), [...c!.fields].sort((x, y) => byId(x.field, y.field)));
     for (const l of c!.lookups) assert.deepEqual(await data.findByLookup(l.field, l.digest), [c!.subject.id]);
+    assert.equal(await data.compactErased(0), 0);
   });
 
   it("counts only subjects that were active, and is idempotent", async () => {
     const { data } = fx().stores;
+    await compactAll();
     const items = await seed(4);
     const [a, b, c, d] = items.map((i) => i.subject.id) as [SubjectId, SubjectId, SubjectId, SubjectId];
-    assert.equal(await data.eraseMany([a], at(20)), 1);
+    assert.equal(await data.markErased([a], at(20)), 1);
     // Already erased, unknown and repeated ids are not counted.
-    assert.equal(await data.eraseMany([a, b, newId(), b, c, c], at(21)), 2);
+    assert.equal(await data.markErased([a, b, newId(), b, c, c], at(21)), 2);
     assert.equal((await data.getSubject(a))?.updatedAt.getTime(), at(20).getTime(), "an erased subject keeps its erasure time");
-    assert.equal(await data.eraseMany([a, b, c], at(22)), 0);
+    assert.equal(await data.markErased([a, b, c], at(22)), 0);
     assert.equal((await data.getSubject(b))?.updatedAt.getTime(), at(21).getTime());
     assert.equal((await data.getSubject(d))?.status, "active");
-    assert.equal(await data.eraseMany([], at(23)), 0);
+    assert.equal(await data.markErased([], at(23)), 0);
+    assert.deepEqual(await data.erasedBacklog(), { subjects: 3, oldest: at(20) }, "queued once each, with their erasure time");
+    assert.equal(await compactAll(), 3);
   });
 
   it("erases a subject without fields or blind indexes", async () => {
     const { data } = fx().stores;
     const [a] = await seed(1, []);
-    assert.equal(await data.eraseMany([a!.subject.id], at(30)), 1);
+    assert.equal(await data.markErased([a!.subject.id], at(30)), 1);
     assert.equal((await data.getSubject(a!.subject.id))?.status, "erased");
+    assert.ok((await compactAll()) >= 1);
   });
 
-  it("erases thousands in one call", async () => {
+  it("erases and compacts thousands in one call", async () => {
     const { data } = fx().stores;
+    await compactAll();
     const items = await seed(2503, ["phone", "email"]);
     const keep = items.pop()!;
     // More ids than one statement's parameters allow on some stores; order does not matter.
     const ids = items.map((i) => i.subject.id).reverse();
-    assert.equal(await data.eraseMany(ids, at(40)), ids.length);
-    for (const x of [items[0]!, items[1234]!, items[items.length - 1]!]) {
+    assert.equal(await data.markErased(ids, at(40)), ids.length);
+    assert.equal(await data.compactErased(10_000), ids.length);
+    const sample = [items[0]!, items[1234]!, items[items.length - 1]!];
+    assert.ok(!(await data.dormant(at(0), null, 10_000)).some((s) => ids.includes(s.id)));
+    for (const x of sample) {
       assert.equal((await data.getSubject(x.subject.id))?.status, "erased");
+      // Reactivated, the subject shows that no row of it is left behind.
+      await data.transaction(async (tx) => tx.setSubjectStatus(x.subject.id, "active", at(41)));
       assert.deepEqual(await data.findByLookup("phone", x.lookups[0]!.digest), []);
+      assert.deepEqual(await data.getFields(x.subject.id, ["phone", "email"]), []);
     }
     assert.equal((await data.getSubject(keep.subject.id))?.status, "active");
     assert.deepEqual(await data.findByLookup("email", keep.lookups[1]!.digest), [keep.subject.id]);
-    assert.ok(!(await data.dormant(at(0), null, 10_000)).some((s) => ids.includes(s.id)));
   });
 
   it("refuses to run inside a transaction body", async () => {
     const { data } = fx().stores;
     const [a] = await seed(1);
-    await rejectsWith(() => data.transaction(async () => data.eraseMany([a!.subject.id], at(50))), "INTERNAL");
+    await rejectsWith(() => data.transaction(async () => data.markErased([a!.subject.id], at(50))), "INTERNAL");
+    await rejectsWith(() => data.transaction(async () => data.compactErased(10)), "INTERNAL");
     assert.equal((await data.getSubject(a!.subject.id))?.status, "active");
   });
 });

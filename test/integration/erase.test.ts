@@ -4,6 +4,7 @@
  * who may read it, proof that nothing erased can be recovered, and interrupted erasures.
  */
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -279,7 +280,10 @@ for (const kind of STORE_KINDS) {
       assert.equal(certs.length, 1);
       assert.equal(certs[0].count, 2);
       assert.deepEqual(certs[0].reasons, ["DORMANCY:P1Y"]);
-      assert.match(certs[0].meta.refsSha256, /^[0-9a-f]{64}$/);
+      const bulkIds = [quietA, quietB].map((id) => internalOf(t, "talk-app", id)).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      assert.equal(certs[0].meta.subjectsSha256, crypto.createHash("sha256").update(bulkIds.join("\n")).digest("hex"), "the certificate names the batch by a digest of its ids");
+      assert.equal(r.compacted, 2, "the bulk-erased accounts' unreadable rows are deleted before the sweep returns");
+      assert.deepEqual(await t.c.stores.data.erasedBacklog(), { subjects: 0, oldest: null });
       assert.equal((await t.c.journal.entries()).filter((e) => e.scope === "subject").length, 3);
       // A second run finds nothing more to do.
       const again = await t.c.services.erase.sweepDormant({ by: "test" });

@@ -103,6 +103,7 @@ for (const kind of STORE_KINDS) {
         assert.equal((await t.c.stores.data.getSubject(id as never))?.status, "erased");
         assert.deepEqual(await t.c.stores.data.getFields(id as never, ["user_id", "phone", "nickname"]), []);
       }
+      assert.deepEqual(await t.c.stores.data.erasedBacklog(), { subjects: 0, oldest: null }, "the rerun deleted every erased account's rows");
       assert.match(out.join(""), /accounts erased/);
     });
   });

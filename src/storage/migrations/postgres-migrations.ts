@@ -193,6 +193,17 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE INDEX sealed_fields_by_until ON haechi.sealed_fields (until, subject_id)`,
       ]),
   },
+  // Bulk erasure destroys the keys and marks the subjects first, and deletes their rows after
+  // (ADR 0007): the erased subjects whose values and blind indexes still await deletion.
+  "0005_erase_backlog": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.erase_backlog (
+              subject_id text COLLATE "C" PRIMARY KEY,
+              erased_at timestamptz NOT NULL
+            )`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

@@ -189,6 +189,17 @@ export const sqliteDataMigrations: MigrationList = {
         sql`CREATE INDEX sealed_fields_by_until ON sealed_fields (until, subject_id)`,
       ]),
   },
+  // Bulk erasure destroys the keys and marks the subjects first, and deletes their rows after
+  // (ADR 0007): the erased subjects whose values and blind indexes still await deletion.
+  "0005_erase_backlog": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE erase_backlog (
+              subject_id TEXT NOT NULL PRIMARY KEY,
+              erased_at INTEGER NOT NULL
+            ) STRICT, WITHOUT ROWID`,
+      ]),
+  },
 };
 
 /** keys.db: wrapped data keys, audit references and sealed-store keys (deleting a row is crypto-shredding). */

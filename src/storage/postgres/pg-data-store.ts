@@ -199,20 +199,34 @@ const dormantSql = (cursor: "" | "s.id > $3 AND") =>
 const DORMANT_FIRST = named("haechi_dormant_first", dormantSql(""));
 const DORMANT_AFTER = named("haechi_dormant_after", dormantSql("s.id > $3 AND"));
 /**
- * Bulk erasure in one statement (one round trip, one implicit transaction): data-modifying CTEs
- * always run to completion, so both deletes happen though only the update is read. The ids are
- * joined as a set (each primary key probed once) rather than matched with `= ANY($1)`: with 5,000
- * ids the custom plans for `= ANY` estimated a sequential scan of `fields`, and the joins measured
- * 1.5-2× faster (15-22 µs against 29-45 µs per subject with 5 fields and 3 blind indexes each).
+ * Bulk erasure after crypto-shredding (ADR 0007), one statement (one round trip, one implicit
+ * transaction): data-modifying CTEs always run to completion, so the queue insert happens though
+ * only the update is read. The ids are joined as a set (each primary key probed once) rather than
+ * matched with `= ANY($1)`: with 5,000 ids the custom plans for `= ANY` estimated a sequential
+ * scan, and the joins measured 1.5-2× faster.
  */
-const ERASE_MANY = named(
-  "haechi_erase_many",
+const MARK_ERASED = named(
+  "haechi_mark_erased",
   `WITH ids AS MATERIALIZED (SELECT DISTINCT unnest($1::text[]) COLLATE "C" AS id),
-        f AS (DELETE FROM haechi.fields x USING ids WHERE x.subject_id = ids.id),
-        l AS (DELETE FROM haechi.lookups x USING ids WHERE x.subject_id = ids.id),
         s AS (UPDATE haechi.subjects x SET status = 'erased', updated_at = $2
-                FROM ids WHERE x.id = ids.id AND x.status = 'active' RETURNING 1)
+                FROM ids WHERE x.id = ids.id AND x.status = 'active' RETURNING x.id),
+        q AS (INSERT INTO haechi.erase_backlog (subject_id, erased_at) SELECT id, $2 FROM s ON CONFLICT DO NOTHING)
    SELECT count(*)::int AS erased FROM s`,
+);
+/** Takes up to $1 queued subjects in id order (skipping any another process holds) and deletes their rows. */
+const COMPACT_ERASED = named(
+  "haechi_compact_erased",
+  `WITH ids AS (DELETE FROM haechi.erase_backlog
+                WHERE subject_id IN (SELECT subject_id FROM haechi.erase_backlog ORDER BY subject_id
+                                     LIMIT $1 FOR UPDATE SKIP LOCKED)
+                RETURNING subject_id AS id),
+        f AS (DELETE FROM haechi.fields x USING ids WHERE x.subject_id = ids.id),
+        l AS (DELETE FROM haechi.lookups x USING ids WHERE x.subject_id = ids.id)
+   SELECT count(*)::int AS compacted FROM ids`,
+);
+const ERASED_BACKLOG = named(
+  "haechi_erased_backlog",
+  "SELECT count(*)::int AS n, min(erased_at) AS oldest FROM haechi.erase_backlog",
 );
 
 // ---------------------------------------------------------------- row mapping
@@ -643,12 +657,23 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
             : await runNamed<DormantDbRow>(pool, DORMANT_AFTER, [before, limit, afterId]);
         return rows.map((r) => ({ id: asSubjectId(r.id), updatedAt: r.updated_at, fields: r.fields }));
       }),
-    eraseMany: (ids, at) =>
+    markErased: (ids, at) =>
       outsideTransaction(() =>
         guard(async () =>
-          ids.length === 0 ? 0 : ((await runNamed<{ erased: number }>(pool, ERASE_MANY, [ids, at])).rows[0]?.erased ?? 0),
+          ids.length === 0 ? 0 : ((await runNamed<{ erased: number }>(pool, MARK_ERASED, [ids, at])).rows[0]?.erased ?? 0),
         ),
       ),
+    compactErased: (limit) =>
+      outsideTransaction(() =>
+        guard(async () =>
+          limit < 1 ? 0 : ((await runNamed<{ compacted: number }>(pool, COMPACT_ERASED, [limit])).rows[0]?.compacted ?? 0),
+        ),
+      ),
+    erasedBacklog: () =>
+      guard(async () => {
+        const row = (await runNamed<{ n: number; oldest: Date | null }>(pool, ERASED_BACKLOG, [])).rows[0]!;
+        return { subjects: row.n, oldest: row.oldest };
+      }),
 
     getMeta: (key) =>
       guard(async () => (await db.selectFrom("haechi.meta").select("value").where("key", "=", key).executeTakeFirst())?.value),

@@ -89,6 +89,7 @@ export interface PgDataDb {
     until: Date;
     sealed_at: Date;
   };
+  "haechi.erase_backlog": { subject_id: string; erased_at: Date };
 }
 
 export interface PgKeyDb {

@@ -89,6 +89,7 @@ export interface SqliteDataDb {
     until: number;
     sealed_at: number;
   };
+  erase_backlog: { subject_id: string; erased_at: number };
 }
 
 export interface SqliteKeyDb {
