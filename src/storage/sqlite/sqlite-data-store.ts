@@ -125,6 +125,22 @@ const toEvent = (r: LedgerDbRow): ConsentEvent => ({
 });
 const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
 
+/** A separated subject: `fields` is a JSON array of its separated field names. */
+interface SeparatedDbRow {
+  id: string;
+  updated_at: number;
+  dormant_at: number;
+  fields: string;
+}
+
+/** Dormant subjects separated before a time, over the partial index `subjects_dormant`. */
+const separatedSql = (cursor: "" | "s.id > ? AND") =>
+  `SELECT s.id, s.updated_at, s.dormant_at,
+          (SELECT json_group_array(d.field ORDER BY d.field) FROM dormant_fields d WHERE d.subject_id = s.id) AS fields
+   FROM subjects s
+   WHERE ${cursor} s.status = 'dormant' AND s.dormant_at < ?
+   ORDER BY s.id LIMIT ?`;
+
 /** The dormancy page, from the start or after a cursor (`s.id > ?`). */
 const dormantSql = (cursor: "" | "s.id > ? AND") =>
   `SELECT s.id, s.updated_at,
@@ -197,6 +213,13 @@ const sqliteDataStore = (
     // JSON array per subject (a PK prefix scan of `fields`), not one row per field.
     dormantAfter: reader.prepare<[string, number, number], DormantDbRow>(dormantSql("s.id > ? AND")),
     dormantFirst: reader.prepare<[number, number], DormantDbRow>(dormantSql("")),
+    dormantSubject: reader.prepare<[string], { one: number }>("SELECT 1 AS one FROM subjects WHERE id = ? AND status = 'dormant'"),
+    dormantFields: reader.prepare<[string, string], FieldDbRow>(
+      `SELECT field, ciphertext, updated_at FROM dormant_fields
+       WHERE subject_id = ? AND field IN (SELECT value FROM json_each(?)) ORDER BY field`,
+    ),
+    separatedAfter: reader.prepare<[string, number, number], SeparatedDbRow>(separatedSql("s.id > ? AND")),
+    separatedFirst: reader.prepare<[number, number], SeparatedDbRow>(separatedSql("")),
   };
   const fieldsByArity = new Map<number, Database.Statement<unknown[], FieldDbRow>>();
   const readFields = (id: string, names: readonly string[]): StoredField[] => {
@@ -222,6 +245,11 @@ const sqliteDataStore = (
   const getFieldsSnapshot = reader.transaction((id: string, names: readonly string[]): StoredField[] =>
     r.activeSubject.get(id) === undefined ? [] : readFields(id, names),
   );
+  const getDormantFieldsSnapshot = reader.transaction((id: string, names: readonly string[]): StoredField[] => {
+    const wanted = distinct(names);
+    if (wanted.length === 0 || r.dormantSubject.get(id) === undefined) return [];
+    return r.dormantFields.all(id, JSON.stringify(wanted)).map(toField);
+  });
 
   // ---------------------------------------------------------------- writer statements
   const w = {
@@ -275,6 +303,53 @@ const sqliteDataStore = (
        WHERE id IN (SELECT value FROM json_each(?)) AND status = 'active'`,
     ),
   };
+
+  // Dormancy (action `separate`): set-based over one JSON array of ids, like the bulk erasure.
+  const d = {
+    separable: writer.prepare<[string, number], { id: string }>(
+      `SELECT id FROM subjects
+       WHERE id IN (SELECT value FROM json_each(?)) AND status = 'active' AND updated_at < ?`,
+    ),
+    moveApart: writer.prepare<[string]>(
+      `INSERT INTO dormant_fields (subject_id, field, ciphertext, updated_at)
+       SELECT subject_id, field, ciphertext, updated_at FROM fields WHERE subject_id IN (SELECT value FROM json_each(?))`,
+    ),
+    deleteFields: writer.prepare<[string]>("DELETE FROM fields WHERE subject_id IN (SELECT value FROM json_each(?))"),
+    deleteLookups: writer.prepare<[string]>("DELETE FROM lookups WHERE subject_id IN (SELECT value FROM json_each(?))"),
+    deleteDormant: writer.prepare<[string]>("DELETE FROM dormant_fields WHERE subject_id IN (SELECT value FROM json_each(?))"),
+    markDormant: writer.prepare<[number, string]>(
+      "UPDATE subjects SET status = 'dormant', dormant_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+    ),
+    markErased: writer.prepare<[number, string]>(
+      `UPDATE subjects SET status = 'erased', updated_at = ?
+       WHERE id IN (SELECT value FROM json_each(?)) AND status <> 'erased'`,
+    ),
+    wake: writer.prepare<[number, string]>(
+      "UPDATE subjects SET status = 'active', updated_at = ?, dormant_at = NULL WHERE id = ? AND status = 'dormant'",
+    ),
+    moveBack: writer.prepare<[string]>(
+      `INSERT INTO fields (subject_id, field, ciphertext, updated_at)
+       SELECT subject_id, field, ciphertext, updated_at FROM dormant_fields WHERE subject_id = ?`,
+    ),
+    deleteDormantOf: writer.prepare<[string]>("DELETE FROM dormant_fields WHERE subject_id = ?"),
+  };
+
+  /** Moves the still-idle active ones of `ids` apart; returns how many. */
+  const separateNow = writer.transaction((ids: string, idleBefore: number, at: number): number => {
+    const chosen = JSON.stringify(d.separable.all(ids, idleBefore).map((row) => row.id));
+    d.moveApart.run(chosen);
+    d.deleteFields.run(chosen);
+    d.deleteLookups.run(chosen);
+    return d.markDormant.run(at, chosen).changes;
+  });
+
+  /** Erases separated subjects (their keys are already destroyed); returns how many were marked. */
+  const eraseSeparatedNow = writer.transaction((ids: string, at: number): number => {
+    d.deleteDormant.run(ids);
+    d.deleteFields.run(ids);
+    d.deleteLookups.run(ids);
+    return d.markErased.run(at, ids).changes;
+  });
 
   const appendConsentNow = (e: ConsentEvent) => {
     const at = e.at.getTime();
@@ -406,6 +481,21 @@ const sqliteDataStore = (
           if (fields.length === 0) return;
           await writerDb.deleteFrom("lookups").where("subject_id", "=", id).where("field", "in", distinct(fields)).execute();
         }),
+      deleteDormantFields: (id, fields) =>
+        step({}, async () => {
+          if (fields.length === 0) return;
+          await writerDb.deleteFrom("dormant_fields").where("subject_id", "=", id).where("field", "in", distinct(fields)).execute();
+        }),
+      reactivate: async (id, at) => {
+        let woke = false;
+        await step({}, () => {
+          woke = d.wake.run(at.getTime(), id).changes > 0;
+          if (!woke) return;
+          d.moveBack.run(id);
+          d.deleteDormantOf.run(id);
+        });
+        return woke;
+      },
       appendConsent: (event) => step({ unique: CONSENT_EVENT_EXISTS, ...fk }, () => appendConsentNow(event)),
       putIdempotency: (row) =>
         step({ unique: IDEMPOTENCY_EXISTS }, () => {
@@ -431,6 +521,7 @@ const sqliteDataStore = (
         return row === undefined ? undefined : toSubject(row);
       }),
     getFields: (id, fields) => read(() => getFieldsSnapshot(id, fields)),
+    getDormantFields: (id, fields) => read(() => getDormantFieldsSnapshot(id, fields)),
     readBundle: (id, fields) => read(() => readBundleSnapshot(id, fields)),
     currentConsents: (id) => read(() => r.consents.all(id).map(toState)),
     consentHistory: (id) =>
@@ -523,6 +614,25 @@ const sqliteDataStore = (
       }),
     eraseMany: (ids, at) =>
       exclusive(() => guard(() => (ids.length === 0 ? 0 : eraseNow.immediate(JSON.stringify(ids), at.getTime())))),
+
+    separateMany: (ids, idleBefore, at) =>
+      exclusive(() =>
+        guard(() => (ids.length === 0 ? 0 : separateNow.immediate(JSON.stringify(ids), idleBefore.getTime(), at.getTime()))),
+      ),
+    separated: (before, afterId, limit) =>
+      read(() => {
+        if (limit < 1) return [];
+        const rows =
+          afterId === null ? r.separatedFirst.all(before.getTime(), limit) : r.separatedAfter.all(afterId, before.getTime(), limit);
+        return rows.map((row) => ({
+          id: asSubjectId(row.id),
+          updatedAt: new Date(row.updated_at),
+          dormantAt: new Date(row.dormant_at),
+          fields: JSON.parse(row.fields) as string[],
+        }));
+      }),
+    eraseSeparatedMany: (ids, at) =>
+      exclusive(() => guard(() => (ids.length === 0 ? 0 : eraseSeparatedNow.immediate(JSON.stringify(ids), at.getTime())))),
 
     getMeta: (key) =>
       read(async () => (await readerDb.selectFrom("meta").select("value").where("key", "=", key).executeTakeFirst())?.value),
