@@ -7,7 +7,7 @@
  * Loads N talk-service subjects (user_id, phone, name, nickname, email sealed under each one's
  * own data key; blind indexes for the catalog's lookup fields, as the import service writes them),
  * created and last active two years ago, straight through the stores (the load is not measured).
- * Then times the two phases of a sweep under the demo catalog's dormancy policy (P1Y), ADR 0007:
+ * Then times the two phases of a sweep under the demo catalog's dormancy policy (P1Y), ADR 0008:
  *   1. erasure, `services.erase.sweepDormant({ compact: false })`: per page a destruction
  *      certificate, the shred journal, `keys.destroyMany` (crypto-shredding), `data.markErased`;
  *      a key-store purge at the end. After it nothing of the N can be read or decrypted.

@@ -282,9 +282,21 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       });
     });
 
-  common(program.command("sweep").description("destroy what is past its deadline: dormant accounts (catalog dormancy), values past their purpose period, sealed data whose statutory period has ended; a destruction certificate per act"))
+  common(program.command("reactivate <ids...>").description("reactivate dormant accounts (separated after inactivity) when the person returns, as POST /v1/subjects/{id}/reactivate"))
+    .requiredOption("--as <principal>", "the service principal whose ids these are")
+    .requiredOption("--purpose <purpose>", "a collecting purpose the principal is allowed (decided as an update)")
+    .action(async (ids: string[], o) => {
+      await withContainer(config(o), async (c) => {
+        for (const id of ids) {
+          const r = await c.services.subjects.reactivate(cliCtx(o.as), id, { purpose: o.purpose });
+          out(r.reactivated ? `${id}: reactivated; restored ${r.restored.join(", ") || "no values"}\n` : `${id}: already active; nothing changed\n`);
+        }
+      });
+    });
+
+  common(program.command("sweep").description("destroy what is past its deadline: dormant accounts (catalog dormancy: erased, or separated and erased after destroy_after), values past their purpose period, sealed data whose statutory period has ended; a destruction certificate per act"))
     .option("--overdue-days <n>", "alert on values found more than n days past their deadline", "5")
-    .option("--batch <n>", "dormant accounts erased per transaction (larger is faster on SQLite)", "50000")
+    .option("--batch <n>", "dormant accounts erased or separated per transaction (larger is faster on SQLite)", "50000")
     .action(async (o) => {
       for (const [name, v] of [["--batch", o.batch], ["--overdue-days", o.overdueDays]] as const) {
         if (!/^\d+$/.test(String(v)) || (name === "--batch" && Number(v) < 1)) throw new HaechiError("VALIDATION_FAILED", `${name} must be a whole number${name === "--batch" ? " of at least 1" : ""}`);
@@ -299,8 +311,14 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         });
         const p = await c.services.erase.sweepRetention({ by: "haechi sweep" });
         const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays) });
-        bar.done(d.erased + d.sealed + r.subjects);
-        out(`dormancy (inactive since before ${d.cutoff}): ${d.erased} accounts erased, ${d.sealed} erased with records sealed by law; ${d.noticeDue} to be told in advance\n`);
+        bar.done(d.erased + d.sealed + d.separated + r.subjects);
+        if (d.action === "separate") {
+          out(`dormancy (inactive since before ${d.cutoff}): ${d.separated} accounts separated; ${d.noticeDue} to be told in advance\n`);
+          if (d.separatedCutoff)
+            out(`separated accounts (separated before ${d.separatedCutoff}): ${d.erased} erased, ${d.sealed} erased with records sealed by law; ${d.destroyNoticeDue} to be told of their erasure in advance\n`);
+        } else {
+          out(`dormancy (inactive since before ${d.cutoff}): ${d.erased} accounts erased, ${d.sealed} erased with records sealed by law; ${d.noticeDue} to be told in advance\n`);
+        }
         out(`compaction: the unreadable rows of ${d.compacted} erased accounts deleted\n`);
         out(`purpose periods: ${p.destroyed} values of ${p.subjects} subjects destroyed, ${p.sealed} moved to the sealed store (kept by law)\n`);
         out(`sealed store at ${r.at}: ${r.values} values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);

@@ -26,6 +26,8 @@ export const ERROR_CODES = [
   "NOT_FOUND",
   "CONFLICT",
   "IDEMPOTENCY_MISMATCH",
+  /** The subject is dormant (separated after inactivity): reactivate it first. */
+  "SUBJECT_DORMANT",
   // catalog / configuration
   "CATALOG_INVALID",
   "CONFIG_INVALID",

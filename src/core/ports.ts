@@ -15,7 +15,12 @@ import type { AuditRef, SubjectId } from "./ids.js";
 
 // ---------------------------------------------------------------- data store
 
-export type SubjectStatus = "active" | "erased";
+/**
+ * `dormant`: separated under the catalog's dormancy policy (action `separate`, former Decree
+ * Art. 48-5): its values sit apart in the dormant store, its blind indexes are gone, and every
+ * ordinary read, update and lookup is refused until it is reactivated or erased.
+ */
+export type SubjectStatus = "active" | "dormant" | "erased";
 
 export interface SubjectRow {
   id: SubjectId;
@@ -103,6 +108,15 @@ export interface DataTx {
   /** Replace the blind-index entries of the named fields. */
   putLookups(id: SubjectId, entries: readonly LookupEntry[]): Promise<void>;
   deleteLookups(id: SubjectId, fields: readonly string[]): Promise<void>;
+  /** Delete separated values of a dormant subject (its erasure; a withdrawn consent). */
+  deleteDormantFields(id: SubjectId, fields: readonly string[]): Promise<void>;
+  /**
+   * Reactivation: if the subject is dormant, its separated values move back to the live table
+   * (same ciphertexts), it becomes active with `updatedAt` = `at` and its separation time is
+   * cleared. Returns false, changing nothing, if it was not dormant. Blind indexes are the
+   * caller's (`putLookups` in the same transaction).
+   */
+  reactivate(id: SubjectId, at: Date): Promise<boolean>;
   /** Append to the ledger and update the derived current state in the same transaction. */
   appendConsent(event: ConsentEvent): Promise<void>;
   putIdempotency(row: IdempotencyRow): Promise<void>;
@@ -113,6 +127,8 @@ export interface DataStore {
   getSubject(id: SubjectId): Promise<SubjectRow | undefined>;
   /** Fields of an active subject; `fields` empty = none. */
   getFields(id: SubjectId, fields: readonly string[]): Promise<StoredField[]>;
+  /** Separated values of a dormant subject (the dormant store); `fields` empty = none. */
+  getDormantFields(id: SubjectId, fields: readonly string[]): Promise<StoredField[]>;
   /** The hot path: subject, requested fields and current consents. Undefined if not active. */
   readBundle(id: SubjectId, fields: readonly string[]): Promise<ReadBundle | undefined>;
   currentConsents(id: SubjectId): Promise<ConsentState[]>;
@@ -141,18 +157,35 @@ export interface DataStore {
   dormant(before: Date, afterId: SubjectId | null, limit: number): Promise<{ id: SubjectId; updatedAt: Date; fields: string[] }[]>;
   /**
    * Bulk erasure after crypto-shredding (their data keys are already destroyed), one transaction:
-   * the active ones among these subjects are marked erased, so every read refuses them from now
-   * on, and queued for compaction. Returns how many were active. Their rows (unreadable
-   * ciphertext and blind indexes) stay until `compactErased` (ADR 0007).
+   * those not yet erased (active or dormant) are marked erased, so every read refuses them from
+   * now on, and queued for compaction. Returns how many were marked. Their rows (unreadable
+   * values, separated values and blind indexes) stay until `compactErased` (ADR 0008).
    */
   markErased(ids: readonly SubjectId[], at: Date): Promise<number>;
   /**
-   * Deletes the field values and blind-index entries of up to `limit` queued erased subjects, in
-   * id order, in one transaction, and takes them off the queue. Returns how many were compacted.
+   * Deletes the field values, separated values and blind-index entries of up to `limit` queued
+   * erased subjects, in id order, in one transaction, and takes them off the queue. Returns how many were compacted.
    */
   compactErased(limit: number): Promise<number>;
   /** Erased subjects whose rows still await compaction, and when the oldest of them was erased. */
   erasedBacklog(): Promise<{ subjects: number; oldest: Date | null }>;
+
+  /**
+   * Separation (dormancy action `separate`), one transaction: each of these subjects that is
+   * still active and still idle since before `idleBefore` has its field values moved to the
+   * dormant store (same ciphertexts), its blind-index entries deleted, and becomes dormant with
+   * `dormantAt` = `at` (its `updatedAt`, the last activity, is kept). Returns how many.
+   */
+  separateMany(ids: readonly SubjectId[], idleBefore: Date, at: Date): Promise<number>;
+  /**
+   * Dormant subjects separated before `before` (`dormantAt` < `before`), in id order after
+   * `afterId`, each with its last activity and the names of its separated fields.
+   */
+  separated(
+    before: Date,
+    afterId: SubjectId | null,
+    limit: number,
+  ): Promise<{ id: SubjectId; updatedAt: Date; dormantAt: Date; fields: string[] }[]>;
 
   /** Key/value settings owned by the data store (e.g. import checkpoints). */
   getMeta(key: string): Promise<string | undefined>;

@@ -82,6 +82,18 @@ export const consentsResponse = z.object({
   destroyed: z.array(z.string()).describe("Fields destroyed because no purpose stands for them after a withdrawal (PIPA Art. 37)"),
 });
 
+export const reactivateBody = z
+  .object({
+    purpose: z.string().min(1).max(64).describe("A collecting purpose your principal is allowed (decided as an update under it)"),
+  })
+  .strict();
+export const reactivateResponse = z.object({
+  id: z.string(),
+  status: z.literal("active"),
+  reactivated: z.boolean().describe("false when the subject was already active: nothing changed"),
+  restored: z.array(z.string()).describe("Fields moved back from the dormant store"),
+});
+
 export const lookupBody = z
   .object({
     purpose: z.string().min(1).max(64),

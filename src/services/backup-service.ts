@@ -44,7 +44,7 @@ import pg from "pg";
 import type { Clock } from "../core/clock.js";
 import { HaechiError, isHaechiError } from "../core/errors.js";
 import type { SubjectId } from "../core/ids.js";
-import type { DataStore, KeyStore, ShredEntry, ShredJournal } from "../core/ports.js";
+import type { DataStore, KeyStore, ShredEntry, ShredJournal, StoredField } from "../core/ports.js";
 import { writeFileDurably } from "../util/durable-file.js";
 import type { AuditRecorder, CatalogSource } from "./service-types.js";
 
@@ -150,7 +150,7 @@ export interface RestoreResult extends ReplayResult {
 export interface BackupServiceDeps {
   location: BackupLocation;
   journal: Pick<ShredJournal, "entries">;
-  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed">;
+  data: Pick<DataStore, "getSubject" | "getFields" | "getDormantFields" | "transaction" | "sealed">;
   keys: Pick<KeyStore, "destroy" | "destroySealed" | "purge">;
   catalog: CatalogSource;
   audit: AuditRecorder;
@@ -456,11 +456,14 @@ export const backupService = (deps: BackupServiceDeps) => {
      * purged and one `backup.restore` entry is audited. Destruction comes before the entry here:
      * the restored state must not keep an erased subject readable while waiting for the audit log;
      * a failed entry fails the restore, and running it again repeats nothing harmful.
-     *  - "subject": the data key is destroyed; an active subject loses every field value and blind
-     *    index and is marked erased (one transaction); a subject the backup does not hold is skipped.
+     *  - "subject": the data key is destroyed; an active or dormant subject loses every field value
+     *    (live and separated) and blind index and is marked erased (one transaction); a subject the
+     *    backup does not hold is skipped.
      *  - "sealed": the sealed key and every sealed value are destroyed.
-     *  - "fields": the named values are destroyed if they are no newer than the entry (a value
-     *    collected again after the withdrawal, with a new consent, stays).
+     *  - "fields": the named values, live or separated, are destroyed if they are no newer than the
+     *    entry (a value collected again after the withdrawal, with a new consent, stays).
+     * Separation (dormancy) is not destruction and is not journalled: a restored subject is in the
+     * state the backup holds, and the next dormancy sweep separates it again if it is still idle.
      */
     async replayJournal(checked: CheckedBackup, opts: { by?: string; onProgress?: (p: BackupProgress) => void } = {}): Promise<ReplayResult> {
       const now = deps.clock.now();
@@ -479,14 +482,16 @@ export const backupService = (deps: BackupServiceDeps) => {
           else {
             const keyGone = await deps.keys.destroy(e.subjectId);
             const subject = await deps.data.getSubject(e.subjectId);
-            if (subject?.status === "active") {
+            const held = subject?.status === "active" || subject?.status === "dormant";
+            if (held) {
               await deps.data.transaction(async (tx) => {
                 await tx.deleteFields(e.subjectId, all);
+                await tx.deleteDormantFields(e.subjectId, all);
                 await tx.deleteLookups(e.subjectId, all);
                 await tx.setSubjectStatus(e.subjectId, "erased", now);
               });
             }
-            if (keyGone || subject?.status === "active") res.subjectsRedestroyed++;
+            if (keyGone || held) res.subjectsRedestroyed++;
           }
         } else if (e.scope === "sealed" && !seen.has(once)) {
           seen.add(once);
@@ -527,11 +532,15 @@ export const backupService = (deps: BackupServiceDeps) => {
   };
 
   async function replayFields(id: SubjectId, fields: string[], at: Date): Promise<boolean> {
-    const stale = (await deps.data.getFields(id, fields)).filter((f) => f.updatedAt.getTime() <= at.getTime()).map((f) => f.field);
-    if (stale.length === 0) return false;
+    const staleOf = (rows: readonly StoredField[]) => rows.filter((f) => f.updatedAt.getTime() <= at.getTime()).map((f) => f.field);
+    const stale = staleOf(await deps.data.getFields(id, fields));
+    // The backup may hold the subject dormant, its values in the dormant store.
+    const staleApart = staleOf(await deps.data.getDormantFields(id, fields));
+    if (stale.length + staleApart.length === 0) return false;
     await deps.data.transaction(async (tx) => {
       await tx.deleteFields(id, stale);
       await tx.deleteLookups(id, stale);
+      await tx.deleteDormantFields(id, staleApart);
     });
     return true;
   }

@@ -11,9 +11,13 @@
  *   4. one data transaction deletes the live values and blind indexes and marks the subject erased;
  *   5. the key store purges (SQLite: checkpoint and truncate the write-ahead log).
  * A rerun after a crash in 3-4 finds no key and simply finishes 4-5.
+ *
+ * A dormant subject (separated under the dormancy policy) is erased the same way, from its
+ * separated values: they are sealed where a law keeps them, then deleted with the rest.
  */
 import crypto from "node:crypto";
 import { addPeriod, idContextOf, subtractPeriod } from "../core/catalog/catalog-fns.js";
+import type { Catalog, DormancyAction, DormancyPolicy } from "../core/catalog/catalog-schema.js";
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type { DataStore, KeyStore, SealedFieldRow, ShredJournal, StoredField } from "../core/ports.js";
@@ -26,7 +30,21 @@ import type { SubjectKeys } from "../crypto/subject-keys.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
 
 export type EraseServiceDeps = BaseDeps & {
-  data: Pick<DataStore, "getSubject" | "getFields" | "transaction" | "sealed" | "dormant" | "markErased" | "compactErased" | "erasedBacklog" | "provisions">;
+  data: Pick<
+    DataStore,
+    | "getSubject"
+    | "getFields"
+    | "getDormantFields"
+    | "transaction"
+    | "sealed"
+    | "dormant"
+    | "markErased"
+    | "compactErased"
+    | "erasedBacklog"
+    | "separateMany"
+    | "separated"
+    | "provisions"
+  >;
   keys: Pick<KeyStore, "destroy" | "destroyMany" | "putSealed" | "getSealed" | "destroySealed" | "dueSealed" | "purge">;
   kek: KekProvider;
   subjectKeys: SubjectKeys;
@@ -53,13 +71,25 @@ export interface EraseResult {
 
 export interface DormancyResult {
   at: string;
-  /** Accounts inactive since before this moment were erased. */
+  /** What the policy does to accounts inactive for `after`: erase them, or separate them. */
+  action: DormancyAction;
+  /** Accounts inactive since before this moment were erased (destroy) or separated (separate). */
   cutoff: string;
-  /** Erased in bulk (nothing kept) and one by one (something sealed for a law). */
+  /**
+   * Erased in bulk (nothing kept) and one by one (something sealed for a law): under `destroy`,
+   * the inactive accounts (separated ones included, e.g. under an earlier `separate` policy);
+   * under `separate`, separated accounts past `destroy_after`.
+   */
   erased: number;
   sealed: number;
-  /** Accounts that will reach the threshold within `notice_before` and must be told now. */
+  /** Accounts moved to the dormant store (action separate). */
+  separated: number;
+  /** Under `separate` with `destroy_after`: separated accounts separated before this were erased. */
+  separatedCutoff: string | null;
+  /** Accounts that will reach the threshold within `notice_before` and must be told now (of `action`). */
   noticeDue: number;
+  /** Separated accounts that will reach `destroy_after` within `notice_before` and must be told of their erasure now. */
+  destroyNoticeDue: number;
   /** Accounts found more than the allowed days past the threshold (the sweep ran late). */
   overdue: number;
   /** Erased accounts whose unreadable rows (ciphertext, blind indexes) were deleted afterwards. */
@@ -176,7 +206,10 @@ export const eraseService = (deps: EraseServiceDeps) => {
     const catalog = deps.catalog.current();
     const now = deps.clock.now();
     const key = await deps.subjectKeys.get(id);
-    const stored = await data.getFields(id, Object.keys(catalog.fields));
+    const all = Object.keys(catalog.fields);
+    // A dormant subject's values are in the dormant store (same ciphertexts, same key).
+    const dormant = (await data.getSubject(id))?.status === "dormant";
+    const stored = dormant ? await data.getDormantFields(id, all) : await data.getFields(id, all);
     const plan = erasurePlan(
       catalog,
       stored.map((f) => f.field),
@@ -200,10 +233,10 @@ export const eraseService = (deps: EraseServiceDeps) => {
     await deps.journal.append([{ at: now, subjectId: id, scope: "subject" }]);
     await keys.destroy(id);
     deps.subjectKeys.forget(id);
-    // 4. Remove the unreadable values and the blind indexes.
-    const all = Object.keys(catalog.fields);
+    // 4. Remove the unreadable values (live and separated) and the blind indexes.
     await data.transaction(async (tx) => {
       await tx.deleteFields(id, all);
+      await tx.deleteDormantFields(id, all);
       await tx.deleteLookups(id, all);
       await tx.setSubjectStatus(id, "erased", now);
     });
@@ -218,6 +251,138 @@ export const eraseService = (deps: EraseServiceDeps) => {
     };
   };
 
+  type DormancyOpts = { by: string; batch?: number; onProgress?: (done: number) => void };
+  /** A page's subjects (in id order) by a digest of their ids, one per line, as the shred journal lists them. */
+  const idsDigest = (ids: readonly SubjectId[]) => crypto.createHash("sha256").update(ids.join("\n")).digest("hex");
+  /**
+   * Whether a law keeps anything of an account depends only on the set of fields it holds (the
+   * names come sorted): decided once per distinct set and sweep, not once per account.
+   */
+  const retentionOracle = (catalog: Catalog, now: Date) => {
+    const keeps = new Map<string, boolean>();
+    return (fields: readonly string[]) => {
+      const k = fields.join("\0");
+      let v = keeps.get(k);
+      if (v === undefined) keeps.set(k, (v = erasurePlan(catalog, fields, now).retain.length > 0));
+      return v;
+    };
+  };
+  /**
+   * Bulk erasure of accounts with nothing a law keeps (ADR 0008): the destruction certificate,
+   * durable before anything is destroyed (fail closed), the shred journal, their keys destroyed in
+   * one transaction (crypto-shredding: from here nothing of theirs can be decrypted), then marked
+   * erased in another (every read refuses them). Their unreadable rows wait for `compact`.
+   */
+  const eraseInBulk = async (ctx: RequestContext, now: Date, ids: readonly SubjectId[], rule: string, by: string): Promise<number> => {
+    await certify(ctx, now, {
+      fields: [],
+      reasons: [rule],
+      count: ids.length,
+      meta: {
+        method: "crypto-shredding (data keys destroyed), then deletion of values and blind indexes (compaction)",
+        subjectsSha256: idsDigest(ids),
+        by,
+      },
+    });
+    await deps.journal.append(ids.map((subjectId) => ({ at: now, subjectId, scope: "subject" as const })));
+    await keys.destroyMany(ids);
+    for (const id of ids) deps.subjectKeys.forget(id);
+    return data.markErased(ids, now);
+  };
+  const progressOf = (res: DormancyResult) => res.erased + res.sealed + res.separated;
+
+  /**
+   * Dormancy action `separate` (former Decree Art. 48-5: kept apart from other users' data, with
+   * separate access): per page, an audit entry like a destruction certificate (`dormancy.separate`:
+   * the count, the rule, the field names, a digest of the page's subject ids) is made durable
+   * first (fail closed), then one data transaction moves the values of those still idle to the
+   * dormant store, deletes their blind indexes and marks them dormant. Nothing is destroyed: the
+   * keys stay, so the service can reactivate the account when the person returns.
+   */
+  const separateDormant = async (ctx: RequestContext, now: Date, policy: DormancyPolicy, cutoff: Date, lateBefore: Date, opts: DormancyOpts, res: DormancyResult) => {
+    const rule = `DORMANCY:${policy.after}`;
+    let after: SubjectId | null = null;
+    for (;;) {
+      const page = await data.dormant(cutoff, after, opts.batch ?? 50_000);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.id;
+      const ids = page.map((s) => s.id);
+      for (const s of page) if (s.updatedAt < lateBefore) res.overdue++;
+      await deps.audit.record({
+        ...entryBase(ctx, now),
+        action: "dormancy.separate",
+        effect: "info",
+        purpose: null,
+        subjectRef: null,
+        fields: [...new Set(page.flatMap((s) => s.fields))].sort(),
+        reasons: [rule],
+        count: ids.length,
+        meta: {
+          method: "values moved to the dormant store (same ciphertexts), blind indexes deleted; refused to every ordinary read, update and lookup until reactivated",
+          destroyAfter: policy.destroy_after ?? "none",
+          subjectsSha256: idsDigest(ids),
+          by: opts.by,
+        },
+      });
+      res.separated += await data.separateMany(ids, cutoff, now);
+      opts.onProgress?.(progressOf(res));
+    }
+  };
+
+  /**
+   * Erases separated accounts like a deletion: those separated before `before` for which `due`
+   * holds. As on the destroy path, accounts with nothing a law keeps go in bulk (certificate,
+   * journal, keys destroyed in one transaction, rows in another) and the others one by one, so
+   * their kept records are sealed first.
+   */
+  const eraseSeparated = async (
+    ctx: RequestContext,
+    now: Date,
+    before: Date,
+    due: (s: { updatedAt: Date; dormantAt: Date }) => boolean,
+    late: (s: { updatedAt: Date; dormantAt: Date }) => boolean,
+    rule: string,
+    opts: DormancyOpts,
+    res: DormancyResult,
+  ) => {
+    const keepsSomething = retentionOracle(deps.catalog.current(), now);
+    let after: SubjectId | null = null;
+    for (;;) {
+      const page = await data.separated(before, after, opts.batch ?? 50_000);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.id;
+      const bulk: SubjectId[] = [];
+      const oneByOne: SubjectId[] = [];
+      for (const s of page) {
+        if (!due(s)) continue;
+        if (late(s)) res.overdue++;
+        (keepsSomething(s.fields) ? oneByOne : bulk).push(s.id);
+      }
+      if (bulk.length > 0) res.erased += await eraseInBulk(ctx, now, bulk, rule, opts.by);
+      for (const id of oneByOne) {
+        await eraseById(ctx, id, "", "subject.erase", [rule], false);
+        res.sealed++;
+      }
+      opts.onProgress?.(progressOf(res));
+    }
+  };
+
+  /** Counts subjects of a paged listing whose time falls in [from, before) (notice counts). */
+  const countBetween = async <T extends { id: SubjectId }>(
+    list: (before: Date, after: SubjectId | null, limit: number) => Promise<T[]>,
+    before: Date,
+    inWindow: (s: T) => boolean,
+  ): Promise<number> => {
+    let n = 0;
+    let a: SubjectId | null = null;
+    for (;;) {
+      const page = await list(before, a, 5000);
+      if (page.length === 0) return n;
+      a = page[page.length - 1]!.id;
+      n += page.filter(inWindow).length;
+    }
+  };
+
   const service = {
     /** DELETE /v1/subjects/{id}: account deletion (PIPA Art. 21, 36). */
     async erase(ctx: RequestContext, externalId: string): Promise<EraseResult> {
@@ -226,7 +391,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const now = deps.clock.now();
       const id = principal?.role === "service" ? deps.pseudonyms.resolve(idContextOf(catalog, ctx.principal), externalId) : undefined;
       const subject = id ? await data.getSubject(id) : undefined;
-      if (!id || !subject || subject.status !== "active") {
+      // A dormant account is deleted like an active one (the person's right, PIPA Art. 36).
+      if (!id || !subject || subject.status === "erased") {
         await deps.audit.record({
           ...entryBase(ctx, now),
           action: "subject.erase",
@@ -244,11 +410,11 @@ export const eraseService = (deps: EraseServiceDeps) => {
 
     /**
      * Erases a restored subject again as of its original erasure (backup-service replay): only if
-     * it is active and still has its data key; returns whether it did.
+     * it is active or dormant in the backup and still has its data key; returns whether it did.
      */
     async reerase(id: SubjectId, at: Date): Promise<boolean> {
       const subject = await data.getSubject(id);
-      if (subject?.status !== "active" || !(await deps.subjectKeys.get(id))) return false;
+      if ((subject?.status !== "active" && subject?.status !== "dormant") || !(await deps.subjectKeys.get(id))) return false;
       await eraseById(jobCtx("restore", "restore"), id, "", "subject.erase", ["RESTORE_REPLAY"], true, at);
       return true;
     },
@@ -331,13 +497,17 @@ export const eraseService = (deps: EraseServiceDeps) => {
     },
 
     /**
-     * The dormancy policy (catalog `dormancy`): accounts inactive for `after` are erased like a
-     * deletion. Accounts with nothing a law keeps go in bulk (ADR 0007): one destruction
-     * certificate per batch with a digest of its subject ids (as the shred journal lists them),
-     * the journal, their keys destroyed in one transaction (crypto-shredding: from here nothing
-     * of theirs can be decrypted), then marked erased in another (every read refuses them).
-     * Their unreadable rows are deleted by `compact`, which this runs at the end unless told not
-     * to. The others are erased one by one so their kept records are sealed first.
+     * The dormancy policy (catalog `dormancy`; LAW §11.1, §15 E7). Action `destroy`: accounts
+     * inactive for `after` are erased like a deletion. Accounts with nothing a law keeps go in
+     * bulk (`eraseInBulk`, ADR 0008); their unreadable rows are deleted by `compact`, which this
+     * runs at the end unless told not to. The others are erased one by one so their kept records
+     * are sealed first.
+     * Accounts separated under an earlier `separate` policy are erased too once inactive as long.
+     *
+     * Action `separate`: those accounts are separated instead (`separateDormant`), and separated
+     * accounts still dormant `destroy_after` after their separation are erased as above.
+     *
+     * Either way, those reaching a threshold within `notice_before` are counted for notice.
      */
     async sweepDormant(opts: {
       by: string;
@@ -350,7 +520,19 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
       const policy = catalog.dormancy;
-      const res: DormancyResult = { at: now.toISOString(), cutoff: now.toISOString(), erased: 0, sealed: 0, noticeDue: 0, overdue: 0, compacted: 0 };
+      const res: DormancyResult = {
+        at: now.toISOString(),
+        action: policy?.action ?? "destroy",
+        cutoff: now.toISOString(),
+        erased: 0,
+        sealed: 0,
+        separated: 0,
+        separatedCutoff: null,
+        noticeDue: 0,
+        destroyNoticeDue: 0,
+        overdue: 0,
+        compacted: 0,
+      };
       const batch = opts.batch ?? 50_000;
       // Also what an interrupted run left queued, whatever the policy is now.
       const compactAll = async () => {
@@ -362,20 +544,28 @@ export const eraseService = (deps: EraseServiceDeps) => {
       }
       const cutoff = subtractPeriod(now, policy.after);
       res.cutoff = cutoff.toISOString();
-      const lateBefore = new Date(cutoff.getTime() - (opts.overdueDays ?? 5) * 24 * 3600 * 1000);
+      const lateMs = (opts.overdueDays ?? 5) * 24 * 3600 * 1000;
+      const lateBefore = new Date(cutoff.getTime() - lateMs);
       const ctx = jobCtx(opts.by, "dormancy");
       const rule = `DORMANCY:${policy.after}`;
-      // Whether a law keeps anything depends only on the set of fields held (names come sorted):
-      // decided once per distinct set, not once per account.
-      const keeps = new Map<string, boolean>();
-      const keepsSomething = (fields: readonly string[]) => {
-        const k = fields.join("\0");
-        let v = keeps.get(k);
-        if (v === undefined) keeps.set(k, (v = erasurePlan(catalog, fields, now).retain.length > 0));
-        return v;
-      };
+      const separate = policy.action === "separate";
+      const separatedCutoff = separate && policy.destroy_after ? subtractPeriod(now, policy.destroy_after) : null;
+      const separatedRule = `DORMANCY_SEPARATED:${policy.destroy_after ?? ""}`;
+      if (separate) {
+        await separateDormant(ctx, now, policy, cutoff, lateBefore, opts, res);
+        if (separatedCutoff) {
+          res.separatedCutoff = separatedCutoff.toISOString();
+          const lateSeparated = separatedCutoff.getTime() - lateMs;
+          await eraseSeparated(ctx, now, separatedCutoff, () => true, (s) => s.dormantAt.getTime() < lateSeparated, separatedRule, opts, res);
+        }
+      } else {
+        // Separated earlier (a former `separate` policy): their last activity decides, as for everyone.
+        await eraseSeparated(ctx, now, new Date(now.getTime() + 1), (s) => s.updatedAt < cutoff, (s) => s.updatedAt < lateBefore, rule, opts, res);
+      }
+      // The destroy action (skipped when separating).
+      const keepsSomething = retentionOracle(catalog, now);
       let after: SubjectId | null = null;
-      for (;;) {
+      while (!separate) {
         const page = await data.dormant(cutoff, after, batch);
         if (page.length === 0) break;
         after = page[page.length - 1]!.id;
@@ -385,43 +575,20 @@ export const eraseService = (deps: EraseServiceDeps) => {
           if (s.updatedAt < lateBefore) res.overdue++;
           (keepsSomething(s.fields) ? oneByOne : bulk).push(s.id);
         }
-        if (bulk.length > 0) {
-          // The certificate is durable before anything is destroyed (fail closed).
-          await certify(ctx, now, {
-            fields: [],
-            reasons: [rule],
-            count: bulk.length,
-            meta: {
-              method: "crypto-shredding (data keys destroyed), then deletion of values and blind indexes (compaction)",
-              // The page is in id order: the digest of its ids, one per line, as the journal has them.
-              subjectsSha256: crypto.createHash("sha256").update(bulk.join("\n")).digest("hex"),
-              by: opts.by,
-            },
-          });
-          await deps.journal.append(bulk.map((subjectId) => ({ at: now, subjectId, scope: "subject" as const })));
-          await keys.destroyMany(bulk);
-          for (const id of bulk) deps.subjectKeys.forget(id);
-          res.erased += await data.markErased(bulk, now);
-        }
+        if (bulk.length > 0) res.erased += await eraseInBulk(ctx, now, bulk, rule, opts.by);
         for (const id of oneByOne) {
           await eraseById(ctx, id, "", "subject.erase", [rule], false);
           res.sealed++;
         }
-        opts.onProgress?.(res.erased + res.sealed);
+        opts.onProgress?.(progressOf(res));
       }
       if (res.erased + res.sealed > 0) await keys.purge();
       await compactAll();
       if (policy.notice_before) {
         // Those who reach the threshold within notice_before: counted here; delivering the
-        // notices is the outbox's (PIPC guidance 2023: tell people in advance).
+        // notices is the outbox's (PIPC guidance 2023: tell people in advance, of what will happen).
         const soon = addPeriod(cutoff, policy.notice_before);
-        let a: SubjectId | null = null;
-        for (;;) {
-          const page = await data.dormant(soon, a, 5000);
-          if (page.length === 0) break;
-          a = page[page.length - 1]!.id;
-          res.noticeDue += page.filter((s) => s.updatedAt >= cutoff).length;
-        }
+        res.noticeDue = await countBetween(data.dormant, soon, (s) => s.updatedAt >= cutoff);
         if (res.noticeDue > 0) {
           await deps.audit.record({
             ...entryBase(ctx, now),
@@ -432,17 +599,35 @@ export const eraseService = (deps: EraseServiceDeps) => {
             fields: [],
             reasons: [rule],
             count: res.noticeDue,
-            meta: { before: soon.toISOString() },
+            meta: { before: soon.toISOString(), action: policy.action },
           });
+        }
+        if (separatedCutoff) {
+          // Separated accounts about to be erased: told too, before their erasure.
+          const soonErased = addPeriod(separatedCutoff, policy.notice_before);
+          res.destroyNoticeDue = await countBetween(data.separated, soonErased, (s) => s.dormantAt >= separatedCutoff);
+          if (res.destroyNoticeDue > 0) {
+            await deps.audit.record({
+              ...entryBase(ctx, now),
+              action: "dormancy.notice_due",
+              effect: "info",
+              purpose: null,
+              subjectRef: null,
+              fields: [],
+              reasons: [separatedRule],
+              count: res.destroyNoticeDue,
+              meta: { before: soonErased.toISOString(), action: "destroy" },
+            });
+          }
         }
       }
       return res;
     },
 
     /**
-     * Deletes the rows of erased accounts whose keys a bulk erasure destroyed (ADR 0007): values
-     * that no key decrypts any more, and blind indexes. One transaction per batch, in id order;
-     * repeatable (an interrupted run leaves the rest queued for the next).
+     * Deletes the rows of erased accounts whose keys a bulk erasure destroyed (ADR 0008): values
+     * and separated values that no key decrypts any more, and blind indexes. One transaction per
+     * batch, in id order; repeatable (an interrupted run leaves the rest queued for the next).
      */
     async compact(opts: { batch?: number; onProgress?: (done: number) => void } = {}): Promise<CompactResult> {
       const batch = opts.batch ?? 50_000;

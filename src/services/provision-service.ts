@@ -45,7 +45,7 @@ import { writeFileDurably } from "../util/durable-file.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
 
 export type ProvisionServiceDeps = BaseDeps & {
-  data: Pick<DataStore, "provisions">;
+  data: Pick<DataStore, "provisions" | "getSubject">;
   keys: Pick<KeyStore, "getMany" | "get">;
   kek: KekProvider;
   pseudonyms: Pseudonyms;
@@ -667,17 +667,20 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
       const catalog = deps.catalog.current();
       const id = deps.pseudonyms.resolve(idContextOf(catalog, ctx.principal), external);
       const key = id ? await deps.keys.get(id) : undefined;
+      // A dormant account is refused like every other ordinary read until it is reactivated.
+      const dormant = key !== undefined && (await deps.data.getSubject(id!))?.status === "dormant";
       const now = deps.clock.now();
       await deps.audit.record({
         ...entryBase(ctx, now),
         action: "provision.ledger",
-        effect: key ? "allow" : "deny",
+        effect: key && !dormant ? "allow" : "deny",
         purpose: null,
         subjectRef: key?.auditRef ?? null,
         fields: [],
-        reasons: key ? [] : ["NOT_FOUND"],
+        reasons: !key ? ["NOT_FOUND"] : dormant ? ["SUBJECT_DORMANT"] : [],
       });
       if (!id || !key) throw new HaechiError("NOT_FOUND", "subject not found");
+      if (dormant) throw new HaechiError("SUBJECT_DORMANT", "the account is dormant (separated after inactivity): reactivate it before reading its provision ledger");
       const entries = await store.ledgerBySubject(id);
       return {
         id: external as ExternalSubjectId,

@@ -5,6 +5,10 @@
  *   validate → decide (pure policy) → audit the decision durably → effect.
  * A denial is audited and then refused; if the audit entry cannot be written the operation
  * fails with AUDIT_UNAVAILABLE and nothing is released or changed.
+ *
+ * A dormant subject (separated under the dormancy policy) is refused to every read and update
+ * with SUBJECT_DORMANT, and lookups cannot find it (its blind indexes are gone); consents may
+ * still be withdrawn (never granted) until the service reactivates it (`reactivate`).
  */
 import crypto from "node:crypto";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
@@ -32,7 +36,7 @@ import { entryBase, type BaseDeps, type RequestContext } from "./service-types.j
 export type SubjectServiceDeps = BaseDeps & {
   data: Pick<
     DataStore,
-    "transaction" | "readBundle" | "getSubject" | "currentConsents" | "findByLookup" | "getIdempotency" | "getFields"
+    "transaction" | "readBundle" | "getSubject" | "currentConsents" | "findByLookup" | "getIdempotency" | "getFields" | "getDormantFields"
   >;
   keys: Pick<KeyStore, "put" | "destroy">;
   subjectKeys: SubjectKeys;
@@ -74,6 +78,18 @@ export interface ConsentView {
 export interface LookupResult {
   matches: ExternalSubjectId[];
 }
+export interface ReactivateInput {
+  purpose: string;
+  idempotencyKey?: string;
+}
+export interface ReactivateResult {
+  id: ExternalSubjectId;
+  status: "active";
+  /** False when the subject was already active (nothing changed). */
+  reactivated: boolean;
+  /** The fields moved back from the dormant store. */
+  restored: string[];
+}
 
 const consentView = (c: ConsentState): ConsentView => ({
   notice: c.notice,
@@ -93,6 +109,7 @@ export const denialError = (reasons: Reason[]): HaechiError => {
   const details = { reasons: reasons.map(({ code, message, purpose, field, notice }) => ({ code, message, purpose, field, notice })) };
   const msg = reasons.map((r) => r.message).join("; ");
   if (codes.has("NOT_FOUND")) return new HaechiError("NOT_FOUND", "subject not found");
+  if (codes.has("SUBJECT_DORMANT")) return new HaechiError("SUBJECT_DORMANT", msg, details);
   if (codes.has("UNKNOWN_PURPOSE")) return new HaechiError("UNKNOWN_PURPOSE", msg, details);
   if (codes.has("UNKNOWN_FIELD")) return new HaechiError("UNKNOWN_FIELD", msg, details);
   if (codes.has("RRN_CONSENT_NOT_A_BASIS")) return new HaechiError("RRN_CONSENT_NOT_A_BASIS", msg, details);
@@ -282,14 +299,16 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       if (purpose === LEGAL_RETENTION_PURPOSE) return readRetained(ctx, catalog, now, externalId, id, fields);
       const wanted = fields ?? catalog.purposes[purpose]?.fields ?? [];
       const bundle = id ? await data.readBundle(id, wanted.filter((f) => catalog.fields[f])) : undefined;
+      // Not active: dormant (refused as such) or gone (not found). Only read on this cold path.
+      const dormant = id !== undefined && bundle === undefined && (await data.getSubject(id))?.status === "dormant";
       const decision = evaluate(
         catalog,
         { principal: ctx.principal, purpose, action: "read", fields },
-        { found: bundle !== undefined, consents: bundle?.consents ?? [] },
+        { found: bundle !== undefined || dormant, dormant, consents: bundle?.consents ?? [] },
         now,
       );
-      const key = bundle ? await deps.subjectKeys.get(bundle.subject.id) : undefined;
-      if (bundle && !key) {
+      const key = bundle || dormant ? await deps.subjectKeys.get(id!) : undefined;
+      if ((bundle || dormant) && !key) {
         // Data without a key is destroyed data: treat as not found.
         const d: Decision = { effect: "deny", reasons: [{ code: "NOT_FOUND", message: "subject not found" }] };
         await decisionAudit(ctx, now, "subject.read", purpose, null, d, wanted);
@@ -340,12 +359,13 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       const id = resolve(catalog, ctx, externalId);
       const subject = id ? await data.getSubject(id) : undefined;
       const active = subject?.status === "active";
+      const dormant = subject?.status === "dormant";
       const consents = active ? await data.currentConsents(id!) : [];
-      const key = active ? await deps.subjectKeys.get(id!) : undefined;
+      const key = active || dormant ? await deps.subjectKeys.get(id!) : undefined;
       const decision = evaluate(
         catalog,
         { principal: ctx.principal, purpose: input.purpose, action: "write", fields: Object.keys(values) },
-        { found: active && key !== undefined, consents },
+        { found: (active || dormant) && key !== undefined, dormant, consents },
         now,
       );
       await decisionAudit(ctx, now, "subject.update", input.purpose, key?.auditRef ?? null, decision, Object.keys(values));
@@ -369,7 +389,8 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       const now = deps.clock.now();
       const id = resolve(catalog, ctx, externalId);
       const subject = id ? await data.getSubject(id) : undefined;
-      const key = subject?.status === "active" ? await deps.subjectKeys.get(id!) : undefined;
+      const dormant = subject?.status === "dormant";
+      const key = subject?.status === "active" || dormant ? await deps.subjectKeys.get(id!) : undefined;
       const checked = await checkConsents(ctx, catalog, inputs, now, key?.auditRef ?? null);
       if (!key) {
         await deps.audit.record({
@@ -382,6 +403,23 @@ export const subjectService = (deps: SubjectServiceDeps) => {
           reasons: ["NOT_FOUND"],
         });
         throw new HaechiError("NOT_FOUND", "subject not found");
+      }
+      // A dormant account: withdrawing is the person's right at any time (PIPA Art. 37) and is
+      // honoured; a grant is new processing and waits for the account's reactivation.
+      if (dormant && inputs.some((i) => i.action === "grant")) {
+        await deps.audit.record({
+          ...entryBase(ctx, now),
+          action: "consent.record",
+          effect: "deny",
+          purpose: null,
+          subjectRef: key.auditRef,
+          fields: [],
+          reasons: ["SUBJECT_DORMANT"],
+        });
+        throw new HaechiError(
+          "SUBJECT_DORMANT",
+          "the account is dormant (separated after inactivity): reactivate it (POST /v1/subjects/{id}/reactivate) before recording a grant; withdrawals are accepted as they are",
+        );
       }
       const events = consentEventsFor(checked, id!, ctx, now, crypto.randomUUID);
       for (const e of events) {
@@ -398,13 +436,15 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       }
       await data.transaction(async (tx) => {
         for (const e of events) await tx.appendConsent(e);
-        await tx.touchSubject(id!, now);
+        // A withdrawal is not a return: a dormant account's inactivity (and its erasure) stands.
+        if (!dormant) await tx.touchSubject(id!, now);
       });
       const current = await data.currentConsents(id!);
       // PIPA Art. 37(3), (5): what only the withdrawn consent held is destroyed without delay.
       let destroyed: string[] = [];
       if (events.some((e) => e.action === "withdraw")) {
-        const held = (await data.getFields(id!, Object.keys(catalog.fields))).map((f) => f.field);
+        const all = Object.keys(catalog.fields);
+        const held = (dormant ? await data.getDormantFields(id!, all) : await data.getFields(id!, all)).map((f) => f.field);
         destroyed = orphanedFields(catalog, held, current, now);
         if (destroyed.length > 0) {
           await deps.audit.record({
@@ -420,11 +460,97 @@ export const subjectService = (deps: SubjectServiceDeps) => {
           await deps.journal?.append([{ at: now, subjectId: id!, scope: "fields", fields: destroyed }]);
           await data.transaction(async (tx) => {
             await tx.deleteFields(id!, destroyed);
+            await tx.deleteDormantFields(id!, destroyed);
             await tx.deleteLookups(id!, destroyed);
           });
         }
       }
       return { id: externalId, consents: current.map(consentView), destroyed };
+    },
+
+    /**
+     * POST /v1/subjects/{id}/reactivate: the person is back (the service calls this when they log
+     * in again). Decided like an update (a principal allowed the purpose, a collecting purpose
+     * with its legal basis standing) and audited before the effect; then one data transaction
+     * moves the separated values back, writes the blind indexes again (recomputed from the
+     * values, decrypted with the subject's key) and makes the subject active as of now.
+     * Reactivating an active subject changes nothing and says so.
+     */
+    async reactivate(ctx: RequestContext, externalId: string, input: ReactivateInput): Promise<ReactivateResult> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      const hash = requestHash("reactivate", { id: externalId, purpose: input.purpose });
+      const replayed = await replay<ReactivateResult>(ctx, input.idempotencyKey, hash);
+      if (replayed) return replayed;
+      if (!catalog.purposes[input.purpose]) throw new HaechiError("UNKNOWN_PURPOSE", `purpose "${input.purpose}" is not registered`);
+
+      const id = resolve(catalog, ctx, externalId);
+      const subject = id ? await data.getSubject(id) : undefined;
+      const live = subject?.status === "active" || subject?.status === "dormant";
+      const key = live ? await deps.subjectKeys.get(id!) : undefined;
+      const consents = live ? await data.currentConsents(id!) : [];
+      const decision = evaluate(
+        catalog,
+        { principal: ctx.principal, purpose: input.purpose, action: "write", fields: [] },
+        { found: live && key !== undefined, consents },
+        now,
+      );
+      const stored = decision.effect === "allow" && subject?.status === "dormant" ? await data.getDormantFields(id!, Object.keys(catalog.fields)) : [];
+      const restored = stored.map((f) => f.field).sort();
+      await deps.audit.record({
+        ...entryBase(ctx, now),
+        action: "subject.reactivate",
+        effect: decision.effect,
+        purpose: input.purpose,
+        subjectRef: key?.auditRef ?? null,
+        fields: restored,
+        reasons: decision.effect === "allow" ? [] : decision.reasons.map((r) => r.code),
+        ...(decision.effect === "allow" ? { meta: { wasDormant: subject?.status === "dormant" } } : {}),
+      });
+      if (decision.effect === "deny") throw denialError(decision.reasons);
+
+      const answer = (reactivated: boolean, fields: string[]): ReactivateResult => ({
+        id: externalId as ExternalSubjectId,
+        status: "active",
+        reactivated,
+        restored: fields,
+      });
+      const result = answer(subject!.status === "dormant", restored);
+      // Blind indexes from the values (decrypted here, before the transaction).
+      const lookups: LookupEntry[] = stored
+        .filter((f) => catalog.fields[f.field]?.lookup)
+        .map((f) => ({ field: f.field, digest: deps.blindIndex.digest(f.field, openField(key!.dek, id!, f.field, f.ciphertext)) }));
+      if (!result.reactivated && !input.idempotencyKey) return result;
+      let done: boolean;
+      try {
+        done = await data.transaction(async (tx) => {
+          if (result.reactivated && !(await tx.reactivate(id!, now))) return false;
+          if (lookups.length > 0) await tx.putLookups(id!, lookups);
+          if (input.idempotencyKey) {
+            await tx.putIdempotency({
+              principal: ctx.principal,
+              key: input.idempotencyKey,
+              requestHash: hash,
+              status: 200,
+              response: JSON.stringify(result),
+              createdAt: now,
+            });
+          }
+          return true;
+        });
+      } catch (e) {
+        // A concurrent request with the same idempotency key won the race: answer as it did.
+        if (input.idempotencyKey && e instanceof HaechiError && e.code === "CONFLICT") {
+          const again = await replay<ReactivateResult>(ctx, input.idempotencyKey, hash);
+          if (again) return again;
+        }
+        throw e;
+      }
+      if (done) return result;
+      // Changed since it was read: reactivated by a concurrent call (answer as for an active
+      // subject), or erased (not found).
+      if ((await data.getSubject(id!))?.status === "active") return answer(false, []);
+      throw new HaechiError("NOT_FOUND", "subject not found");
     },
 
     /** POST /v1/lookup: find subjects by a lookup field, for a purpose, like any read. */

@@ -279,7 +279,7 @@ const nested = (depth: number, leaf: unknown, useObjects: boolean): string => {
   return `${open}${JSON.stringify(leaf)}${close}`;
 };
 
-type BodyRoute = "create" | "patch" | "consents" | "lookup" | "verifyPost";
+type BodyRoute = "create" | "patch" | "consents" | "reactivate" | "lookup" | "verifyPost";
 
 /** Percent-encodes like encodeURIComponent, but a lone surrogate becomes its (invalid) UTF-8 bytes. */
 const pct = (s: string) => {
@@ -313,10 +313,11 @@ const requestArbitrary = (w: World): fc.Arbitrary<Gen> => {
     create: { path: "/v1/subjects", auth: talk, body: { purpose: "talk_service", fields: { ...person, user_id: "fz-new" } } },
     patch: { path: `/v1/subjects/${w.subject}`, auth: talk, body: { purpose: "talk_service", fields: { nickname: "changed" } } },
     consents: { path: `/v1/subjects/${w.subject}/consents`, auth: talk, body: { consents: [{ notice: "analytics", action: "grant", channel: "app" }] } },
+    reactivate: { path: `/v1/subjects/${w.subject}/reactivate`, auth: talk, body: { purpose: "talk_service" } },
     lookup: { path: "/v1/lookup", auth: talk, body: { purpose: "talk_service", field: "user_id", value: "fz-a" } },
     verifyPost: { path: "/v1/audit/verify", auth: operator, body: { checkpoints: [w.checkpoint] } },
   };
-  const bodyRoute = fc.constantFrom<BodyRoute>("create", "patch", "consents", "lookup", "verifyPost");
+  const bodyRoute = fc.constantFrom<BodyRoute>("create", "patch", "consents", "reactivate", "lookup", "verifyPost");
   const withBody = (r: BodyRoute, kind: string, body: string | Buffer, extra: Partial<Gen> = {}, headers?: Record<string, string>): Gen => ({
     kind: `${kind} → ${r}`,
     req: { method: r === "patch" ? "PATCH" : "POST", path: bases[r].path, headers: headers ?? json(bases[r].auth), body },
@@ -377,7 +378,7 @@ const requestArbitrary = (w: World): fc.Arbitrary<Gen> => {
 
   /** One top-level member of the right name gets a value of the wrong type. */
   const wrongTopType = fc.oneof(
-    fc.tuple(fc.constantFrom<BodyRoute>("create", "patch", "lookup"), fc.oneof(NOT_STRING, fc.constant(""), huge(65, 300))).map(([r, v]) =>
+    fc.tuple(fc.constantFrom<BodyRoute>("create", "patch", "reactivate", "lookup"), fc.oneof(NOT_STRING, fc.constant(""), huge(65, 300))).map(([r, v]) =>
       withBody(r, "purpose of the wrong type", JSON.stringify({ ...bases[r].body, purpose: v }), { expect: ["VALIDATION_FAILED"], mentions: "purpose" }),
     ),
     fc.tuple(fc.constantFrom<BodyRoute>("create", "patch"), NOT_OBJECT).map(([r, v]) =>
@@ -456,6 +457,7 @@ const requestArbitrary = (w: World): fc.Arbitrary<Gen> => {
     create: ["purpose", "fields", "consents"],
     patch: ["purpose", "fields"],
     consents: ["consents"],
+    reactivate: ["purpose"],
     lookup: ["purpose", "field", "value"],
     verifyPost: ["checkpoints"],
   };
@@ -498,14 +500,14 @@ const requestArbitrary = (w: World): fc.Arbitrary<Gen> => {
   );
 
   const unknownPurpose = fc.oneof(
-    fc.tuple(fc.constantFrom<BodyRoute>("create", "patch", "lookup"), unknownName(w.purposeNames)).map(([r, p]) =>
+    fc.tuple(fc.constantFrom<BodyRoute>("create", "patch", "reactivate", "lookup"), unknownName(w.purposeNames)).map(([r, p]) =>
       withBody(r, `unknown purpose ${JSON.stringify(p)}`, JSON.stringify({ ...bases[r].body, purpose: p }), { expect: ["UNKNOWN_PURPOSE"], mentions: p }),
     ),
     // Purposes that exist but talk-app may not use.
-    fc.tuple(fc.constantFrom<BodyRoute>("create", "patch", "lookup"), fc.constantFrom("marketing", "pay_service", "customer_support", "legal_retention", "health_wallet")).map(([r, p]) =>
+    fc.tuple(fc.constantFrom<BodyRoute>("create", "patch", "reactivate", "lookup"), fc.constantFrom("marketing", "pay_service", "customer_support", "legal_retention", "health_wallet")).map(([r, p]) =>
       withBody(r, `foreign purpose "${p}"`, JSON.stringify({ ...bases[r].body, purpose: p }), { expect: ["ACCESS_DENIED"] }),
     ),
-    fc.tuple(fc.constantFrom<BodyRoute>("create", "patch", "lookup"), fc.constantFrom(...PROTO_NAMES)).map(([r, p]) =>
+    fc.tuple(fc.constantFrom<BodyRoute>("create", "patch", "reactivate", "lookup"), fc.constantFrom(...PROTO_NAMES)).map(([r, p]) =>
       withBody(r, `purpose "${p}"`, JSON.stringify({ ...bases[r].body, purpose: p })),
     ),
   );

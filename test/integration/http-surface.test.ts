@@ -200,6 +200,13 @@ for (const kind of STORE_KINDS) {
           { why: "a notice the principal's purposes are not linked to", principal: "talk-app", method: "POST", path: () => `/v1/subjects/${subject}/consents`, body: () => ({ consents: [{ notice: "health_wallet", action: "grant", channel: "app" }] }), status: 403, code: "ACCESS_DENIED", reason: "PURPOSE_NOT_ALLOWED_FOR_PRINCIPAL" },
         ],
       },
+      "POST /v1/subjects/:id/reactivate": {
+        ok: { principal: "talk-app", method: "POST", path: () => `/v1/subjects/${subject}/reactivate`, body: () => ({ purpose: "talk_service" }), status: 200 },
+        denied: [
+          { why: "a principal without the purpose", principal: "marketing-svc", method: "POST", path: () => `/v1/subjects/${subject}/reactivate`, body: () => ({ purpose: "talk_service" }), status: 403, code: "ACCESS_DENIED", reason: "PURPOSE_NOT_ALLOWED_FOR_PRINCIPAL" },
+          { why: "an id from another context", principal: "openchat-app", method: "POST", path: () => `/v1/subjects/${subject}/reactivate`, body: () => ({ purpose: "openchat_service" }), status: 404, code: "NOT_FOUND" },
+        ],
+      },
       "POST /v1/lookup": {
         ok: { principal: "talk-app", method: "POST", path: () => "/v1/lookup", body: () => ({ purpose: "talk_service", field: "user_id", value: "surface-1" }), status: 200 },
         denied: [

@@ -997,3 +997,100 @@ describe("the demo recipients (the KakaoPay → Alipay drill)", () => {
     }
   });
 });
+
+// ─── dormancy (LAW §11.1, §15 E7) ────────────────────────────────────────────
+
+/** Each case sets the demo catalog's dormancy block and expects exactly these errors and warnings. */
+const dormancyCases: RecipientCase[] = [
+  {
+    name: "former Decree 48-5: separate with destroy_after is accepted, with no issue",
+    mutate: (c) => (c.dormancy = { after: "P1Y", notice_before: "P30D", action: "separate", destroy_after: "P4Y" }),
+  },
+  {
+    name: "PIPA Art. 21(1): separate without destroy_after keeps separated accounts for ever: a warning",
+    mutate: (c) => (c.dormancy = { after: "P1Y", notice_before: "P30D", action: "separate" }),
+    warnings: [["dormancy.action", "DORMANCY_SEPARATED_FOREVER"]],
+    message: /destroy_after.*PIPA Art\. 21\(1\)/,
+  },
+  {
+    name: "destroy_after applies only to action separate",
+    mutate: (c) => (c.dormancy = { after: "P1Y", action: "destroy", destroy_after: "P2Y" }),
+    errors: [["dormancy.destroy_after", "DORMANCY_DESTROY_AFTER_NOT_SEPARATE"]],
+    message: /only to action separate/,
+  },
+  {
+    name: "destroy_after without an action is refused too (the action defaults to destroy)",
+    mutate: (c) => (c.dormancy = { after: "P1Y", destroy_after: "P2Y" }),
+    errors: [["dormancy.destroy_after", "DORMANCY_DESTROY_AFTER_NOT_SEPARATE"]],
+  },
+  {
+    name: "a zero inactivity period is refused",
+    mutate: (c) => (c.dormancy = { after: "P0D", action: "destroy" }),
+    errors: [["dormancy.after", "DORMANCY_PERIOD_ZERO"]],
+  },
+  {
+    name: "a zero destroy_after is refused: action destroy does that",
+    mutate: (c) => (c.dormancy = { after: "P1Y", action: "separate", destroy_after: "P0M" }),
+    errors: [["dormancy.destroy_after", "DORMANCY_PERIOD_ZERO"]],
+    message: /use action destroy/,
+  },
+  {
+    name: "PIPC guidance 2023: a notice as long as the inactivity period is refused",
+    mutate: (c) => (c.dormancy = { after: "P6M", notice_before: "P6M", action: "separate", destroy_after: "P1Y" }),
+    errors: [["dormancy.notice_before", "DORMANCY_NOTICE_TOO_LONG"]],
+    message: /shorter than after \(P6M\)/,
+  },
+  {
+    name: "a notice as long as destroy_after is refused (people are told before the erasure too)",
+    mutate: (c) => (c.dormancy = { after: "P1Y", notice_before: "P60D", action: "separate", destroy_after: "P30D" }),
+    errors: [["dormancy.notice_before", "DORMANCY_NOTICE_TOO_LONG"]],
+    message: /shorter than destroy_after/,
+  },
+  {
+    name: "an unknown action and a malformed destroy_after are schema errors",
+    mutate: (c) => (c.dormancy = { after: "P1Y", action: "archive", destroy_after: "two years" }),
+    errors: [
+      ["dormancy.action", "INVALID_VALUE"],
+      ["dormancy.destroy_after", "BAD_PERIOD"],
+    ],
+    message: /one of: destroy, separate/,
+  },
+];
+
+describe("the dormancy policy (LAW §11.1, §15 E7)", () => {
+  for (const c of dormancyCases) {
+    it(c.name, () => {
+      const raw = exampleRaw();
+      c.mutate(raw);
+      const { ok, errors, warnings } = issuesOf(stringifyYaml(raw));
+      const all = [...errors, ...warnings];
+      assert.deepEqual(pairs(errors).sort(), [...(c.errors ?? [])].sort(), formatIssues(all));
+      assert.deepEqual(pairs(warnings).sort(), [...(c.warnings ?? [])].sort(), formatIssues(all));
+      assert.equal(ok, errors.length === 0);
+      if (c.message) assert.ok(all.some((i) => c.message?.test(i.message)), formatIssues(all));
+      for (const i of all) assert.ok(typeof i.line === "number" && i.line > 0, `no line for ${i.path}`);
+    });
+  }
+
+  it("the dormancy checks still run when another part of the catalog fails the schema", () => {
+    const raw = exampleRaw();
+    raw.purposes.talk_service.basis = "kontract";
+    raw.dormancy = { after: "P1Y", action: "destroy", destroy_after: "P2Y" };
+    const { errors } = issuesOf(stringifyYaml(raw));
+    assert.deepEqual(
+      pairs(errors).sort(),
+      [
+        ["dormancy.destroy_after", "DORMANCY_DESTROY_AFTER_NOT_SEPARATE"],
+        ["purposes.talk_service.basis", "INVALID_VALUE"],
+      ].sort(),
+    );
+  });
+
+  it("the parsed policy defaults the action to destroy", () => {
+    const raw = exampleRaw();
+    raw.dormancy = { after: "P2Y" };
+    const r = parseCatalog(stringifyYaml(raw));
+    assert.ok(r.ok);
+    assert.deepEqual(r.ok ? r.catalog.dormancy : undefined, { after: "P2Y", action: "destroy" });
+  });
+});

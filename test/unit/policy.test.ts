@@ -25,6 +25,7 @@ interface Scenario {
   req: Partial<AccessRequest> & Pick<AccessRequest, "principal" | "purpose">;
   consents?: ConsentState[];
   found?: boolean;
+  dormant?: boolean;
   now?: Date;
   expect: { effect: "allow"; fields: string[]; masks?: Record<string, string>; withheld?: string[] } | { effect: "deny"; codes: string[] };
 }
@@ -39,6 +40,10 @@ const scenarios: Scenario[] = [
   { name: "an unknown field is denied", req: { principal: "talk-app", purpose: "service", fields: ["shoe_size"] }, expect: { effect: "deny", codes: ["UNKNOWN_FIELD"] } },
   { name: "masking per purpose: support sees a masked phone", req: { principal: "support-desk", purpose: "support", fields: ["phone"] }, expect: { effect: "allow", fields: ["phone"], masks: { phone: "phone" } } },
   { name: "subject not found", req: { principal: "talk-app", purpose: "service" }, found: false, expect: { effect: "deny", codes: ["NOT_FOUND"] } },
+  { name: "former Decree 48-5: a dormant (separated) subject is refused to a read its purpose allows", req: { principal: "talk-app", purpose: "service", fields: ["phone"] }, dormant: true, expect: { effect: "deny", codes: ["SUBJECT_DORMANT"] } },
+  { name: "former Decree 48-5: a dormant subject is refused to a write too", req: { principal: "talk-app", purpose: "service", action: "write", fields: ["nickname"] }, dormant: true, expect: { effect: "deny", codes: ["SUBJECT_DORMANT"] } },
+  { name: "a dormant subject: the principal's own refusal comes first (nothing more is revealed)", req: { principal: "support-desk", purpose: "marketing" }, dormant: true, expect: { effect: "deny", codes: ["PURPOSE_NOT_ALLOWED_FOR_PRINCIPAL"] } },
+  { name: "a dormant subject no longer found is not found", req: { principal: "talk-app", purpose: "service" }, found: false, dormant: true, expect: { effect: "deny", codes: ["NOT_FOUND"] } },
   { name: "PIPA Art. 15(1)1: consent purpose without consent has no legal basis", req: { principal: "ads-svc", purpose: "marketing", fields: ["phone"] }, expect: { effect: "deny", codes: ["NO_LEGAL_BASIS"] } },
   { name: "PIPA Art. 37: withdrawn consent denies", req: { principal: "ads-svc", purpose: "marketing", fields: ["phone"] }, consents: [withdrawn("marketing", 2)], expect: { effect: "deny", codes: ["CONSENT_WITHDRAWN"] } },
   { name: "current consent allows", req: { principal: "ads-svc", purpose: "marketing", fields: ["phone", "email"] }, consents: [granted("marketing", 2)], expect: { effect: "allow", fields: ["phone", "email"] } },
@@ -121,7 +126,7 @@ describe("policy engine scenarios", () => {
       const d = evaluate(
         policyCatalog,
         { action: "read", fields: null, ...s.req } as AccessRequest,
-        { found: s.found ?? true, consents: s.consents ?? [] },
+        { found: s.found ?? true, dormant: s.dormant ?? false, consents: s.consents ?? [] },
         s.now ?? NOW,
       );
       if (s.expect.effect === "deny") {

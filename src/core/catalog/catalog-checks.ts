@@ -10,6 +10,7 @@
 import {
   CONTRACT_CLAUSE_ARTICLE,
   CONTRACT_CLAUSES,
+  ISO_PERIOD_RE,
   TRANSFER_BASIS_LETTER,
   type Catalog,
   type FieldDef,
@@ -111,6 +112,11 @@ export const CATALOG_ISSUE_CODES = [
   "EQUIVALENCE_COUNTRY_NOT_COVERED",
   "EQUIVALENCE_EXCLUDED_FIELD",
   "DECISION_EXPIRES_BEFORE_EFFECTIVE",
+  // dormancy (LAW §11.1, §15 E7)
+  "DORMANCY_PERIOD_ZERO",
+  "DORMANCY_DESTROY_AFTER_NOT_SEPARATE",
+  "DORMANCY_NOTICE_TOO_LONG",
+  "DORMANCY_SEPARATED_FOREVER",
 ] as const;
 export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 
@@ -121,7 +127,7 @@ export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 export type CatalogSections = Pick<
   Catalog,
   "fields" | "purposes" | "notices" | "principals" | "retention_rules" | "recipients" | "equivalence_decisions"
-> & { controller?: Pick<Catalog["controller"], "country"> };
+> & { controller?: Pick<Catalog["controller"], "country">; dormancy?: Catalog["dormancy"] };
 
 /**
  * Names declared in the YAML, whether or not their definition parsed. References to a declared
@@ -533,6 +539,56 @@ const checkRecipientNotice = (
   });
 };
 
+/** A period's length in days on the average Gregorian calendar (enough to order two periods); null if malformed. */
+const approxDays = (period: string): number | null => {
+  const m = ISO_PERIOD_RE.exec(period);
+  if (m === null) return null;
+  const n = (g: string | undefined) => (g === undefined ? 0 : Number.parseInt(g, 10));
+  return n(m[1]) * 365.2425 + n(m[2]) * 30.436875 + n(m[3]);
+};
+
+/** The dormancy policy's own coherence (its periods are checked for form by the schema). */
+const checkDormancy = (ctx: Checker, d: NonNullable<Catalog["dormancy"]>): void => {
+  const at = ["dormancy"];
+  const after = approxDays(d.after);
+  if (after === 0)
+    ctx.add([...at, "after"], "DORMANCY_PERIOD_ZERO", "after must be longer than zero: every account would be dormant at once");
+  if (d.destroy_after !== undefined && d.action !== "separate")
+    ctx.add(
+      [...at, "destroy_after"],
+      "DORMANCY_DESTROY_AFTER_NOT_SEPARATE",
+      `destroy_after applies only to action separate (it erases separated accounts); with action ${d.action} the account is erased at once when after (${d.after}) has passed`,
+    );
+  const destroyAfter = d.destroy_after === undefined ? null : approxDays(d.destroy_after);
+  if (d.action === "separate" && destroyAfter === 0)
+    ctx.add(
+      [...at, "destroy_after"],
+      "DORMANCY_PERIOD_ZERO",
+      "destroy_after must be longer than zero; to erase inactive accounts at once, use action destroy",
+    );
+  if (d.notice_before !== undefined) {
+    const notice = approxDays(d.notice_before);
+    if (notice !== null && after !== null && after > 0 && notice >= after)
+      ctx.add(
+        [...at, "notice_before"],
+        "DORMANCY_NOTICE_TOO_LONG",
+        `notice_before (${d.notice_before}) must be shorter than after (${d.after}): the notice goes out before the period of inactivity ends (PIPC guidance 2023)`,
+      );
+    else if (notice !== null && d.action === "separate" && destroyAfter !== null && destroyAfter > 0 && notice >= destroyAfter)
+      ctx.add(
+        [...at, "notice_before"],
+        "DORMANCY_NOTICE_TOO_LONG",
+        `notice_before (${d.notice_before}) must be shorter than destroy_after (${d.destroy_after}): people are told before their separated account is erased too`,
+      );
+  }
+  if (d.action === "separate" && d.destroy_after === undefined)
+    ctx.warn(
+      [...at, "action"],
+      "DORMANCY_SEPARATED_FOREVER",
+      "separated accounts are kept until the person returns or deletes the account: declare destroy_after, the period after which they are erased (PIPA Art. 21(1): destroy once the declared retention period ends)",
+    );
+};
+
 /**
  * Runs every cross-reference and legal check. `declared` defaults to the names present in
  * `catalog` (the fully parsed case).
@@ -783,6 +839,9 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
 
   // ── recipients (the provision gate) ─────────────────────────────────────
   for (const [name, r] of Object.entries(catalog.recipients)) checkRecipient(ctx, name, r);
+
+  // ── dormancy (LAW §11.1, §15 E7) ─────────────────────────────────────────
+  if (catalog.dormancy !== undefined) checkDormancy(ctx, catalog.dormancy);
 
   // ── equivalence decisions (PIPA Art. 28-8(1)5) ──────────────────────────
   for (const [name, d] of Object.entries(catalog.equivalence_decisions)) {

@@ -26,6 +26,7 @@ import {
 } from "./catalog-checks.js";
 import {
   catalogSchema,
+  dormancySchema,
   equivalenceDecisionSchema,
   fieldSchema,
   ISO_PERIOD_RE,
@@ -283,6 +284,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
   const decisions = section("equivalence_decisions", equivalenceDecisionSchema);
   // The overseas checks need only the controller's country; without a valid one they are skipped.
   const country = (root.controller as { country?: unknown } | null | undefined)?.country;
+  const dormancy = root.dormancy === undefined ? undefined : dormancySchema.safeParse(root.dormancy);
   return {
     sections: {
       fields: fields.parsed,
@@ -293,6 +295,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
       recipients: recipients.parsed,
       equivalence_decisions: decisions.parsed,
       ...(typeof country === "string" && /^[A-Z]{2}$/.test(country) ? { controller: { country } } : {}),
+      ...(dormancy?.success === true ? { dormancy: dormancy.data } : {}),
     },
     declared: {
       fields: fields.names,

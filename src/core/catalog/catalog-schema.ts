@@ -404,6 +404,33 @@ export const lockoutSchema = z
   })
   .strict();
 
+/** What the dormancy sweep does with an account inactive for `after` (LAW §11.1, §15 E7). */
+export const DORMANCY_ACTIONS = ["destroy", "separate"] as const;
+
+/**
+ * The service's own dormancy policy (PIPC guidance, 2023-12: each service sets its period and
+ * chooses destruction or separate storage, and tells people in advance). Cross-checks (a period
+ * longer than zero, `destroy_after` only with `separate`, a notice shorter than the period) are
+ * in catalog-checks.ts.
+ */
+export const dormancySchema = z
+  .object({
+    after: isoPeriod.describe("inactivity (no write or consent change) after which the action applies, e.g. P1Y"),
+    notice_before: isoPeriod
+      .optional()
+      .describe("how long before the action (and before destroy_after) the person must be told (PIPC guidance 2023)"),
+    action: z
+      .enum(DORMANCY_ACTIONS)
+      .default("destroy")
+      .describe(
+        "destroy: erase the account as a deletion would (what a law keeps is sealed); separate: move its values apart (separate table, blind indexes deleted), refused to every ordinary read, update and lookup until the service reactivates it (former Decree Art. 48-5)",
+      ),
+    destroy_after: isoPeriod
+      .optional()
+      .describe("separate only: a separated account still inactive this long after its separation is erased as a deletion would (PIPA Art. 21(1))"),
+  })
+  .strict();
+
 export const catalogSchema = z
   .object({
     version: z.literal(1).describe("catalog format version; always 1"),
@@ -426,15 +453,7 @@ export const catalogSchema = z
     equivalence_decisions: nullProtoRecord(name, equivalenceDecisionSchema)
       .default({})
       .describe("PIPC equivalence recognitions (PIPA Art. 28-8(1)5), by name"),
-    dormancy: z
-      .object({
-        after: isoPeriod.describe("inactivity (no write or consent change) after which an account is destroyed, e.g. P1Y"),
-        notice_before: isoPeriod.optional().describe("how long before that the person must be told (PIPC guidance 2023)"),
-        action: z.enum(["destroy"]).default("destroy").describe("destroy: erase the account as a deletion would (what a law keeps is sealed)"),
-      })
-      .strict()
-      .optional()
-      .describe("the service's own dormancy policy (the statutory 1-year rule was abolished in 2023; LAW §11.1)"),
+    dormancy: dormancySchema.optional().describe("the service's own dormancy policy (the statutory 1-year rule was abolished in 2023; LAW §11.1)"),
     security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
       lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
     }),
@@ -453,6 +472,8 @@ export type RecipientDef = z.output<typeof recipientSchema>;
 export type ContractDef = z.output<typeof contractSchema>;
 export type TransferDef = z.output<typeof transferSchema>;
 export type EquivalenceDecision = z.output<typeof equivalenceDecisionSchema>;
+export type DormancyPolicy = z.output<typeof dormancySchema>;
+export type DormancyAction = (typeof DORMANCY_ACTIONS)[number];
 export type RecipientKind = (typeof RECIPIENT_KINDS)[number];
 export type ContractClause = (typeof CONTRACT_CLAUSES)[number];
 export type TransferBasis = (typeof TRANSFER_BASES)[number];

@@ -85,6 +85,13 @@ export const evaluate = (catalog: Catalog, req: AccessRequest, facts: SubjectFac
     return deny({ code: "PURPOSE_NOT_COLLECTING", purpose: req.purpose, message: `purpose "${req.purpose}" does not collect data` });
   }
   if (!facts.found) return deny({ code: "NOT_FOUND", message: "subject not found" });
+  // After the principal's own checks, so a caller without the purpose learns nothing more.
+  if (facts.dormant === true) {
+    return deny({
+      code: "SUBJECT_DORMANT",
+      message: "the account is dormant: its data was separated after a period of inactivity (catalog dormancy); reactivate it when the person returns (POST /v1/subjects/{id}/reactivate)",
+    });
+  }
 
   // The purpose's own legal basis.
   let staleFields: ReadonlySet<string> = new Set();

@@ -16,6 +16,7 @@ export const REASON_CODES = [
   "SEPARATE_CONSENT_REQUIRED",
   "RRN_CONSENT_NOT_A_BASIS",
   "NOT_FOUND",
+  "SUBJECT_DORMANT",
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
@@ -41,6 +42,12 @@ export interface AccessRequest {
 /** What the engine needs to know about the subject. */
 export interface SubjectFacts {
   found: boolean;
+  /**
+   * Separated under the dormancy policy: every ordinary read, write and lookup is refused, for
+   * any principal, until the subject is reactivated (the service's reactivation is evaluated as
+   * the write it is, without this flag).
+   */
+  dormant?: boolean;
   consents: readonly ConsentState[];
 }
 

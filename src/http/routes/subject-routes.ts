@@ -12,6 +12,8 @@ import {
   errorSchema,
   lookupBody,
   lookupResponse,
+  reactivateBody,
+  reactivateResponse,
   readQuery,
   readResponse,
   subjectIdParam,
@@ -20,7 +22,8 @@ import {
 } from "../schemas.js";
 import { ctxOf } from "../server.js";
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 429: errorSchema, 503: errorSchema };
+/** 409: SUBJECT_DORMANT (the account was separated after inactivity; reactivate it), or a conflict. */
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };
 
 const idempotencyKey = (h: unknown): string | undefined => {
   if (h === undefined) return undefined;
@@ -67,7 +70,7 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
         tags: ["subjects"],
         body: createBody,
         headers: z.object({ "idempotency-key": z.string().optional() }).loose(),
-        response: { 201: createResponse, 409: errorSchema, 422: errorSchema, ...errors },
+        response: { 201: createResponse, 422: errorSchema, ...errors },
       },
     },
     async (req, reply) => {
@@ -106,6 +109,23 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
   );
 
   r.post(
+    "/v1/subjects/:id/reactivate",
+    {
+      schema: {
+        summary: "Reactivate a dormant account when the person returns (logs in again)",
+        description:
+          "Under the catalog's dormancy action `separate`, an account inactive for the declared period is separated: its values move to a separate store, its lookup entries are deleted, and every read, update and lookup is refused with 409 SUBJECT_DORMANT. Call this when the person comes back: decided like an update under the purpose, audited, then the values move back, lookups work again and the inactivity period starts anew. An active subject is answered with reactivated: false. Send Idempotency-Key to make retries safe.",
+        tags: ["subjects"],
+        params: subjectIdParam,
+        body: reactivateBody,
+        headers: z.object({ "idempotency-key": z.string().optional() }).loose(),
+        response: { 200: reactivateResponse, 422: errorSchema, ...errors },
+      },
+    },
+    async (req) => svc.reactivate(ctxOf(req), req.params.id, { ...req.body, idempotencyKey: idempotencyKey(req.headers["idempotency-key"]) }),
+  );
+
+  r.post(
     "/v1/subjects/:id/consents",
     {
       schema: {
@@ -113,7 +133,7 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
         tags: ["consents"],
         params: subjectIdParam,
         body: consentsBody,
-        response: { 200: consentsResponse, 409: errorSchema, ...errors },
+        response: { 200: consentsResponse, ...errors },
       },
     },
     async (req) => svc.recordConsents(ctxOf(req), req.params.id, req.body.consents),

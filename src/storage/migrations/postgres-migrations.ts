@@ -193,8 +193,32 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE INDEX sealed_fields_by_until ON haechi.sealed_fields (until, subject_id)`,
       ]),
   },
+  // The dormancy action `separate` (former Decree Art. 48-5; LAW §11.1): a `dormant` status, the
+  // time of separation, and the dormant store `dormant_fields`, apart from the live `fields`.
+  // Kysely runs PostgreSQL migrations in one transaction (transactional DDL): the constraint is
+  // swapped atomically, under the table's ACCESS EXCLUSIVE lock, with the rows checked against
+  // the new one; `dormant_at` is nullable, so adding it rewrites nothing.
+  "0004_dormant": {
+    up: (db) =>
+      run(db, [
+        sql`ALTER TABLE haechi.subjects
+              DROP CONSTRAINT subjects_status_check,
+              ADD CONSTRAINT subjects_status_check CHECK (status IN ('active', 'dormant', 'erased')),
+              ADD COLUMN dormant_at timestamptz`,
+        // Only dormant subjects: the sweep pages them in id order without walking every subject.
+        sql`CREATE INDEX subjects_dormant ON haechi.subjects (id, dormant_at) WHERE status = 'dormant'`,
+        // The dormant store: the separated values, same ciphertexts, apart from `fields`.
+        sql`CREATE TABLE haechi.dormant_fields (
+              subject_id text COLLATE "C" NOT NULL REFERENCES haechi.subjects (id),
+              field text COLLATE "C" NOT NULL,
+              ciphertext bytea NOT NULL,
+              updated_at timestamptz NOT NULL,
+              PRIMARY KEY (subject_id, field)
+            )`,
+      ]),
+  },
   // Bulk erasure destroys the keys and marks the subjects first, and deletes their rows after
-  // (ADR 0007): the erased subjects whose values and blind indexes still await deletion.
+  // (ADR 0008): the erased subjects whose values and blind indexes still await deletion.
   "0005_erase_backlog": {
     up: (db) =>
       run(db, [

@@ -189,8 +189,11 @@ export const sqliteDataMigrations: MigrationList = {
         sql`CREATE INDEX sealed_fields_by_until ON sealed_fields (until, subject_id)`,
       ]),
   },
+  // The dormancy action `separate` (former Decree Art. 48-5; LAW §11.1): a `dormant` status, the
+  // time of separation, and the dormant store `dormant_fields`, apart from the live `fields`.
+  "0004_dormant": { up: (db) => rebuildSubjectsForDormancy(db) },
   // Bulk erasure destroys the keys and marks the subjects first, and deletes their rows after
-  // (ADR 0007): the erased subjects whose values and blind indexes still await deletion.
+  // (ADR 0008): the erased subjects whose values and blind indexes still await deletion.
   "0005_erase_backlog": {
     up: (db) =>
       run(db, [
@@ -200,6 +203,88 @@ export const sqliteDataMigrations: MigrationList = {
             ) STRICT, WITHOUT ROWID`,
       ]),
   },
+};
+
+/**
+ * Widens `subjects.status` to admit 'dormant' and adds `dormant_at`. SQLite cannot alter a CHECK
+ * constraint, so the table is rebuilt by the 12-step procedure of
+ * https://www.sqlite.org/lang_altertable.html section 7, with the data kept:
+ *
+ *  1. foreign keys off: `fields`, `lookups`, `consent_ledger` and `consent_state` reference
+ *     `subjects`; with enforcement on, DROP TABLE would first delete every subject (refused by
+ *     the children, or worse). The pragma is a no-op inside a transaction, so it is set here,
+ *     before BEGIN: Kysely runs SQLite migrations without a transaction of their own (its SQLite
+ *     adapter has no transactional DDL), on the one writer connection, in autocommit. That it
+ *     really is off is checked, not assumed.
+ *  2. BEGIN IMMEDIATE (takes the write lock: another process opening the store waits);
+ *  3. remember the indexes and triggers on `subjects` (none today; kept general);
+ *  4. CREATE TABLE new_subjects with the new definition;
+ *  5. copy every row;
+ *  6. DROP TABLE subjects;
+ *  7. ALTER TABLE new_subjects RENAME TO subjects. The new table is renamed to the old name, never
+ *     the old one away first: since 3.26 a rename also rewrites foreign keys that point at the
+ *     renamed table, which would leave the children pointing at the dropped copy;
+ *  8. recreate what step 3 remembered; 9. no views refer to `subjects`;
+ * 10. PRAGMA foreign_key_check must return no row (else everything is rolled back);
+ * 11. COMMIT; 12. foreign keys back on (as they were).
+ *
+ * Kysely records the migration after `up` returns, outside this transaction. If the process dies
+ * in between, the next open runs `up` again: it then finds `subjects` already admitting
+ * 'dormant' and only commits the (idempotent) rest, so a rerun never rebuilds twice.
+ */
+const rebuildSubjectsForDormancy = async (db: Kysely<any>): Promise<void> => {
+  const fkWasOn = (await sql<{ foreign_keys: number }>`PRAGMA foreign_keys`.execute(db)).rows[0]?.foreign_keys === 1;
+  await sql`PRAGMA foreign_keys = OFF`.execute(db);
+  const fkNow = (await sql<{ foreign_keys: number }>`PRAGMA foreign_keys`.execute(db)).rows[0]?.foreign_keys;
+  if (fkNow !== 0) throw new Error("0004_dormant: foreign keys could not be turned off (is the migration running inside a transaction?)");
+  try {
+    await sql`BEGIN IMMEDIATE`.execute(db);
+    try {
+      const current = (await sql<{ sql: string }>`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'subjects'`.execute(db)).rows[0];
+      if (current === undefined) throw new Error("0004_dormant: table subjects is missing");
+      if (!current.sql.includes("'dormant'")) {
+        const attached = (
+          await sql<{ sql: string }>`SELECT sql FROM sqlite_schema
+                                     WHERE tbl_name = 'subjects' AND type IN ('index', 'trigger') AND sql IS NOT NULL`.execute(db)
+        ).rows;
+        await run(db, [
+          sql`CREATE TABLE new_subjects (
+                id TEXT PRIMARY KEY,
+                created_at INTEGER NOT NULL,
+                updated_at INTEGER NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('active', 'dormant', 'erased')),
+                dormant_at INTEGER
+              ) STRICT, WITHOUT ROWID`,
+          sql`INSERT INTO new_subjects (id, created_at, updated_at, status)
+              SELECT id, created_at, updated_at, status FROM subjects`,
+          sql`DROP TABLE subjects`,
+          sql`ALTER TABLE new_subjects RENAME TO subjects`,
+          ...attached.map((a) => sql.raw(a.sql)),
+        ]);
+      }
+      await run(db, [
+        // Only dormant subjects: the sweep pages them in id order without walking every subject.
+        sql`CREATE INDEX IF NOT EXISTS subjects_dormant ON subjects (id, dormant_at) WHERE status = 'dormant'`,
+        // The dormant store: the separated values, same ciphertexts (under the same subject key),
+        // apart from `fields` so no ordinary read or scan can reach them.
+        sql`CREATE TABLE IF NOT EXISTS dormant_fields (
+              subject_id TEXT NOT NULL REFERENCES subjects (id),
+              field TEXT NOT NULL,
+              ciphertext BLOB NOT NULL,
+              updated_at INTEGER NOT NULL,
+              PRIMARY KEY (subject_id, field)
+            ) STRICT, WITHOUT ROWID`,
+      ]);
+      const broken = (await sql`PRAGMA foreign_key_check`.execute(db)).rows;
+      if (broken.length > 0) throw new Error(`0004_dormant: ${broken.length} rows fail their foreign keys after the rebuild`);
+      await sql`COMMIT`.execute(db);
+    } catch (e) {
+      await sql`ROLLBACK`.execute(db).catch(() => undefined);
+      throw e;
+    }
+  } finally {
+    if (fkWasOn) await sql`PRAGMA foreign_keys = ON`.execute(db);
+  }
 };
 
 /** keys.db: wrapped data keys, audit references and sealed-store keys (deleting a row is crypto-shredding). */

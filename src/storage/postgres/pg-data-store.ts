@@ -199,7 +199,7 @@ const dormantSql = (cursor: "" | "s.id > $3 AND") =>
 const DORMANT_FIRST = named("haechi_dormant_first", dormantSql(""));
 const DORMANT_AFTER = named("haechi_dormant_after", dormantSql("s.id > $3 AND"));
 /**
- * Bulk erasure after crypto-shredding (ADR 0007), one statement (one round trip, one implicit
+ * Bulk erasure after crypto-shredding (ADR 0008), one statement (one round trip, one implicit
  * transaction): data-modifying CTEs always run to completion, so the queue insert happens though
  * only the update is read. The ids are joined as a set (each primary key probed once) rather than
  * matched with `= ANY($1)`: with 5,000 ids the custom plans for `= ANY` estimated a sequential
@@ -209,7 +209,7 @@ const MARK_ERASED = named(
   "haechi_mark_erased",
   `WITH ids AS MATERIALIZED (SELECT DISTINCT unnest($1::text[]) COLLATE "C" AS id),
         s AS (UPDATE haechi.subjects x SET status = 'erased', updated_at = $2
-                FROM ids WHERE x.id = ids.id AND x.status = 'active' RETURNING x.id),
+                FROM ids WHERE x.id = ids.id AND x.status <> 'erased' RETURNING x.id),
         q AS (INSERT INTO haechi.erase_backlog (subject_id, erased_at) SELECT id, $2 FROM s ON CONFLICT DO NOTHING)
    SELECT count(*)::int AS erased FROM s`,
 );
@@ -221,12 +221,60 @@ const COMPACT_ERASED = named(
                                      LIMIT $1 FOR UPDATE SKIP LOCKED)
                 RETURNING subject_id AS id),
         f AS (DELETE FROM haechi.fields x USING ids WHERE x.subject_id = ids.id),
+        d AS (DELETE FROM haechi.dormant_fields x USING ids WHERE x.subject_id = ids.id),
         l AS (DELETE FROM haechi.lookups x USING ids WHERE x.subject_id = ids.id)
    SELECT count(*)::int AS compacted FROM ids`,
 );
 const ERASED_BACKLOG = named(
   "haechi_erased_backlog",
   "SELECT count(*)::int AS n, min(erased_at) AS oldest FROM haechi.erase_backlog",
+);
+
+// ---------------------------------------------------------------- dormancy (action `separate`)
+
+/**
+ * Separation in one statement (atomic without BEGIN): the subjects still active and still idle
+ * since before $2 become dormant (the update locks their rows, so a concurrent write either
+ * lands before and keeps them active, or waits), and only theirs move: field rows are deleted
+ * from `fields` and inserted, as returned, into `dormant_fields`; blind indexes are deleted.
+ */
+const SEPARATE_MANY = named(
+  "haechi_separate_many",
+  `WITH ids AS MATERIALIZED (SELECT DISTINCT unnest($1::text[]) COLLATE "C" AS id),
+        s AS (UPDATE haechi.subjects x SET status = 'dormant', dormant_at = $3
+                FROM ids WHERE x.id = ids.id AND x.status = 'active' AND x.updated_at < $2 RETURNING x.id),
+        moved AS (DELETE FROM haechi.fields f USING s WHERE f.subject_id = s.id
+                  RETURNING f.subject_id, f.field, f.ciphertext, f.updated_at),
+        kept AS (INSERT INTO haechi.dormant_fields (subject_id, field, ciphertext, updated_at)
+                 SELECT subject_id, field, ciphertext, updated_at FROM moved),
+        l AS (DELETE FROM haechi.lookups x USING s WHERE x.subject_id = s.id)
+   SELECT count(*)::int AS separated FROM s`,
+);
+/** Dormant subjects separated before $1, over the partial index `subjects_dormant`. */
+const separatedSql = (cursor: "" | "s.id > $3 AND") =>
+  `SELECT s.id, s.updated_at, s.dormant_at,
+          coalesce((SELECT json_agg(d.field ORDER BY d.field) FROM haechi.dormant_fields d WHERE d.subject_id = s.id), '[]') AS fields
+     FROM haechi.subjects s
+    WHERE ${cursor} s.status = 'dormant' AND s.dormant_at < $1
+    ORDER BY s.id LIMIT $2`;
+const SEPARATED_FIRST = named("haechi_separated_first", separatedSql(""));
+const SEPARATED_AFTER = named("haechi_separated_after", separatedSql("s.id > $3 AND"));
+/** Erasure of separated subjects whose keys are gone: every row of theirs, then the status. */
+const GET_DORMANT_FIELDS = named(
+  "haechi_get_dormant_fields",
+  `SELECT d.field, d.ciphertext, d.updated_at FROM haechi.dormant_fields d
+   JOIN haechi.subjects s ON s.id = d.subject_id AND s.status = 'dormant'
+   WHERE d.subject_id = $1 AND d.field = ANY($2::text[]) ORDER BY d.field`,
+);
+const WAKE = named(
+  "haechi_reactivate_subject",
+  "UPDATE haechi.subjects SET status = 'active', updated_at = $2, dormant_at = NULL WHERE id = $1 AND status = 'dormant'",
+);
+const MOVE_BACK = named(
+  "haechi_reactivate_fields",
+  `WITH moved AS (DELETE FROM haechi.dormant_fields WHERE subject_id = $1 RETURNING subject_id, field, ciphertext, updated_at)
+   INSERT INTO haechi.fields (subject_id, field, ciphertext, updated_at)
+   SELECT subject_id, field, ciphertext, updated_at FROM moved`,
 );
 
 // ---------------------------------------------------------------- row mapping
@@ -253,6 +301,9 @@ interface DormantDbRow {
   id: string;
   updated_at: Date;
   fields: string[];
+}
+interface SeparatedDbRow extends DormantDbRow {
+  dormant_at: Date;
 }
 
 const toSubject = (r: SubjectDbRow): SubjectRow => ({
@@ -470,6 +521,20 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
           const q = db.deleteFrom("haechi.lookups").where("subject_id", "=", id).where("field", "in", distinct(fields)).compile();
           await runCompiled(client, q);
         }),
+      deleteDormantFields: (id, fields) =>
+        step({}, async () => {
+          if (fields.length === 0) return;
+          const q = db.deleteFrom("haechi.dormant_fields").where("subject_id", "=", id).where("field", "in", distinct(fields)).compile();
+          await runCompiled(client, q);
+        }),
+      reactivate: async (id, at) => {
+        let woke = false;
+        await step({}, async () => {
+          woke = ((await runNamed(client, WAKE, [id, at])).rowCount ?? 0) > 0;
+          if (woke) await runNamed(client, MOVE_BACK, [id]);
+        });
+        return woke;
+      },
       appendConsent: (event) =>
         step({ unique: CONSENT_EVENT_EXISTS, ...fk }, async () => {
           await runNamed(client, APPEND_CONSENT, consentValues(event));
@@ -556,6 +621,12 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
         const names = distinct(fields);
         if (names.length === 0) return [];
         return (await runNamed<FieldDbRow>(pool, GET_FIELDS, [id, names])).rows.map(toField);
+      }),
+    getDormantFields: (id, fields) =>
+      guard(async () => {
+        const names = distinct(fields);
+        if (names.length === 0) return [];
+        return (await runNamed<FieldDbRow>(pool, GET_DORMANT_FIELDS, [id, names])).rows.map(toField);
       }),
     readBundle: (id, fields) =>
       guard(async () => toBundle(id, (await runNamed<BundleDbRow>(pool, READ_BUNDLE, [id, distinct(fields)])).rows)),
@@ -673,6 +744,24 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
       guard(async () => {
         const row = (await runNamed<{ n: number; oldest: Date | null }>(pool, ERASED_BACKLOG, [])).rows[0]!;
         return { subjects: row.n, oldest: row.oldest };
+      }),
+
+    separateMany: (ids, idleBefore, at) =>
+      outsideTransaction(() =>
+        guard(async () =>
+          ids.length === 0
+            ? 0
+            : ((await runNamed<{ separated: number }>(pool, SEPARATE_MANY, [ids, idleBefore, at])).rows[0]?.separated ?? 0),
+        ),
+      ),
+    separated: (before, afterId, limit) =>
+      guard(async () => {
+        if (limit < 1) return [];
+        const { rows } =
+          afterId === null
+            ? await runNamed<SeparatedDbRow>(pool, SEPARATED_FIRST, [before, limit])
+            : await runNamed<SeparatedDbRow>(pool, SEPARATED_AFTER, [before, limit, afterId]);
+        return rows.map((r) => ({ id: asSubjectId(r.id), updatedAt: r.updated_at, dormantAt: r.dormant_at, fields: r.fields }));
       }),
 
     getMeta: (key) =>

@@ -2,8 +2,11 @@
 import type { ProvisionColumns } from "../store-fns.js";
 
 export interface PgDataDb {
-  "haechi.subjects": { id: string; created_at: Date; updated_at: Date; status: string };
+  /** `dormant_at`: when the subject was separated (dormancy action `separate`); null otherwise. */
+  "haechi.subjects": { id: string; created_at: Date; updated_at: Date; status: string; dormant_at: Date | null };
   "haechi.fields": { subject_id: string; field: string; ciphertext: Buffer; updated_at: Date };
+  /** The dormant store: a dormant subject's separated values (the same ciphertexts as in `fields`). */
+  "haechi.dormant_fields": { subject_id: string; field: string; ciphertext: Buffer; updated_at: Date };
   "haechi.lookups": { subject_id: string; field: string; digest: Buffer };
   "haechi.consent_ledger": {
     seq: string;

@@ -125,6 +125,22 @@ const toEvent = (r: LedgerDbRow): ConsentEvent => ({
 });
 const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
 
+/** A separated subject: `fields` is a JSON array of its separated field names. */
+interface SeparatedDbRow {
+  id: string;
+  updated_at: number;
+  dormant_at: number;
+  fields: string;
+}
+
+/** Dormant subjects separated before a time, over the partial index `subjects_dormant`. */
+const separatedSql = (cursor: "" | "s.id > ? AND") =>
+  `SELECT s.id, s.updated_at, s.dormant_at,
+          (SELECT json_group_array(d.field ORDER BY d.field) FROM dormant_fields d WHERE d.subject_id = s.id) AS fields
+   FROM subjects s
+   WHERE ${cursor} s.status = 'dormant' AND s.dormant_at < ?
+   ORDER BY s.id LIMIT ?`;
+
 /** The dormancy page, from the start or after a cursor (`s.id > ?`). */
 const dormantSql = (cursor: "" | "s.id > ? AND") =>
   `SELECT s.id, s.updated_at,
@@ -200,6 +216,13 @@ const sqliteDataStore = (
     erasedBacklog: reader.prepare<[], { n: number; oldest: number | null }>(
       "SELECT count(*) AS n, min(erased_at) AS oldest FROM erase_backlog",
     ),
+    dormantSubject: reader.prepare<[string], { one: number }>("SELECT 1 AS one FROM subjects WHERE id = ? AND status = 'dormant'"),
+    dormantFields: reader.prepare<[string, string], FieldDbRow>(
+      `SELECT field, ciphertext, updated_at FROM dormant_fields
+       WHERE subject_id = ? AND field IN (SELECT value FROM json_each(?)) ORDER BY field`,
+    ),
+    separatedAfter: reader.prepare<[string, number, number], SeparatedDbRow>(separatedSql("s.id > ? AND")),
+    separatedFirst: reader.prepare<[number, number], SeparatedDbRow>(separatedSql("")),
   };
   const fieldsByArity = new Map<number, Database.Statement<unknown[], FieldDbRow>>();
   const readFields = (id: string, names: readonly string[]): StoredField[] => {
@@ -225,6 +248,11 @@ const sqliteDataStore = (
   const getFieldsSnapshot = reader.transaction((id: string, names: readonly string[]): StoredField[] =>
     r.activeSubject.get(id) === undefined ? [] : readFields(id, names),
   );
+  const getDormantFieldsSnapshot = reader.transaction((id: string, names: readonly string[]): StoredField[] => {
+    const wanted = distinct(names);
+    if (wanted.length === 0 || r.dormantSubject.get(id) === undefined) return [];
+    return r.dormantFields.all(id, JSON.stringify(wanted)).map(toField);
+  });
 
   // ---------------------------------------------------------------- writer statements
   const w = {
@@ -264,26 +292,65 @@ const sqliteDataStore = (
       `UPDATE api_keys SET failed_count = failed_count + 1, locked_until = ?
        WHERE key_id = ? RETURNING failed_count`,
     ),
-    // Bulk erasure (ADR 0007), set-based over one JSON array of ids: SQLite turns the IN list into
+    // Bulk erasure (ADR 0008), set-based over one JSON array of ids: SQLite turns the IN list into
     // a sorted ephemeral index and seeks the primary keys in id order, so callers need not sort
     // (measured equal to one statement per id for neighbouring ids, ~20% faster for spread ones,
     // and no parameter limit). Marking touches one subject row and one queue row per subject.
     queueErased: writer.prepare<[number, string]>(
       `INSERT OR IGNORE INTO erase_backlog (subject_id, erased_at)
-       SELECT id, ? FROM subjects WHERE id IN (SELECT value FROM json_each(?)) AND status = 'active'`,
+       SELECT id, ? FROM subjects WHERE id IN (SELECT value FROM json_each(?)) AND status <> 'erased'`,
     ),
     markErased: writer.prepare<[number, string]>(
       `UPDATE subjects SET status = 'erased', updated_at = ?
-       WHERE id IN (SELECT value FROM json_each(?)) AND status = 'active'`,
+       WHERE id IN (SELECT value FROM json_each(?)) AND status <> 'erased'`,
     ),
     // Compaction is where the cost is: each blind index sits on a random page of
     // `lookups_by_digest`, so a batch dirties about one page per entry (~45 µs per subject with
     // 5 fields and 3 blind indexes at 1M subjects, against ~12 µs for shredding and marking).
     nextErased: writer.prepare<[number], string>("SELECT subject_id FROM erase_backlog ORDER BY subject_id LIMIT ?").pluck(),
     eraseFields: writer.prepare<[string]>("DELETE FROM fields WHERE subject_id IN (SELECT value FROM json_each(?))"),
+    eraseDormantFields: writer.prepare<[string]>("DELETE FROM dormant_fields WHERE subject_id IN (SELECT value FROM json_each(?))"),
     eraseLookups: writer.prepare<[string]>("DELETE FROM lookups WHERE subject_id IN (SELECT value FROM json_each(?))"),
     unqueueErased: writer.prepare<[string]>("DELETE FROM erase_backlog WHERE subject_id IN (SELECT value FROM json_each(?))"),
   };
+
+  // Dormancy (action `separate`): set-based over one JSON array of ids, like the bulk erasure.
+  const d = {
+    separable: writer.prepare<[string, number], { id: string }>(
+      `SELECT id FROM subjects
+       WHERE id IN (SELECT value FROM json_each(?)) AND status = 'active' AND updated_at < ?`,
+    ),
+    moveApart: writer.prepare<[string]>(
+      `INSERT INTO dormant_fields (subject_id, field, ciphertext, updated_at)
+       SELECT subject_id, field, ciphertext, updated_at FROM fields WHERE subject_id IN (SELECT value FROM json_each(?))`,
+    ),
+    deleteFields: writer.prepare<[string]>("DELETE FROM fields WHERE subject_id IN (SELECT value FROM json_each(?))"),
+    deleteLookups: writer.prepare<[string]>("DELETE FROM lookups WHERE subject_id IN (SELECT value FROM json_each(?))"),
+    markDormant: writer.prepare<[number, string]>(
+      "UPDATE subjects SET status = 'dormant', dormant_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+    ),
+    markErased: writer.prepare<[number, string]>(
+      `UPDATE subjects SET status = 'erased', updated_at = ?
+       WHERE id IN (SELECT value FROM json_each(?)) AND status <> 'erased'`,
+    ),
+    wake: writer.prepare<[number, string]>(
+      "UPDATE subjects SET status = 'active', updated_at = ?, dormant_at = NULL WHERE id = ? AND status = 'dormant'",
+    ),
+    moveBack: writer.prepare<[string]>(
+      `INSERT INTO fields (subject_id, field, ciphertext, updated_at)
+       SELECT subject_id, field, ciphertext, updated_at FROM dormant_fields WHERE subject_id = ?`,
+    ),
+    deleteDormantOf: writer.prepare<[string]>("DELETE FROM dormant_fields WHERE subject_id = ?"),
+  };
+
+  /** Moves the still-idle active ones of `ids` apart; returns how many. */
+  const separateNow = writer.transaction((ids: string, idleBefore: number, at: number): number => {
+    const chosen = JSON.stringify(d.separable.all(ids, idleBefore).map((row) => row.id));
+    d.moveApart.run(chosen);
+    d.deleteFields.run(chosen);
+    d.deleteLookups.run(chosen);
+    return d.markDormant.run(at, chosen).changes;
+  });
 
   const appendConsentNow = (e: ConsentEvent) => {
     const at = e.at.getTime();
@@ -301,7 +368,7 @@ const sqliteDataStore = (
     }
   });
 
-  /** Returns how many of the subjects were active (the only rows the update changes). */
+  /** Returns how many of the subjects were not yet erased (the only rows the update changes). */
   const markErasedNow = writer.transaction((ids: string, at: number): number => {
     w.queueErased.run(at, ids);
     return w.markErased.run(at, ids).changes;
@@ -311,6 +378,7 @@ const sqliteDataStore = (
     if (ids.length === 0) return 0;
     const json = JSON.stringify(ids);
     w.eraseFields.run(json);
+    w.eraseDormantFields.run(json);
     w.eraseLookups.run(json);
     w.unqueueErased.run(json);
     return ids.length;
@@ -423,6 +491,21 @@ const sqliteDataStore = (
           if (fields.length === 0) return;
           await writerDb.deleteFrom("lookups").where("subject_id", "=", id).where("field", "in", distinct(fields)).execute();
         }),
+      deleteDormantFields: (id, fields) =>
+        step({}, async () => {
+          if (fields.length === 0) return;
+          await writerDb.deleteFrom("dormant_fields").where("subject_id", "=", id).where("field", "in", distinct(fields)).execute();
+        }),
+      reactivate: async (id, at) => {
+        let woke = false;
+        await step({}, () => {
+          woke = d.wake.run(at.getTime(), id).changes > 0;
+          if (!woke) return;
+          d.moveBack.run(id);
+          d.deleteDormantOf.run(id);
+        });
+        return woke;
+      },
       appendConsent: (event) => step({ unique: CONSENT_EVENT_EXISTS, ...fk }, () => appendConsentNow(event)),
       putIdempotency: (row) =>
         step({ unique: IDEMPOTENCY_EXISTS }, () => {
@@ -448,6 +531,7 @@ const sqliteDataStore = (
         return row === undefined ? undefined : toSubject(row);
       }),
     getFields: (id, fields) => read(() => getFieldsSnapshot(id, fields)),
+    getDormantFields: (id, fields) => read(() => getDormantFieldsSnapshot(id, fields)),
     readBundle: (id, fields) => read(() => readBundleSnapshot(id, fields)),
     currentConsents: (id) => read(() => r.consents.all(id).map(toState)),
     consentHistory: (id) =>
@@ -545,6 +629,23 @@ const sqliteDataStore = (
       read(() => {
         const row = r.erasedBacklog.get()!;
         return { subjects: row.n, oldest: row.oldest === null ? null : new Date(row.oldest) };
+      }),
+
+    separateMany: (ids, idleBefore, at) =>
+      exclusive(() =>
+        guard(() => (ids.length === 0 ? 0 : separateNow.immediate(JSON.stringify(ids), idleBefore.getTime(), at.getTime()))),
+      ),
+    separated: (before, afterId, limit) =>
+      read(() => {
+        if (limit < 1) return [];
+        const rows =
+          afterId === null ? r.separatedFirst.all(before.getTime(), limit) : r.separatedAfter.all(afterId, before.getTime(), limit);
+        return rows.map((row) => ({
+          id: asSubjectId(row.id),
+          updatedAt: new Date(row.updated_at),
+          dormantAt: new Date(row.dormant_at),
+          fields: JSON.parse(row.fields) as string[],
+        }));
       }),
 
     getMeta: (key) =>

@@ -2,8 +2,11 @@
 import type { ProvisionColumns } from "../store-fns.js";
 
 export interface SqliteDataDb {
-  subjects: { id: string; created_at: number; updated_at: number; status: string };
+  /** `dormant_at`: when the subject was separated (dormancy action `separate`); null otherwise. */
+  subjects: { id: string; created_at: number; updated_at: number; status: string; dormant_at: number | null };
   fields: { subject_id: string; field: string; ciphertext: Buffer; updated_at: number };
+  /** The dormant store: a dormant subject's separated values (the same ciphertexts as in `fields`). */
+  dormant_fields: { subject_id: string; field: string; ciphertext: Buffer; updated_at: number };
   lookups: { subject_id: string; field: string; digest: Buffer };
   consent_ledger: {
     seq: number;
