@@ -469,7 +469,12 @@ export interface KeyStore {
   destroy(id: SubjectId): Promise<boolean>;
   /** Crypto-shredding of many subjects in one transaction; returns how many keys were destroyed. */
   destroyMany(ids: readonly SubjectId[]): Promise<number>;
-  findByAuditRef(ref: AuditRef): Promise<SubjectId | undefined>;
+  /**
+   * The subjects these audit references belong to (erased ones have none any more). One pass over
+   * the keys: the reference is deliberately not indexed, so a key's destruction touches no
+   * random-order index (ADR 0008); this serves investigations, not the request path.
+   */
+  findByAuditRefs(refs: readonly AuditRef[]): Promise<Map<AuditRef, SubjectId>>;
   /** Keys not yet wrapped by `kekVersion`, ordered by subject id, after `afterId`. */
   listNotWrappedBy(kekVersion: number, afterId: string | null, limit: number): Promise<WrappedKeyRow[]>;
   /** Compare-and-set rewrap: only if the row is still wrapped by `fromKek`. */

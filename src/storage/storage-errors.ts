@@ -57,7 +57,6 @@ export const SUBJECT_NOT_FOUND = "subject not found";
 export const IDEMPOTENCY_EXISTS = "idempotency key already recorded";
 export const CONSENT_EVENT_EXISTS = "consent event already recorded";
 export const CHECKPOINT_EXISTS = "checkpoint already recorded for this seq";
-export const AUDIT_REF_IN_USE = "audit reference already belongs to another subject";
 export const PROVISION_EXISTS = "provision already exists";
 export const PROVISION_NOT_FOUND = "provision not found";
 export const PART_EXISTS = "provision part or ledger entry already recorded";

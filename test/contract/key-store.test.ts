@@ -18,8 +18,8 @@ forEachStore("KeyStore", (fx) => {
     const rekeyed = { ...row, dekVersion: 2, wrapped: bytes(60) };
     await keys.put(rekeyed);
     assert.deepEqual(await keys.get(row.subjectId), rekeyed);
-    assert.equal(await keys.findByAuditRef(row.auditRef), row.subjectId);
-    assert.equal(await keys.findByAuditRef(newRef()), undefined);
+    assert.equal((await keys.findByAuditRefs([row.auditRef])).get(row.auditRef), row.subjectId);
+    assert.equal((await keys.findByAuditRefs([newRef()])).size, 0);
   });
 
   it("puts many at once", async () => {
@@ -54,7 +54,7 @@ forEachStore("KeyStore", (fx) => {
     await keys.put(row);
     assert.equal(await keys.destroy(row.subjectId), true);
     assert.equal(await keys.get(row.subjectId), undefined);
-    assert.equal(await keys.findByAuditRef(row.auditRef), undefined);
+    assert.equal((await keys.findByAuditRefs([row.auditRef])).size, 0);
     assert.equal(await keys.destroy(row.subjectId), false);
   });
 

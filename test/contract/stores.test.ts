@@ -35,16 +35,6 @@ forEachStore("Stores", (fx) => {
     }
   });
 
-  it("refuses one audit reference for two subjects", async () => {
-    const { keys } = fx().stores;
-    const auditRef = newRef();
-    await keys.put({ subjectId: newId(), kekVersion: 1, dekVersion: 1, wrapped: bytes(), auditRef, createdAt: T0 });
-    await rejectsWith(
-      () => keys.put({ subjectId: newId(), kekVersion: 1, dekVersion: 1, wrapped: bytes(), auditRef, createdAt: T0 }),
-      "CONFLICT",
-    );
-  });
-
   it("validates its connection settings", async (t) => {
     const f = fx();
     if (f.kind === "sqlite") {

@@ -260,6 +260,10 @@ export const pgKeyMigrations: MigrationList = {
         sql`CREATE INDEX sealed_keys_by_until ON haechi_keys.sealed_keys (until, subject_id)`,
       ]),
   },
+  // No index on audit_ref (ADR 0008): one less index to write per key, and the same key layout as SQLite.
+  "0003_audit_ref_unindexed": {
+    up: (db) => run(db, [sql`ALTER TABLE haechi_keys.wrapped_keys DROP CONSTRAINT IF EXISTS wrapped_keys_audit_ref_key`]),
+  },
 };
 
 export const pgAuditMigrations: MigrationList = {
