@@ -474,7 +474,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         const bar = progressBar("rewrap", { unit: "keys" });
         const r = await c.services.keys.rotate({ resumeOnly: Boolean(o.resume), onProgress: (d, t) => bar.update(d, t) });
         bar.done(r.rewrapped);
-        out(`active KEK is v${r.kekVersion}; ${r.rewrapped} data keys re-wrapped\n`);
+        out(`active KEK is v${r.kekVersion}; ${r.rewrapped} data keys and ${r.rewrappedSealed} sealed-store keys re-wrapped\n`);
       });
     });
   common(keys.command("status").description("data keys per KEK version")).action(async (o) => {

@@ -490,6 +490,10 @@ export interface KeyStore {
   destroySealed(id: SubjectId): Promise<boolean>;
   /** Sealed keys with `until` <= now, earliest first. */
   dueSealed(now: Date, limit: number): Promise<SealedKeyRow[]>;
+  /** Sealed keys not yet wrapped by `kekVersion`, ordered by subject id, after `afterId` (KEK rotation). */
+  listSealedNotWrappedBy(kekVersion: number, afterId: string | null, limit: number): Promise<SealedKeyRow[]>;
+  /** Compare-and-set rewraps of sealed keys in one transaction; returns how many rows changed. */
+  rewrapSealedMany(items: readonly { id: SubjectId; fromKek: number; toKek: number; wrapped: Buffer }[]): Promise<number>;
   /**
    * Makes destroyed keys unrecoverable from the store's own files: SQLite zeroes freed pages
    * (secure_delete) and this checkpoints and truncates the write-ahead log, which still holds

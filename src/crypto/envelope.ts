@@ -29,6 +29,9 @@ const fieldAad = (subject: SubjectId, field: string, dekVersion: number) =>
 export const dekAad = (subject: SubjectId, dekVersion: number) =>
   Buffer.from(`haechi/dek/v1\0${subject}\0${dekVersion}`, "utf8");
 
+/** Associated data of a subject's sealed-store key wrap (PIPA Art. 21(3)): never interchangeable with its data key's. */
+export const sealedKeyAad = (subject: SubjectId) => Buffer.from(`haechi/sealed-dek/v1\0${subject}`, "utf8");
+
 export const sealField = (dek: Buffer, dekVersion: number, subject: SubjectId, field: string, value: unknown): Buffer => {
   const iv = randomBytes(12);
   const c = crypto.createCipheriv("aes-256-gcm", dek, iv);

@@ -14,9 +14,20 @@ export const fileShredJournal = (file: string): ShredJournal => ({
   async append(entries) {
     if (entries.length === 0) return;
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const text =
-      entries.map((e) => JSON.stringify({ at: e.at.toISOString(), subject: e.subjectId, scope: e.scope, ...(e.fields ? { fields: e.fields } : {}) })).join("\n") +
-      "\n";
+    // A bulk erasure appends tens of thousands of entries sharing one `at`: formatted once, and
+    // each subject-scope line written directly (the same JSON as JSON.stringify, keys in order).
+    let lastAt: Date | undefined;
+    let iso = "";
+    const line = (e: ShredEntry) => {
+      if (e.at !== lastAt) {
+        lastAt = e.at;
+        iso = e.at.toISOString();
+      }
+      return e.fields
+        ? JSON.stringify({ at: iso, subject: e.subjectId, scope: e.scope, fields: e.fields })
+        : `{"at":"${iso}","subject":${JSON.stringify(e.subjectId)},"scope":"${e.scope}"}`;
+    };
+    const text = entries.map(line).join("\n") + "\n";
     writeFileDurably(file, text, "a");
   },
   async entries() {

@@ -22,7 +22,7 @@ import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type { DataStore, KeyStore, SealedFieldRow, ShredJournal, StoredField } from "../core/ports.js";
 import { erasurePlan, expirableFields, purposeDeadline, type RetainedField } from "../core/retention/retention-fns.js";
-import { openField, sealField } from "../crypto/envelope.js";
+import { openField, sealField, sealedKeyAad } from "../crypto/envelope.js";
 import type { KekProvider } from "../crypto/keyring.js";
 import type { Pseudonyms } from "../crypto/pseudonym.js";
 import { randomBytes } from "../crypto/random.js";
@@ -55,7 +55,6 @@ export type EraseServiceDeps = BaseDeps & {
 
 /** Sealed values use their own key and their own associated data: never mistaken for live ones. */
 const SEALED_DEK_VERSION = 0;
-export const sealedKeyAad = (subject: SubjectId) => Buffer.from(`haechi/sealed-dek/v1\0${subject}`, "utf8");
 const sealedFieldName = (field: string) => `sealed/${field}`;
 
 export interface EraseResult {

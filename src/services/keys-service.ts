@@ -1,18 +1,19 @@
 /**
  * KEK rotation without downtime (`haechi keys rotate`): a new KEK version becomes active at
  * once (new subjects use it), then every wrapped data key is re-wrapped in pages with a
- * compare-and-set, while reads keep working with whichever version a row names. Field
+ * compare-and-set, while reads keep working with whichever version a row names. The sealed-store
+ * keys (what a law keeps after deletion) are re-wrapped too, after the data keys. Field
  * ciphertexts are untouched: only the small wrapped keys change.
  */
 import type { KeyStore } from "../core/ports.js";
 import type { SubjectId } from "../core/ids.js";
-import { dekAad } from "../crypto/envelope.js";
+import { dekAad, sealedKeyAad } from "../crypto/envelope.js";
 import type { KekProvider } from "../crypto/keyring.js";
 import type { AuditRecorder } from "./service-types.js";
 import type { Clock } from "../core/clock.js";
 
 export interface KeysServiceDeps {
-  keys: Pick<KeyStore, "listNotWrappedBy" | "rewrapMany" | "countByKekVersion">;
+  keys: Pick<KeyStore, "listNotWrappedBy" | "rewrapMany" | "countByKekVersion" | "listSealedNotWrappedBy" | "rewrapSealedMany">;
   kek: KekProvider & { rotate(now: Date): Promise<number> };
   audit: AuditRecorder;
   clock: Clock;
@@ -63,6 +64,25 @@ export const keysService = (deps: KeysServiceDeps) => ({
       after = page[page.length - 1]!.subjectId;
       opts.onProgress?.(done, total);
     }
-    return { kekVersion: to, rewrapped: done };
+    // The sealed-store keys: few (erased accounts with records a law keeps), same compare-and-set.
+    let sealed = 0;
+    let afterSealed: string | null = null;
+    for (;;) {
+      const page = await deps.keys.listSealedNotWrappedBy(to, afterSealed, opts.pageSize ?? 1000);
+      if (page.length === 0) break;
+      const items = [];
+      for (const row of page) {
+        const aad = sealedKeyAad(row.subjectId);
+        const key = await deps.kek.unwrap(row.kekVersion, row.wrapped, aad);
+        const { kekVersion, wrapped } = await deps.kek.wrap(key, aad);
+        key.fill(0);
+        items.push({ id: row.subjectId, fromKek: row.kekVersion, toKek: kekVersion, wrapped });
+      }
+      await deps.keys.rewrapSealedMany(items);
+      sealed += page.length;
+      await new Promise<void>((r) => setImmediate(r));
+      afterSealed = page[page.length - 1]!.subjectId;
+    }
+    return { kekVersion: to, rewrapped: done, rewrappedSealed: sealed };
   },
 });

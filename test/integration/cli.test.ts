@@ -248,11 +248,11 @@ for (const kind of STORE_KINDS) {
         assert.equal(s1.out, "active KEK v1\n  v1: 3 data keys\n");
         const r = await cli(own, "keys", "rotate");
         assert.equal(r.error, undefined, String(r.error));
-        assert.equal(r.out, "active KEK is v2; 3 data keys re-wrapped\n");
+        assert.equal(r.out, "active KEK is v2; 3 data keys and 0 sealed-store keys re-wrapped\n");
         const s2 = await cli(own, "keys", "status");
         assert.equal(s2.out, "active KEK v2\n  v2: 3 data keys\n");
         const resume = await cli(own, "keys", "rotate", "--resume");
-        assert.equal(resume.out, "active KEK is v2; 0 data keys re-wrapped\n");
+        assert.equal(resume.out, "active KEK is v2; 0 data keys and 0 sealed-store keys re-wrapped\n");
       } finally {
         await db?.drop();
       }

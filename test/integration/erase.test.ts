@@ -13,9 +13,8 @@ import { buildCli } from "../../src/cli/cli.js";
 import { fixedClock } from "../../src/core/clock.js";
 import { asSubjectId, type SubjectId } from "../../src/core/ids.js";
 import type { StoredField, WrappedKeyRow } from "../../src/core/ports.js";
-import { dekAad, openField } from "../../src/crypto/envelope.js";
+import { dekAad, openField, sealedKeyAad } from "../../src/crypto/envelope.js";
 import { pseudonyms } from "../../src/crypto/pseudonym.js";
-import { sealedKeyAad } from "../../src/services/erase-service.js";
 import { payFields } from "../fixtures/people.js";
 import { STORE_KINDS, startApp, type TestApp } from "../helpers/app.js";
 
@@ -120,6 +119,24 @@ for (const kind of STORE_KINDS) {
       assert.equal((await t.c.stores.keys.findByAuditRefs([ref])).size, 0, "nothing links the reference to the person any more");
       const v = await t.c.services.audit.verify();
       assert.equal(v.ok, true, JSON.stringify(v.problems));
+    });
+
+    test("Safety Standard Art. 7: a KEK rotation re-wraps the sealed-store keys too; what a law keeps stays readable for legal_retention", async () => {
+      const c = await t.call("pay-app", "POST", "/v1/subjects", { purpose: "pay_service", fields: payFields(77) });
+      assert.equal(c.status, 201, JSON.stringify(c.body));
+      const del = await t.call("pay-app", "DELETE", `/v1/subjects/${c.body.id}`);
+      const ref = del.body.retentionIds["legal-archive"] as string;
+      const id = internalOf(t, "pay-app", c.body.id);
+      const before = (await t.c.stores.keys.getSealed(id))!;
+      const r = await t.c.services.keys.rotate();
+      assert.ok(r.rewrappedSealed >= 1);
+      const after = (await t.c.stores.keys.getSealed(id))!;
+      assert.equal(after.kekVersion, r.kekVersion);
+      assert.notEqual(before.kekVersion, after.kekVersion);
+      assert.deepEqual(await t.c.stores.keys.listSealedNotWrappedBy(r.kekVersion, null, 10), [], "every sealed key is on the new KEK");
+      const sealed = await t.call("legal-archive", "GET", `/v1/subjects/${ref}?purpose=legal_retention&fields=transaction_history`);
+      assert.equal(sealed.status, 200, JSON.stringify(sealed.body));
+      assert.deepEqual(sealed.body.fields.transaction_history, payFields(77).transaction_history);
     });
 
     test("a messenger account keeps nothing: everything is destroyed at once", async () => {

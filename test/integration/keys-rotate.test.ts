@@ -98,7 +98,7 @@ for (const kind of STORE_KINDS) {
       await loop.done;
       for (const c of await Promise.all(created)) assert.equal(c.status, 201, JSON.stringify(c.body));
 
-      assert.deepEqual(result, { kekVersion: 2, rewrapped: N });
+      assert.deepEqual(result, { kekVersion: 2, rewrapped: N, rewrappedSealed: 0 });
       assert.ok(progress.length >= N / 25, "re-wrapped page by page");
       assert.deepEqual(loop.stats.failures, [], "every read during and after the rotation succeeded");
       assert.ok(loop.stats.reads > 2 * N, `reads kept going (${loop.stats.reads} in all)`);
@@ -132,7 +132,7 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(t.c.keyring.kek.versions(), [1, 2, 3], "old versions stay until an operator retires them");
 
       // A resumed rotation with nothing left to do re-wraps nothing.
-      assert.deepEqual(await t.c.services.keys.rotate({ resumeOnly: true }), { kekVersion: 3, rewrapped: 0 });
+      assert.deepEqual(await t.c.services.keys.rotate({ resumeOnly: true }), { kekVersion: 3, rewrapped: 0, rewrappedSealed: 0 });
 
       await t.c.audit.flush();
       const rotations: { kekVersion: number; effect: string }[] = [];

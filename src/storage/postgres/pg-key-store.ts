@@ -197,6 +197,30 @@ export const openPgKeyStore = async (shared: SharedPool): Promise<KeyStore> => {
     destroySealed: (id) => guard(async () => ((await runNamed(pool, DESTROY_SEALED, [id])).rowCount ?? 0) > 0),
     dueSealed: (now, limit) =>
       guard(async () => (await runNamed<SealedKeyDbRow>(pool, DUE_SEALED, [now, limit])).rows.map(toSealedKey)),
+    listSealedNotWrappedBy: (kekVersion, afterId, limit) =>
+      guard(async () => {
+        let q = db.selectFrom("haechi_keys.sealed_keys").selectAll().where("kek_version", "!=", kekVersion);
+        if (afterId !== null) q = q.where("subject_id", ">", afterId);
+        return (await q.orderBy("subject_id").limit(limit).execute()).map(toSealedKey);
+      }),
+    rewrapSealedMany: (items) =>
+      guard(async () =>
+        items.length === 0
+          ? 0
+          : db.transaction().execute(async (trx) => {
+              let n = 0;
+              for (const it of items) {
+                const r = await trx
+                  .updateTable("haechi_keys.sealed_keys")
+                  .set({ kek_version: it.toKek, wrapped: it.wrapped })
+                  .where("subject_id", "=", it.id)
+                  .where("kek_version", "=", it.fromKek)
+                  .executeTakeFirst();
+                n += Number(r.numUpdatedRows);
+              }
+              return n;
+            }),
+      ),
     purge: async () => {
       // A client of its own, outside any transaction (pool.query would do the same; explicit here).
       let client: pg.PoolClient;

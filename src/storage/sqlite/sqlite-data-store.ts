@@ -141,10 +141,14 @@ const separatedSql = (cursor: "" | "s.id > ? AND") =>
    WHERE ${cursor} s.status = 'dormant' AND s.dormant_at < ?
    ORDER BY s.id LIMIT ?`;
 
-/** The dormancy page, from the start or after a cursor (`s.id > ?`). */
+/**
+ * The dormancy page, from the start or after a cursor (`s.id > ?`). The field names come in
+ * primary-key order from the prefix scan; an ORDER BY inside the aggregate added a sorter per
+ * subject (measured ≈ 0.3-1.4 µs of ≈ 3-4 µs), so the names are sorted in `dormant` instead.
+ */
 const dormantSql = (cursor: "" | "s.id > ? AND") =>
   `SELECT s.id, s.updated_at,
-          (SELECT json_group_array(f.field ORDER BY f.field) FROM fields f WHERE f.subject_id = s.id) AS fields
+          (SELECT json_group_array(f.field) FROM fields f WHERE f.subject_id = s.id) AS fields
    FROM subjects s
    WHERE ${cursor} s.status = 'active' AND s.updated_at < ?
    ORDER BY s.id LIMIT ?`;
@@ -619,7 +623,7 @@ const sqliteDataStore = (
         return rows.map((row) => ({
           id: asSubjectId(row.id),
           updatedAt: new Date(row.updated_at),
-          fields: JSON.parse(row.fields) as string[],
+          fields: (JSON.parse(row.fields) as string[]).sort(),
         }));
       }),
     markErased: (ids, at) =>

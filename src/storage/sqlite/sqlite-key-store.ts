@@ -118,6 +118,13 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
       "SELECT subject_id, kek_version, wrapped, until, created_at FROM sealed_keys WHERE subject_id = ?",
     ),
     destroySealed: conn.prepare<[string]>("DELETE FROM sealed_keys WHERE subject_id = ?"),
+    sealedNotWrappedBy: conn.prepare<[number, string, number], SealedKeyDbRow>(
+      `SELECT subject_id, kek_version, wrapped, until, created_at FROM sealed_keys
+       WHERE kek_version != ? AND subject_id > ? ORDER BY subject_id LIMIT ?`,
+    ),
+    rewrapSealed: conn.prepare<[number, Buffer, string, number]>(
+      "UPDATE sealed_keys SET kek_version = ?, wrapped = ? WHERE subject_id = ? AND kek_version = ?",
+    ),
     dueSealed: conn.prepare<[number, number], SealedKeyDbRow>(
       `SELECT subject_id, kek_version, wrapped, until, created_at FROM sealed_keys
        WHERE until <= ? ORDER BY until, subject_id LIMIT ?`,
@@ -132,6 +139,11 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
     }
   });
   const destroyMany = conn.transaction((ids: string): number => st.destroyMany.run(ids).changes);
+  const rewrapSealedMany = conn.transaction((items: readonly { id: string; fromKek: number; toKek: number; wrapped: Buffer }[]) => {
+    let n = 0;
+    for (const it of items) n += st.rewrapSealed.run(it.toKek, it.wrapped, it.id, it.fromKek).changes;
+    return n;
+  });
   const rewrapMany = conn.transaction((items: readonly { id: string; fromKek: number; toKek: number; wrapped: Buffer }[]) => {
     let n = 0;
     for (const it of items) n += st.rewrap.run(it.toKek, it.wrapped, it.id, it.fromKek).changes;
@@ -229,6 +241,9 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
       }),
     destroySealed: (id) => guard(() => st.destroySealed.run(id).changes > 0),
     dueSealed: (now, limit) => guard(() => st.dueSealed.all(now.getTime(), limit).map(toSealedKey)),
+    listSealedNotWrappedBy: (kekVersion, afterId, limit) =>
+      guard(() => st.sealedNotWrappedBy.all(kekVersion, afterId ?? "", limit).map(toSealedKey)),
+    rewrapSealedMany: (items) => guard(() => (items.length === 0 ? 0 : rewrapSealedMany.immediate(items))),
     purge: async () => {
       for (let attempt = 1; ; attempt++) {
         if (await guard(checkpointNow)) return;
