@@ -12,6 +12,20 @@
  */
 import type { ConsentCategory, ConsentChannel } from "./catalog/catalog-schema.js";
 import type { AuditRef, SubjectId } from "./ids.js";
+import type {
+  IncidentEvent,
+  IncidentNoticeRow,
+  IncidentPatch,
+  IncidentRow,
+  IncidentScope,
+  IncidentStatus,
+  IncidentSubjectRow,
+  NewIncidentEvent,
+  OutboxCount,
+  OutboxRow,
+  OutboxStatus,
+  OutboxUpdate,
+} from "./incident/incident-types.js";
 
 // ---------------------------------------------------------------- data store
 
@@ -195,6 +209,8 @@ export interface DataStore {
   readonly provisions: ProvisionStore;
   /** The sealed legal-retention store (same database and writer; separate table). */
   readonly sealed: SealedStore;
+  /** Incidents, their timelines, affected people, notices and outbox (same database and writer). */
+  readonly incidents: IncidentStore;
 
   close(): Promise<void>;
 }
@@ -411,6 +427,63 @@ export interface SealedStore {
   due(now: Date, limit: number): Promise<{ subjectId: SubjectId; until: Date }[]>;
 }
 
+// ---------------------------------------------------------------- incidents (PIPA Art. 34)
+
+/**
+ * Incidents and their evidence, in the data store. Every write that changes an incident appends
+ * one timeline event in the same transaction (the event names the audit entry written before it).
+ * The timeline is append-only. Writes are refused inside a data transaction body, as for the
+ * other sub-stores.
+ */
+export interface IncidentStore {
+  /** The incident and its first event. CONFLICT if the id exists. */
+  insert(row: IncidentRow, event: NewIncidentEvent): Promise<IncidentEvent>;
+  /** Changes the patched columns and appends the event. NOT_FOUND if there is no such incident. */
+  update(id: string, patch: IncidentPatch, event: NewIncidentEvent): Promise<IncidentEvent>;
+  /** Stores a scope: the summary, the affected people (replacing the previous scope's) and the event. */
+  putScope(id: string, scope: IncidentScope, subjects: readonly IncidentSubjectRow[], event: NewIncidentEvent): Promise<IncidentEvent>;
+  get(id: string): Promise<IncidentRow | undefined>;
+  /** Newest awareness first. */
+  list(filter: { status?: IncidentStatus; limit: number }): Promise<IncidentRow[]>;
+  /** The timeline, in order. */
+  events(id: string): Promise<IncidentEvent[]>;
+  /** People in the incident's latest scope, in id order after `afterId`. */
+  subjects(id: string, afterId: SubjectId | null, limit: number): Promise<IncidentSubjectRow[]>;
+  /** Incidents whose latest scope includes the subject, newest awareness first (the transparency report). */
+  bySubject(subjectId: SubjectId): Promise<IncidentRow[]>;
+  /** Rendered notices and their outbox messages, and the event, in one transaction. */
+  putNotices(id: string, notices: readonly IncidentNoticeRow[], outbox: readonly OutboxRow[], event: NewIncidentEvent): Promise<IncidentEvent>;
+  /** Notices and reports of the incident, oldest first. */
+  notices(id: string): Promise<IncidentNoticeRow[]>;
+  /** Outbox messages in id order after `afterId`. */
+  outbox(id: string, filter: { status?: OutboxStatus; afterId?: string; limit: number }): Promise<OutboxRow[]>;
+  /** Delivery results and the event, in one transaction; returns how many messages changed (only queued ones change). */
+  markOutbox(id: string, updates: readonly OutboxUpdate[], event: NewIncidentEvent): Promise<number>;
+  outboxCounts(id: string): Promise<OutboxCount[]>;
+}
+
+/** A message handed to a notice transport. `to` is null unless the transport asked for addresses. */
+export interface OutgoingNotice {
+  id: string;
+  incidentId: string;
+  channel: string;
+  to: string | null;
+  title: string;
+  body: string;
+}
+
+/**
+ * Delivers incident notices and reports. Never writes personal data to a file or a log. A
+ * transport that needs addresses says so; the service then reads each person's contact field
+ * (audited) just before handing the message over.
+ */
+export interface NoticeTransport {
+  readonly name: string;
+  readonly needsAddress: boolean;
+  /** One result per message: a proof of delivery, or a closed error code. */
+  deliver(messages: readonly OutgoingNotice[]): Promise<{ id: string; proof: string | null; error: string | null }[]>;
+}
+
 // ---------------------------------------------------------------- shred journal
 
 /**
@@ -600,6 +673,14 @@ export interface AuditStore {
    */
   readSource?(): AuditReadSource;
   bySubjectRef(ref: string, limit: number): Promise<AuditRow[]>;
+  /**
+   * Entries recorded by `principal` with `from` <= at < `to`, in (at, seq) order after the cursor
+   * (exclusive), at most `limit`: an incident's scope. Served by the index of migration
+   * 0002_audit_by_principal, so it reads only that principal's entries in the window.
+   */
+  byPrincipal(principal: string, from: Date, to: Date, after: { at: Date; seq: number } | null, limit: number): Promise<AuditRow[]>;
+  /** `detection.alert` entries with seq > afterSeq, in seq order (a partial index: alerts only). */
+  detectionAlerts(afterSeq: number, limit: number): Promise<AuditRow[]>;
   count(): Promise<number>;
   putCheckpoint(cp: Checkpoint): Promise<void>;
   latestCheckpoint(): Promise<Checkpoint | undefined>;

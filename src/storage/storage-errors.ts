@@ -62,6 +62,9 @@ export const PROVISION_NOT_FOUND = "provision not found";
 export const PART_EXISTS = "provision part or ledger entry already recorded";
 export const SUSPENSION_EXISTS = "suspension already recorded";
 export const SCHEDULE_NOT_FOUND = "schedule not found";
+export const INCIDENT_EXISTS = "incident already exists";
+export const INCIDENT_NOT_FOUND = "incident not found";
+export const NOTICE_EXISTS = "notice or outbox message already recorded";
 /** A SQLite checkpoint that could not finish: a reader still holds a snapshot of the old WAL frames. */
 export const PURGE_BLOCKED = "key store purge incomplete: a reader holds the write-ahead log; destroyed keys may remain there until the next purge";
 /** A PostgreSQL VACUUM of the key tables that skipped one (e.g. the role does not own it). */

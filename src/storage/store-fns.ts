@@ -18,6 +18,17 @@ import type {
   StoredField,
 } from "../core/ports.js";
 import { consentStateOf } from "../core/consent/consent-fns.js";
+import type {
+  IncidentFacts,
+  IncidentKind,
+  IncidentNoticeRow,
+  IncidentPatch,
+  IncidentRow,
+  IncidentScope,
+  IncidentSource,
+  IncidentStatus,
+  OutboxRow,
+} from "../core/incident/incident-types.js";
 
 export const consentStatus = (action: ConsentEvent["action"]): ConsentState["status"] =>
   action === "grant" ? "granted" : "withdrawn";
@@ -197,3 +208,75 @@ export const populationDiffOf = (previousId: string, previous: number, current: 
   removed: previous - kept,
   kept,
 });
+
+// ---------------------------------------------------------------- incidents
+
+/** An incident row as both stores hold it: JSON text for source, facts and scope. */
+export interface IncidentColumns<D> {
+  id: string;
+  kind: string;
+  status: string;
+  source: string;
+  summary: string;
+  aware_at: D;
+  deadline: D;
+  opened_at: D;
+  opened_by: string;
+  facts: string;
+  scope: string | null;
+  updated_at: D;
+  closed_at: D | null;
+}
+
+export const incidentToColumns = <D>(row: IncidentRow, date: (d: Date) => D): IncidentColumns<D> => ({
+  id: row.id,
+  kind: row.kind,
+  status: row.status,
+  source: JSON.stringify(row.source),
+  summary: row.summary,
+  aware_at: date(row.awareAt),
+  deadline: date(row.deadline),
+  opened_at: date(row.openedAt),
+  opened_by: row.openedBy,
+  facts: JSON.stringify(row.facts),
+  scope: row.scope === null ? null : JSON.stringify(row.scope),
+  updated_at: date(row.updatedAt),
+  closed_at: row.closedAt === null ? null : date(row.closedAt),
+});
+
+export const incidentFromColumns = <D>(c: IncidentColumns<D>, date: (d: D) => Date): IncidentRow => ({
+  id: c.id,
+  kind: c.kind as IncidentKind,
+  status: c.status as IncidentStatus,
+  source: JSON.parse(c.source) as IncidentSource,
+  summary: c.summary,
+  awareAt: date(c.aware_at),
+  deadline: date(c.deadline),
+  openedAt: date(c.opened_at),
+  openedBy: c.opened_by,
+  facts: JSON.parse(c.facts) as IncidentFacts,
+  scope: c.scope === null ? null : (JSON.parse(c.scope) as IncidentScope),
+  updatedAt: date(c.updated_at),
+  closedAt: c.closed_at === null ? null : date(c.closed_at),
+});
+
+/** The columns an incident patch changes. */
+export const incidentPatchColumns = <D>(patch: IncidentPatch, date: (d: Date) => D): Partial<IncidentColumns<D>> => {
+  const set: Partial<IncidentColumns<D>> = { updated_at: date(patch.updatedAt) };
+  if (patch.kind !== undefined) set.kind = patch.kind;
+  if (patch.status !== undefined) set.status = patch.status;
+  if (patch.summary !== undefined) set.summary = patch.summary;
+  if (patch.facts !== undefined) set.facts = JSON.stringify(patch.facts);
+  if (patch.closedAt !== undefined) set.closed_at = patch.closedAt === null ? null : date(patch.closedAt);
+  return set;
+};
+
+/** Refuses notices and outbox rows that belong to another incident or to no notice of the batch. */
+export const checkNoticeBatch = (id: string, notices: readonly IncidentNoticeRow[], outbox: readonly OutboxRow[]): void => {
+  const ids = new Set(notices.map((n) => n.id));
+  for (const n of notices) if (n.incidentId !== id) throw new HaechiError("INTERNAL", "notice belongs to another incident");
+  for (const o of outbox) {
+    if (o.incidentId !== id) throw new HaechiError("INTERNAL", "outbox message belongs to another incident");
+    if (!ids.has(o.noticeId)) throw new HaechiError("INTERNAL", "outbox message names a notice outside its batch");
+  }
+};

@@ -228,6 +228,79 @@ export const pgDataMigrations: MigrationList = {
             )`,
       ]),
   },
+  // Incidents (PIPA Art. 34; ADR 0010): the incident, its append-only timeline (the 72-hour
+  // proof), the people of its latest scope (findable per person), the rendered notices and
+  // reports, and the outbox of messages with their delivery proof. source, facts, scope, detail,
+  // fields and via are JSON text, as on SQLite.
+  "0007_incidents": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.incidents (
+              id text COLLATE "C" PRIMARY KEY,
+              kind text NOT NULL
+                CHECK (kind IN ('leak', 'loss', 'theft', 'forgery', 'alteration', 'damage', 'possible')),
+              status text NOT NULL CHECK (status IN ('open', 'closed')),
+              source text NOT NULL,
+              summary text NOT NULL,
+              aware_at timestamptz NOT NULL,
+              deadline timestamptz NOT NULL,
+              opened_at timestamptz NOT NULL,
+              opened_by text NOT NULL,
+              facts text NOT NULL,
+              scope text,
+              updated_at timestamptz NOT NULL,
+              closed_at timestamptz
+            )`,
+        sql`CREATE INDEX incidents_by_aware ON haechi.incidents (aware_at, id)`,
+        sql`CREATE TABLE haechi.incident_events (
+              seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              incident_id text COLLATE "C" NOT NULL REFERENCES haechi.incidents (id),
+              at timestamptz NOT NULL,
+              actor text NOT NULL,
+              act text NOT NULL,
+              detail text NOT NULL,
+              audit_seq bigint NOT NULL
+            )`,
+        sql`CREATE INDEX incident_events_by_incident ON haechi.incident_events (incident_id, seq)`,
+        sql`CREATE TRIGGER incident_events_append_only BEFORE UPDATE OR DELETE ON haechi.incident_events
+            FOR EACH ROW EXECUTE FUNCTION haechi.forbid_change()`,
+        // No foreign key to subjects: an erased subject's row goes, the fact it was affected stays.
+        sql`CREATE TABLE haechi.incident_subjects (
+              incident_id text COLLATE "C" NOT NULL REFERENCES haechi.incidents (id),
+              subject_id text COLLATE "C" NOT NULL,
+              fields text NOT NULL,
+              via text NOT NULL,
+              PRIMARY KEY (incident_id, subject_id)
+            )`,
+        sql`CREATE INDEX incident_subjects_by_subject ON haechi.incident_subjects (subject_id)`,
+        sql`CREATE TABLE haechi.incident_notices (
+              id text COLLATE "C" PRIMARY KEY,
+              incident_id text COLLATE "C" NOT NULL REFERENCES haechi.incidents (id),
+              kind text NOT NULL,
+              audience text NOT NULL,
+              title text NOT NULL,
+              body text NOT NULL,
+              sha256 text NOT NULL,
+              recipients integer NOT NULL,
+              created_at timestamptz NOT NULL,
+              post_until timestamptz
+            )`,
+        sql`CREATE INDEX incident_notices_by_incident ON haechi.incident_notices (incident_id, created_at)`,
+        sql`CREATE TABLE haechi.incident_outbox (
+              id text COLLATE "C" PRIMARY KEY,
+              incident_id text COLLATE "C" NOT NULL REFERENCES haechi.incidents (id),
+              notice_id text COLLATE "C" NOT NULL REFERENCES haechi.incident_notices (id),
+              subject_id text COLLATE "C",
+              channel text NOT NULL,
+              status text NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+              queued_at timestamptz NOT NULL,
+              sent_at timestamptz,
+              proof text,
+              error text
+            )`,
+        sql`CREATE INDEX incident_outbox_by_incident ON haechi.incident_outbox (incident_id, status, id)`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {
@@ -300,6 +373,20 @@ export const pgAuditMigrations: MigrationList = {
               key_id text NOT NULL,
               signature text NOT NULL
             )`,
+      ]),
+  },
+  // An incident's scope (ADR 0010): one principal's entries in a time window, in (at, seq) order,
+  // from the index alone; entries without a principal are left out. The alerts' partial index
+  // holds `detection.alert` entries only. Inside Kysely's migration transaction a plain CREATE
+  // INDEX blocks appends (and so every audited request) while it reads the log: on a large log,
+  // build them first with CREATE INDEX CONCURRENTLY under these names (docs/operations.md); IF
+  // NOT EXISTS then skips them here.
+  "0002_audit_by_principal": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE INDEX IF NOT EXISTS audit_log_by_principal ON haechi_audit.audit_log (principal, at, seq)
+            WHERE principal IS NOT NULL`,
+        sql`CREATE INDEX IF NOT EXISTS audit_log_alerts ON haechi_audit.audit_log (seq) WHERE action = 'detection.alert'`,
       ]),
   },
 };

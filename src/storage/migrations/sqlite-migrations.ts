@@ -203,6 +203,91 @@ export const sqliteDataMigrations: MigrationList = {
             ) STRICT, WITHOUT ROWID`,
       ]),
   },
+  // Incidents (PIPA Art. 34; ADR 0010): the incident, its append-only timeline (the 72-hour
+  // proof), the people of its latest scope (findable per person), the rendered notices and
+  // reports, and the outbox of messages with their delivery proof. In one transaction of its own
+  // (Kysely runs SQLite migrations in autocommit): a crash half-way leaves nothing, and a rerun
+  // before Kysely recorded it finds the tables and only commits.
+  "0007_incidents": {
+    up: async (db) => {
+      await sql`BEGIN IMMEDIATE`.execute(db);
+      try {
+        await run(db, [
+          // source, facts and scope are JSON text.
+          sql`CREATE TABLE IF NOT EXISTS incidents (
+                id TEXT NOT NULL PRIMARY KEY,
+                kind TEXT NOT NULL
+                  CHECK (kind IN ('leak', 'loss', 'theft', 'forgery', 'alteration', 'damage', 'possible')),
+                status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+                source TEXT NOT NULL,
+                summary TEXT NOT NULL,
+                aware_at INTEGER NOT NULL,
+                deadline INTEGER NOT NULL,
+                opened_at INTEGER NOT NULL,
+                opened_by TEXT NOT NULL,
+                facts TEXT NOT NULL,
+                scope TEXT,
+                updated_at INTEGER NOT NULL,
+                closed_at INTEGER
+              ) STRICT`,
+          sql`CREATE INDEX IF NOT EXISTS incidents_by_aware ON incidents (aware_at, id)`,
+          sql`CREATE TABLE IF NOT EXISTS incident_events (
+                seq INTEGER PRIMARY KEY,
+                incident_id TEXT NOT NULL REFERENCES incidents (id),
+                at INTEGER NOT NULL,
+                actor TEXT NOT NULL,
+                act TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                audit_seq INTEGER NOT NULL
+              ) STRICT`,
+          sql`CREATE INDEX IF NOT EXISTS incident_events_by_incident ON incident_events (incident_id, seq)`,
+          sql`CREATE TRIGGER IF NOT EXISTS incident_events_no_update BEFORE UPDATE ON incident_events
+              BEGIN SELECT RAISE(ABORT, 'incident timeline is append-only'); END`,
+          sql`CREATE TRIGGER IF NOT EXISTS incident_events_no_delete BEFORE DELETE ON incident_events
+              BEGIN SELECT RAISE(ABORT, 'incident timeline is append-only'); END`,
+          // No foreign key to subjects: an erased subject's row goes, the fact it was affected stays.
+          sql`CREATE TABLE IF NOT EXISTS incident_subjects (
+                incident_id TEXT NOT NULL REFERENCES incidents (id),
+                subject_id TEXT NOT NULL,
+                fields TEXT NOT NULL,
+                via TEXT NOT NULL,
+                PRIMARY KEY (incident_id, subject_id)
+              ) STRICT, WITHOUT ROWID`,
+          sql`CREATE INDEX IF NOT EXISTS incident_subjects_by_subject ON incident_subjects (subject_id)`,
+          sql`CREATE TABLE IF NOT EXISTS incident_notices (
+                id TEXT NOT NULL PRIMARY KEY,
+                incident_id TEXT NOT NULL REFERENCES incidents (id),
+                kind TEXT NOT NULL,
+                audience TEXT NOT NULL,
+                title TEXT NOT NULL,
+                body TEXT NOT NULL,
+                sha256 TEXT NOT NULL,
+                recipients INTEGER NOT NULL,
+                created_at INTEGER NOT NULL,
+                post_until INTEGER
+              ) STRICT`,
+          sql`CREATE INDEX IF NOT EXISTS incident_notices_by_incident ON incident_notices (incident_id, created_at)`,
+          sql`CREATE TABLE IF NOT EXISTS incident_outbox (
+                id TEXT NOT NULL PRIMARY KEY,
+                incident_id TEXT NOT NULL REFERENCES incidents (id),
+                notice_id TEXT NOT NULL REFERENCES incident_notices (id),
+                subject_id TEXT,
+                channel TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+                queued_at INTEGER NOT NULL,
+                sent_at INTEGER,
+                proof TEXT,
+                error TEXT
+              ) STRICT, WITHOUT ROWID`,
+          sql`CREATE INDEX IF NOT EXISTS incident_outbox_by_incident ON incident_outbox (incident_id, status, id)`,
+        ]);
+        await sql`COMMIT`.execute(db);
+      } catch (e) {
+        await sql`ROLLBACK`.execute(db).catch(() => undefined);
+        throw e;
+      }
+    },
+  },
 };
 
 /**
@@ -384,5 +469,27 @@ export const sqliteAuditMigrations: MigrationList = {
               signature TEXT NOT NULL
             ) STRICT`,
       ]),
+  },
+  // An incident's scope (ADR 0010): one principal's entries in a time window without reading the
+  // rest of the log. (principal, at): the rowid (seq) is the index's last key, so (at, seq) pages
+  // come out of the index in order. Entries without a principal (failed authentications, alerts)
+  // are left out. Appends add one entry to the end of their principal's range (measured in
+  // bench/incident-scope.bench.ts). The alerts' partial index holds `detection.alert` entries
+  // only, so an incident can be opened from an alert's id. Building both over an existing log
+  // reads it once (docs/operations.md); IF NOT EXISTS makes a rerun after a crash finish the job.
+  "0002_audit_by_principal": {
+    up: async (db) => {
+      await sql`BEGIN IMMEDIATE`.execute(db);
+      try {
+        await run(db, [
+          sql`CREATE INDEX IF NOT EXISTS audit_log_by_principal ON audit_log (principal, at) WHERE principal IS NOT NULL`,
+          sql`CREATE INDEX IF NOT EXISTS audit_log_alerts ON audit_log (seq) WHERE action = 'detection.alert'`,
+        ]);
+        await sql`COMMIT`.execute(db);
+      } catch (e) {
+        await sql`ROLLBACK`.execute(db).catch(() => undefined);
+        throw e;
+      }
+    },
   },
 };

@@ -67,6 +67,27 @@ const BY_SUBJECT_REF = named(
   `SELECT ${AUDIT_COLUMNS} FROM haechi_audit.audit_log WHERE subject_ref = $1 ORDER BY seq LIMIT $2`,
 );
 
+/**
+ * Incident scope over the index (principal, at, seq) of 0002_audit_by_principal; the row
+ * comparison resumes after the previous page's last row from the index. Array rows, `at` in
+ * epoch milliseconds (as PAGE).
+ */
+const BY_PRINCIPAL_FIRST = named(
+  "haechi_audit_by_principal_first",
+  `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body, hash
+   FROM haechi_audit.audit_log WHERE principal = $1 AND at >= $2 AND at < $3 ORDER BY at, seq LIMIT $4`,
+);
+const BY_PRINCIPAL_AFTER = named(
+  "haechi_audit_by_principal_after",
+  `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body, hash
+   FROM haechi_audit.audit_log WHERE principal = $1 AND (at, seq) > ($2, $3) AND at < $4 ORDER BY at, seq LIMIT $5`,
+);
+const DETECTION_ALERTS = named(
+  "haechi_audit_detection_alerts",
+  `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body, hash
+   FROM haechi_audit.audit_log WHERE action = 'detection.alert' AND seq > $1 ORDER BY seq LIMIT $2`,
+);
+
 type AuditDbRow = PgAuditDb["haechi_audit.audit_log"];
 type HeadDbRow = Omit<PgAuditDb["haechi_audit.audit_head"], "id">;
 type CheckpointDbRow = PgAuditDb["haechi_audit.checkpoints"];
@@ -174,6 +195,21 @@ export const openPgAuditStore = async (shared: SharedPool): Promise<AuditStore> 
     bySubjectRef: (ref, limit) =>
       guard(async () =>
         (await runNamed<AuditDbRow>(pool, BY_SUBJECT_REF, [ref, Math.max(0, Math.trunc(limit))])).rows.map(toRow),
+      ),
+    byPrincipal: (principal, from, to, after, limit) =>
+      guard(async () => {
+        const n = Math.max(0, Math.trunc(limit));
+        const q =
+          after === null
+            ? { ...BY_PRINCIPAL_FIRST, values: [principal, from, to, n] }
+            : { ...BY_PRINCIPAL_AFTER, values: [principal, after.at, after.seq, to, n] };
+        return (await pool.query<AuditDbArray>({ ...q, rowMode: "array" })).rows.map(fromArray);
+      }),
+    detectionAlerts: (afterSeq, limit) =>
+      guard(async () =>
+        (
+          await pool.query<AuditDbArray>({ ...DETECTION_ALERTS, values: [afterSeq, Math.max(0, Math.trunc(limit))], rowMode: "array" })
+        ).rows.map(fromArray),
       ),
     seqRange: () =>
       guard(async () => {

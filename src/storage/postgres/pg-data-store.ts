@@ -45,6 +45,7 @@ import {
 } from "../store-fns.js";
 import type { SharedPool } from "./pg-pool.js";
 import { pgProvisionStore } from "./pg-provision-store.js";
+import { pgIncidentStore } from "./pg-incident-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
@@ -605,11 +606,23 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
 
   const provisions = pgProvisionStore({ pool, db, outsideTransaction });
   const sealed = pgSealedStore({ pool, outsideTransaction });
+  const incidents = pgIncidentStore({
+    pool,
+    outsideTransaction,
+    withTransaction: (fn) =>
+      withClient(async (client) => {
+        await begin(client);
+        const result = await fn(client);
+        await commit(client);
+        return result;
+      }),
+  });
 
   return {
     transaction,
     provisions,
     sealed,
+    incidents,
 
     getSubject: (id) =>
       guard(async () => {

@@ -155,6 +155,25 @@ const sqliteAuditStore = (
         `SELECT ${AUDIT_READ_COLUMNS} FROM audit_log WHERE subject_ref = ? ORDER BY seq LIMIT ?`,
       )
       .raw(true),
+    // Incident scope over the index (principal, at) of 0002_audit_by_principal: the row value
+    // (at, seq) > (?, ?) resumes after the last row of the previous page, still from the index.
+    byPrincipalFirst: conn
+      .prepare<[string, number, number, number], RawAuditRow>(
+        `SELECT ${AUDIT_READ_COLUMNS} FROM audit_log INDEXED BY audit_log_by_principal
+         WHERE principal = ? AND at >= ? AND at < ? ORDER BY at, seq LIMIT ?`,
+      )
+      .raw(true),
+    byPrincipalAfter: conn
+      .prepare<[string, number, number, number, number], RawAuditRow>(
+        `SELECT ${AUDIT_READ_COLUMNS} FROM audit_log INDEXED BY audit_log_by_principal
+         WHERE principal = ? AND (at, seq) > (?, ?) AND at < ? ORDER BY at, seq LIMIT ?`,
+      )
+      .raw(true),
+    detectionAlerts: conn
+      .prepare<[number, number], RawAuditRow>(
+        `SELECT ${AUDIT_READ_COLUMNS} FROM audit_log WHERE action = 'detection.alert' AND seq > ? ORDER BY seq LIMIT ?`,
+      )
+      .raw(true),
     count: conn.prepare<[], { n: number }>("SELECT count(*) AS n FROM audit_log"),
     seqRange: conn.prepare<[], { first: number | null; last: number | null }>(
       "SELECT min(seq) AS first, max(seq) AS last FROM audit_log",
@@ -228,6 +247,16 @@ const sqliteAuditStore = (
       }
     },
     bySubjectRef: (ref, limit) => guard(() => st.bySubjectRef.all(ref, Math.max(0, Math.trunc(limit))).map(fromRaw)),
+    byPrincipal: (principal, from, to, after, limit) =>
+      guard(() => {
+        const n = Math.max(0, Math.trunc(limit));
+        const raw =
+          after === null
+            ? st.byPrincipalFirst.all(principal, from.getTime(), to.getTime(), n)
+            : st.byPrincipalAfter.all(principal, after.at.getTime(), after.seq, to.getTime(), n);
+        return raw.map(fromRaw);
+      }),
+    detectionAlerts: (afterSeq, limit) => guard(() => st.detectionAlerts.all(afterSeq, Math.max(0, Math.trunc(limit))).map(fromRaw)),
     count: () => guard(() => st.count.get()?.n ?? 0),
     seqRange: () =>
       guard(() => {
