@@ -1094,3 +1094,57 @@ describe("the dormancy policy (LAW §11.1, §15 E7)", () => {
     assert.deepEqual(r.ok ? r.catalog.dormancy : undefined, { after: "P2Y", action: "destroy" });
   });
 });
+
+const incidentResponseCases: RecipientCase[] = [
+  {
+    name: "PIPA Art. 34(1)5: without incident_response, notices fall back to the privacy officer: a warning",
+    mutate: (c) => delete c.incident_response,
+    warnings: [["incident_response", "INCIDENT_RESPONSE_MISSING"]],
+    message: /PIPA Art\. 34\(1\)5.*Decree 39\(3\)/,
+  },
+  {
+    name: "contact fields must be declared, listed once, and be general strings (an address, a number)",
+    mutate: (c) => (c.incident_response.contact_fields = ["email", "emial", "email", "card_number", "birth_date"]),
+    errors: [
+      ["incident_response.contact_fields[1]", "UNKNOWN_FIELD_REF"],
+      ["incident_response.contact_fields[2]", "DUPLICATE_REF"],
+      ["incident_response.contact_fields[3]", "INCIDENT_CONTACT_FIELD_UNSUITED"],
+      ["incident_response.contact_fields[4]", "INCIDENT_CONTACT_FIELD_UNSUITED"],
+    ],
+    message: /"card_number" is card string/,
+  },
+  {
+    name: "Decree 39(3): the posting website must be an http(s) URL, and the department is required",
+    mutate: (c) => {
+      c.incident_response.website = "our homepage";
+      delete c.incident_response.department;
+    },
+    errors: [
+      ["incident_response.website", "INVALID_FORMAT"],
+      ["incident_response.department", "REQUIRED"],
+    ],
+  },
+];
+
+describe("incident response in the catalog (PIPA Art. 34; Decree 39)", () => {
+  for (const c of incidentResponseCases) {
+    it(c.name, () => {
+      const raw = exampleRaw();
+      c.mutate(raw);
+      const { ok, errors, warnings } = issuesOf(stringifyYaml(raw));
+      const all = [...errors, ...warnings];
+      assert.deepEqual(pairs(errors).sort(), [...(c.errors ?? [])].sort(), formatIssues(all));
+      assert.deepEqual(pairs(warnings).sort(), [...(c.warnings ?? [])].sort(), formatIssues(all));
+      assert.equal(ok, errors.length === 0);
+      if (c.message) assert.ok(all.some((i) => c.message?.test(i.message)), formatIssues(all));
+    });
+  }
+
+  it("contact fields default to none", () => {
+    const raw = exampleRaw();
+    delete raw.incident_response.contact_fields;
+    const r = parseCatalog(stringifyYaml(raw));
+    assert.ok(r.ok);
+    assert.deepEqual(r.ok ? r.catalog.incident_response?.contact_fields : undefined, []);
+  });
+});

@@ -117,6 +117,9 @@ export const CATALOG_ISSUE_CODES = [
   "DORMANCY_DESTROY_AFTER_NOT_SEPARATE",
   "DORMANCY_NOTICE_TOO_LONG",
   "DORMANCY_SEPARATED_FOREVER",
+  // incident response (PIPA Art. 34; Decree 39)
+  "INCIDENT_RESPONSE_MISSING",
+  "INCIDENT_CONTACT_FIELD_UNSUITED",
 ] as const;
 export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 
@@ -127,7 +130,7 @@ export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 export type CatalogSections = Pick<
   Catalog,
   "fields" | "purposes" | "notices" | "principals" | "retention_rules" | "recipients" | "equivalence_decisions"
-> & { controller?: Pick<Catalog["controller"], "country">; dormancy?: Catalog["dormancy"] };
+> & { controller?: Pick<Catalog["controller"], "country">; dormancy?: Catalog["dormancy"]; incident_response?: Catalog["incident_response"] };
 
 /**
  * Names declared in the YAML, whether or not their definition parsed. References to a declared
@@ -842,6 +845,29 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
 
   // ── dormancy (LAW §11.1, §15 E7) ─────────────────────────────────────────
   if (catalog.dormancy !== undefined) checkDormancy(ctx, catalog.dormancy);
+
+  // ── incident response (PIPA Art. 34; Decree 39) ─────────────────────────
+  if (catalog.incident_response === undefined) {
+    // Only where the whole catalog parsed: a partial one cannot tell a missing section from a broken one.
+    if (declared === undefined)
+      warn(
+        ["incident_response"],
+        "INCIDENT_RESPONSE_MISSING",
+        "no incident_response: breach notices name the privacy officer as the contact (PIPA Art. 34(1)5) and, with no contact fields, every person is reached only by the website posting (Decree 39(3))",
+      );
+  } else {
+    const seen = new Set<string>();
+    catalog.incident_response.contact_fields.forEach((field, i) => {
+      const at = ["incident_response", "contact_fields", i];
+      if (seen.has(field)) add(at, "DUPLICATE_REF", `field "${field}" is listed twice`);
+      seen.add(field);
+      const f = catalog.fields[field];
+      if (f === undefined) {
+        if (!known.fields.has(field)) add(at, "UNKNOWN_FIELD_REF", `unknown field "${field}"`);
+      } else if (f.sensitivity !== "general" || f.type !== "string")
+        add(at, "INCIDENT_CONTACT_FIELD_UNSUITED", `field "${field}" is ${f.sensitivity} ${f.type}: a notice is delivered to a general string field (an e-mail address or a phone number)`);
+    });
+  }
 
   // ── equivalence decisions (PIPA Art. 28-8(1)5) ──────────────────────────
   for (const [name, d] of Object.entries(catalog.equivalence_decisions)) {

@@ -27,6 +27,7 @@ import {
 import {
   catalogSchema,
   dormancySchema,
+  incidentResponseSchema,
   equivalenceDecisionSchema,
   fieldSchema,
   ISO_PERIOD_RE,
@@ -285,6 +286,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
   // The overseas checks need only the controller's country; without a valid one they are skipped.
   const country = (root.controller as { country?: unknown } | null | undefined)?.country;
   const dormancy = root.dormancy === undefined ? undefined : dormancySchema.safeParse(root.dormancy);
+  const incidentResponse = root.incident_response === undefined ? undefined : incidentResponseSchema.safeParse(root.incident_response);
   return {
     sections: {
       fields: fields.parsed,
@@ -296,6 +298,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
       equivalence_decisions: decisions.parsed,
       ...(typeof country === "string" && /^[A-Z]{2}$/.test(country) ? { controller: { country } } : {}),
       ...(dormancy?.success === true ? { dormancy: dormancy.data } : {}),
+      ...(incidentResponse?.success === true ? { incident_response: incidentResponse.data } : {}),
     },
     declared: {
       fields: fields.names,

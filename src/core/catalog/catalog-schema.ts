@@ -431,6 +431,27 @@ export const dormancySchema = z
   })
   .strict();
 
+/**
+ * Who people contact about an incident and how notices reach them (PIPA Art. 34(1)5; Decree
+ * 39(1), 39(3)). Without it, notices name the privacy officer and go to the website posting only.
+ */
+export const incidentResponseSchema = z
+  .object({
+    department: text.describe("PIPA Art. 34(1)5: the department people report damage to and ask about the incident"),
+    contact: z.string().min(3).describe("its contact (e-mail or postal address)"),
+    phone: z.string().min(3).optional().describe("its telephone number"),
+    website: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, "must be an http(s) URL")
+      .describe("where notices are posted for at least 30 days when contact details are missing (Decree 39(3))"),
+    contact_fields: z
+      .array(ref("field"))
+      .default([])
+      .describe("fields notices are delivered to, in order of preference (e.g. [email, phone]); a person with none of them gets the website posting"),
+  })
+  .strict()
+  .describe("Incident response: the contact named in breach notices and how notices are delivered (PIPA Art. 34)");
+
 export const catalogSchema = z
   .object({
     version: z.literal(1).describe("catalog format version; always 1"),
@@ -454,6 +475,9 @@ export const catalogSchema = z
       .default({})
       .describe("PIPC equivalence recognitions (PIPA Art. 28-8(1)5), by name"),
     dormancy: dormancySchema.optional().describe("the service's own dormancy policy (the statutory 1-year rule was abolished in 2023; LAW §11.1)"),
+    incident_response: incidentResponseSchema
+      .optional()
+      .describe("the contact named in breach notices, the website for postings, and the fields notices go to (PIPA Art. 34)"),
     security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
       lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
     }),
@@ -473,6 +497,7 @@ export type ContractDef = z.output<typeof contractSchema>;
 export type TransferDef = z.output<typeof transferSchema>;
 export type EquivalenceDecision = z.output<typeof equivalenceDecisionSchema>;
 export type DormancyPolicy = z.output<typeof dormancySchema>;
+export type IncidentResponse = z.output<typeof incidentResponseSchema>;
 export type DormancyAction = (typeof DORMANCY_ACTIONS)[number];
 export type RecipientKind = (typeof RECIPIENT_KINDS)[number];
 export type ContractClause = (typeof CONTRACT_CLAUSES)[number];
