@@ -8,6 +8,7 @@ import type { Catalog } from "./core/catalog/catalog-schema.js";
 import { formatIssues, loadCatalogFile } from "./core/catalog/catalog-fns.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { HaechiError } from "./core/errors.js";
+import type { NoticeTransport } from "./core/ports.js";
 import { blindIndex } from "./crypto/blind-index.js";
 import { deriveKey, openLocalKeyring, type LocalKeyring } from "./crypto/keyring.js";
 import { pseudonyms } from "./crypto/pseudonym.js";
@@ -16,6 +17,8 @@ import { auditService } from "./services/audit-service.js";
 import { authService } from "./services/auth-service.js";
 import { backupService } from "./services/backup-service.js";
 import { importService } from "./services/import-service.js";
+import { incidentService } from "./services/incident-service.js";
+import { pickupTransport } from "./notify/pickup-transport.js";
 import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
 import { keysService } from "./services/keys-service.js";
@@ -32,6 +35,8 @@ export interface ContainerOptions {
   catalog?: Catalog;
   /** Wrap the audit store (tests inject failures here: fail-closed checks). */
   wrapAuditStore?: (s: Stores["audit"]) => Stores["audit"];
+  /** How incident notices and reports are delivered (default: the operator's pickup box). */
+  transport?: NoticeTransport;
 }
 
 export const loadCatalog = (file: string): Catalog => {
@@ -109,6 +114,17 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       exportDir: config.exportDir,
       pageSize: config.provisionPageSize,
       ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
+    }),
+    incidents: incidentService({
+      ...base,
+      incidents: stores.data.incidents,
+      auditStore,
+      flushAudit: () => audit.flush(),
+      keys: stores.keys,
+      data: stores.data,
+      provisions: stores.data.provisions,
+      subjectKeys: keys,
+      transport: opts.transport ?? pickupTransport(),
     }),
     import: importService({
       ...base,

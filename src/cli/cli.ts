@@ -11,6 +11,8 @@ import { buildContainer, type Container } from "../container.js";
 import { catalogJsonSchema, formatIssues, loadCatalogFile } from "../core/catalog/catalog-fns.js";
 import { HaechiError, isHaechiError } from "../core/errors.js";
 import { TRANSFORMS, objectionDeadline, type ProvisionRequest } from "../core/provision/gate-fns.js";
+import { CONTAINMENT_MEASURES, EXTERNAL_CHANNELS, INCIDENT_KINDS, type IncidentSource } from "../core/incident/incident-types.js";
+import type { IncidentView, SourceInput } from "../services/incident-service.js";
 import { buildServer } from "../http/server.js";
 import { ensureDemoKeys } from "./demo.js";
 import { progressBar } from "./progress.js";
@@ -426,6 +428,206 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       }
     });
   });
+
+  // ---------------------------------------------------------------- incidents (PIPA Art. 34)
+  const incident = program.command("incident").description("breach response: open, scope, notify and report within 72 hours (PIPA Art. 34)");
+  const operatorOf = (c: Container, as: string | undefined) =>
+    as ?? Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+  const many = (v: string, prev: string[] = []) => [...prev, ...v.split(",").map((x) => x.trim()).filter(Boolean)];
+  const printIncident = (v: IncidentView, opts: { timeline?: boolean } = {}) => {
+    out(`${v.id}  ${v.kind}  ${v.status}  law ${v.law}\n`);
+    out(`  summary:  ${v.summary}\n`);
+    const src = v.source as IncidentSource;
+    out(`  source:   ${src.type}${src.type === "external" ? ` (${src.channel}${src.reporter ? `, ${src.reporter}` : ""}${src.reference ? `, ${src.reference}` : ""})` : src.type === "alert" ? ` (audit #${src.auditSeq}${src.alertId ? `, ${src.alertId}` : ""}${src.rule ? `, rule ${src.rule}` : ""})` : ""}\n`);
+    out(`  aware:    ${v.awareAt}\n  deadline: ${v.deadline} (${v.timeLeft.text})\n`);
+    if (v.scope) {
+      const s = v.scope;
+      out(`  scope:    ${s.people.total} people (${s.people.linked} identified, ${s.people.unlinkable} erased since, unlinkable${s.people.credit > 0 ? `; ${s.people.credit} with credit information` : ""}) in ${s.window.from} .. ${s.window.to}\n`);
+      out(`            fields ${s.fields.map((f) => `${f.field} (${f.people}${f.sensitivity !== "general" ? `, ${f.sensitivity}` : ""})`).join(", ") || "none"}\n`);
+      for (const t of s.through) out(`            through ${t.kind} ${t.name}: ${t.entries} entries, ${t.people} people, ${t.first ?? "-"} .. ${t.last ?? "-"}\n`);
+    } else out("  scope:    not computed yet (haechi incident scope)\n");
+    out("  duties:\n");
+    for (const d of v.duties) {
+      const state = d.status === "done" ? `done ${d.doneAt}${d.onTime === false ? " LATE" : ""}` : d.status === "pending" ? `PENDING, due ${d.due}` : "not required";
+      out(`    ${d.code.padEnd(22)} ${state}  [${d.article}]\n      ${d.reason}\n`);
+    }
+    for (const n of v.notices.counts) out(`  notices:  ${n.kind}/${n.audience}/${n.channel} ${n.status} ${n.count}\n`);
+    if (opts.timeline) {
+      out("  timeline:\n");
+      for (const e of v.timeline) out(`    #${e.seq} ${e.at} ${e.act} by ${e.actor} (audit #${e.auditSeq}) ${JSON.stringify(e.detail)}\n`);
+    }
+  };
+  const isoOpt = (v: string | undefined, flag: string) => {
+    if (v !== undefined && (Number.isNaN(Date.parse(v)) || !/^\d{4}-\d{2}-\d{2}T/.test(v))) throw new HaechiError("VALIDATION_FAILED", `${flag} must be an ISO 8601 date-time such as 2026-11-20T09:00:00Z`);
+    return v;
+  };
+  const oneOf = <T extends string>(v: string | undefined, allowed: readonly T[], flag: string): T | undefined => {
+    if (v !== undefined && !allowed.includes(v as T)) throw new HaechiError("VALIDATION_FAILED", `${flag} must be one of ${allowed.join(", ")} (got "${v}")`);
+    return v as T | undefined;
+  };
+
+  common(incident.command("open").description("open an incident: awareness starts the 72-hour clock (an alert, by hand, or an outside report: LAW §15 H1)"))
+    .requiredOption("--kind <kind>", `${INCIDENT_KINDS.join(" | ")}`)
+    .requiredOption("--summary <text>", "what happened, in a line (no personal data)")
+    .option("--source <type>", "alert | manual | external", "manual")
+    .option("--channel <channel>", `external source: ${EXTERNAL_CHANNELS.join(" | ")}`)
+    .option("--reporter <who>", "external source: who reported it")
+    .option("--reference <ref>", "external source: article, ticket or report reference")
+    .option("--alert-seq <n>", "alert source: the seq of the detection.alert audit entry")
+    .option("--alert-id <id>", "alert source: the alert's id")
+    .option("--aware-at <time>", "when the company became aware (ISO 8601; default now, or the alert's time)")
+    .option("--principal <names>", "trace these principals at once (comma-separated, repeatable)", many)
+    .option("--recipient <names>", "trace provisions to these recipients at once", many)
+    .option("--from <time>", "start of the window to trace")
+    .option("--to <time>", "end of the window (default now)")
+    .option("--intrusion", "unlawful external access (Decree 40(1)3)")
+    .option("--as <principal>", "operator principal (default: the catalog's first operator)")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const kind = oneOf(o.kind, INCIDENT_KINDS, "--kind")!;
+        const type = oneOf(o.source, ["alert", "manual", "external"] as const, "--source")!;
+        let source: SourceInput;
+        if (type === "external") {
+          const channel = oneOf(o.channel, EXTERNAL_CHANNELS, "--channel");
+          if (channel === undefined) throw new HaechiError("VALIDATION_FAILED", "--channel is required for --source external (press, bug_bounty, …)");
+          source = { type, channel, ...(o.reporter ? { reporter: o.reporter } : {}), ...(o.reference ? { reference: o.reference } : {}) };
+        } else if (type === "alert") {
+          if (o.alertSeq !== undefined && !/^[1-9]\d*$/.test(o.alertSeq)) throw new HaechiError("VALIDATION_FAILED", "--alert-seq must be a positive whole number");
+          source = { type, ...(o.alertSeq ? { auditSeq: Number(o.alertSeq) } : {}), ...(o.alertId ? { alertId: o.alertId } : {}) };
+        } else source = { type };
+        const traced = (o.principal?.length ?? 0) + (o.recipient?.length ?? 0) > 0 || o.from !== undefined;
+        const v = await c.services.incidents.open(cliCtx(operatorOf(c, o.as)), {
+          kind,
+          summary: o.summary,
+          source,
+          ...(isoOpt(o.awareAt, "--aware-at") ? { awareAt: o.awareAt } : {}),
+          ...(o.intrusion ? { facts: { intrusion: true } } : {}),
+          ...(traced
+            ? { scope: { ...(o.principal ? { principals: o.principal } : {}), ...(o.recipient ? { recipients: o.recipient } : {}), ...(isoOpt(o.from, "--from") ? { from: o.from } : {}), ...(isoOpt(o.to, "--to") ? { to: o.to } : {}) } }
+            : {}),
+        });
+        out(`opened ${v.id}\n`);
+        printIncident(v);
+      });
+    });
+
+  common(incident.command("list").description("incidents, newest awareness first, with deadline and time left"))
+    .option("--status <status>", "open | closed")
+    .option("--as <principal>", "operator principal")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const status = oneOf(o.status, ["open", "closed"] as const, "--status");
+        for (const v of await c.services.incidents.list(cliCtx(operatorOf(c, o.as)), status ? { status } : {})) {
+          out(`${v.id}  ${v.kind.padEnd(10)} ${v.status.padEnd(6)} aware ${v.awareAt}  deadline ${v.deadline} (${v.timeLeft.text})  ${v.people ? `${v.people.total} people` : "no scope"}  ${v.summary}\n`);
+        }
+      });
+    });
+
+  common(incident.command("show <id>").description("an incident: scope, duties with their articles, notices, timeline"))
+    .option("--json", "print the whole view as JSON")
+    .option("--as <principal>", "operator principal")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const v = await c.services.incidents.get(cliCtx(operatorOf(c, o.as)), id);
+        if (o.json) out(`${JSON.stringify(v, null, 2)}\n`);
+        else printIncident(v, { timeline: true });
+      });
+    });
+
+  common(incident.command("scope <id>").description("trace who was affected from the audit log (and the provision ledger): people, fields, principals, recipients, window"))
+    .option("--principal <names>", "principals whose access to trace (comma-separated, repeatable)", many)
+    .option("--recipient <names>", "recipients whose provisions to trace", many)
+    .requiredOption("--from <time>", "start of the window (ISO 8601)")
+    .option("--to <time>", "end of the window (default now)")
+    .option("--as <principal>", "operator principal")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const v = await c.services.incidents.scope(cliCtx(operatorOf(c, o.as)), id, {
+          ...(o.principal ? { principals: o.principal } : {}),
+          ...(o.recipient ? { recipients: o.recipient } : {}),
+          from: isoOpt(o.from, "--from"),
+          ...(isoOpt(o.to, "--to") ? { to: o.to } : {}),
+        });
+        printIncident(v);
+      });
+    });
+
+  common(incident.command("facts <id>").description("record facts and containment, the risk-reduced finding, a possible breach confirmed or dismissed, or close"))
+    .option("--circumstances-ko <text>", "how it happened, in Korean (item 2)")
+    .option("--circumstances-en <text>", "how it happened, in English (item 2)")
+    .option("--occurred-from <time>", "when it began")
+    .option("--occurred-to <time>", "when it ended")
+    .option("--intrusion", "unlawful external access (Decree 40(1)3)")
+    .option("--containment <measure:description>", `a measure taken: ${CONTAINMENT_MEASURES.join(" | ")}, then ':' and what was done (repeatable)`, (v: string, prev: string[] = []) => [...prev, v])
+    .option("--risk-reduced <reason>", "Decree 40(1) proviso: how retrieval or deletion made the risk substantially lower")
+    .option("--confirm <kind>", "a possible breach confirmed as this kind")
+    .option("--no-breach", "a possible breach found not to be one")
+    .option("--close", "close the incident")
+    .option("--as <principal>", "operator principal")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => {
+        if (Boolean(o.circumstancesKo) !== Boolean(o.circumstancesEn)) throw new HaechiError("VALIDATION_FAILED", "give the circumstances in both languages: --circumstances-ko and --circumstances-en");
+        const containment = ((o.containment as string[] | undefined) ?? []).map((x) => {
+          const i = x.indexOf(":");
+          const measure = oneOf(i > 0 ? x.slice(0, i) : x, CONTAINMENT_MEASURES, "--containment");
+          if (i < 0 || x.slice(i + 1).trim() === "") throw new HaechiError("VALIDATION_FAILED", `--containment ${x}: write measure:description`);
+          return { measure: measure!, description: x.slice(i + 1).trim() };
+        });
+        const facts = {
+          ...(o.circumstancesKo ? { circumstances: { ko: o.circumstancesKo, en: o.circumstancesEn } } : {}),
+          ...(isoOpt(o.occurredFrom, "--occurred-from") ? { occurredFrom: o.occurredFrom } : {}),
+          ...(isoOpt(o.occurredTo, "--occurred-to") ? { occurredTo: o.occurredTo } : {}),
+          ...(o.intrusion ? { intrusion: true } : {}),
+        };
+        const confirm = oneOf(o.confirm, INCIDENT_KINDS.filter((k) => k !== "possible"), "--confirm");
+        const v = await c.services.incidents.record(cliCtx(operatorOf(c, o.as)), id, {
+          ...(Object.keys(facts).length > 0 ? { facts } : {}),
+          ...(containment.length > 0 ? { containment } : {}),
+          ...(o.riskReduced ? { riskReduced: { reason: o.riskReduced } } : {}),
+          ...(confirm ? { confirm: { kind: confirm as Exclude<(typeof INCIDENT_KINDS)[number], "possible"> } } : {}),
+          ...(o.breach === false ? { noBreach: true } : {}),
+          ...(o.close ? { close: true } : {}),
+        });
+        printIncident(v);
+      });
+    });
+
+  common(incident.command("notify <id>").description("prepare and hand over the notices the facts call for; website posting for people without contact details"))
+    .option("--as <principal>", "operator principal")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const v = await c.services.incidents.notify(cliCtx(operatorOf(c, o.as)), id);
+        const r = v.round;
+        out(`${r.kind} notice to ${r.people} people: ${Object.entries(r.byChannel).map(([ch, n]) => `${n} by ${ch}`).join(", ") || "none directly"}; ${r.withoutContact} without contact details${r.posting ? "; website posting for at least 30 days" : ""}; ${r.sent} handed over, ${r.failed} failed\n`);
+        printIncident(v);
+      });
+    });
+
+  common(incident.command("report <id>").description("file the reports the duties require (PIPC/KISA, FSC/FSS), or the one named"))
+    .option("--authority <who>", "pipc_kisa | fsc_fss")
+    .option("--as <principal>", "operator principal")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const authority = oneOf(o.authority, ["pipc_kisa", "fsc_fss"] as const, "--authority");
+        const v = await c.services.incidents.report(cliCtx(operatorOf(c, o.as)), id, authority ? { authority } : {});
+        printIncident(v);
+      });
+    });
+
+  common(incident.command("outbox <id>").description("the operator's pickup: messages as NDJSON with their text and addresses (each address read is audited)"))
+    .option("--status <status>", "queued | sent | failed")
+    .option("--limit <n>", "at most this many", "100")
+    .option("--after <messageId>", "continue after this message")
+    .option("--as <principal>", "operator principal")
+    .action(async (id: string, o) => {
+      if (!/^[1-9]\d*$/.test(String(o.limit)) || Number(o.limit) > 1000) throw new HaechiError("VALIDATION_FAILED", "--limit must be a whole number from 1 to 1000");
+      await withContainer(config(o), async (c) => {
+        const status = oneOf(o.status, ["queued", "sent", "failed"] as const, "--status");
+        const r = await c.services.incidents.outbox(cliCtx(operatorOf(c, o.as)), id, { ...(status ? { status } : {}), limit: Number(o.limit), ...(o.after ? { after: o.after } : {}) });
+        for (const m of r.messages) out(`${JSON.stringify(m)}\n`);
+        if (r.next) process.stderr.write(`more: --after ${r.next}\n`);
+      });
+    });
 
   const audit = program.command("audit").description("the tamper-evident audit log");
   common(audit.command("verify").description("verify the audit chain; exits 1 on any problem"))

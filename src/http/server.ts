@@ -19,6 +19,7 @@ import { HaechiError, isHaechiError, type ErrorCode } from "../core/errors.js";
 import { httpStatus, type ErrorBody } from "./error-map.js";
 import { metricsRegistry } from "./metrics.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
+import { registerIncidentRoutes } from "./routes/incident-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
 
@@ -237,6 +238,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   registerSubjectRoutes(app, c);
   registerAuditRoutes(app, c);
   registerProvisionRoutes(app, c);
+  registerIncidentRoutes(app, c);
   return app;
 };
 
