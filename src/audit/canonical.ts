@@ -98,3 +98,32 @@ export function parseCanonical(body: string): AuditEntry {
   if (canonicalize(entry) !== body) invalid("body is not canonical");
   return entry;
 }
+
+/**
+ * The effect and the field names of a canonical body, without parsing all of it: an incident's
+ * scope reads them from every entry of a principal's window (ADR 0010). Relies on the frozen form:
+ * keys in canonicalize's order, strings escaped by JSON.stringify, so `,"effect":"`, `,"fields":`
+ * and `,"reasons":` appear unescaped only where canonicalize put them (a `"` inside any string
+ * value is written `\"`). Throws VALIDATION_FAILED on a body that is not in that form.
+ */
+export function effectAndFieldsOf(body: string, seen?: Map<string, string[]>): { effect: string; fields: string[] } {
+  const e = body.indexOf(',"effect":"');
+  const eEnd = e < 0 ? -1 : body.indexOf('"', e + 11);
+  const f = eEnd < 0 ? -1 : body.indexOf(',"fields":[', eEnd);
+  const fEnd = f < 0 ? -1 : body.indexOf('],"reasons":[', f);
+  if (fEnd < 0 || !body.startsWith(`{"v":${CANONICAL_VERSION},`)) return invalid("body is not canonical");
+  const text = body.slice(f + 10, fEnd + 1);
+  // `seen`: the same field lists recur; each distinct text is parsed once and its array shared.
+  let fields = seen?.get(text);
+  if (fields === undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return invalid("fields");
+    }
+    fields = strArray(parsed, "fields");
+    if (seen !== undefined && seen.size < 4096) seen.set(text, fields);
+  }
+  return { effect: body.slice(e + 11, eEnd), fields };
+}

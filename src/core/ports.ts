@@ -592,6 +592,9 @@ export interface AuditRow {
   hash: Buffer;
 }
 
+/** An audit row without its chain hash: what a search needs (the chain is checked by verification). */
+export type AuditEntryRow = Omit<AuditRow, "hash">;
+
 export interface AuditHead {
   seq: number;
   hash: Buffer;
@@ -678,7 +681,7 @@ export interface AuditStore {
    * (exclusive), at most `limit`: an incident's scope. Served by the index of migration
    * 0002_audit_by_principal, so it reads only that principal's entries in the window.
    */
-  byPrincipal(principal: string, from: Date, to: Date, after: { at: Date; seq: number } | null, limit: number): Promise<AuditRow[]>;
+  byPrincipal(principal: string, from: Date, to: Date, after: { at: Date; seq: number } | null, limit: number): Promise<AuditEntryRow[]>;
   /** `detection.alert` entries with seq > afterSeq, in seq order (a partial index: alerts only). */
   detectionAlerts(afterSeq: number, limit: number): Promise<AuditRow[]>;
   count(): Promise<number>;

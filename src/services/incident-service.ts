@@ -10,7 +10,7 @@
  * read from the vault only when a message is handed over, each read audited.
  */
 import crypto from "node:crypto";
-import { parseCanonical } from "../audit/canonical.js";
+import { effectAndFieldsOf, parseCanonical } from "../audit/canonical.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { AuditEntry } from "../audit/audit-types.js";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
@@ -304,6 +304,7 @@ export const incidentService = (deps: IncidentServiceDeps) => {
     await deps.flushAudit();
     const head = (await deps.auditStore.head())?.seq ?? 0;
     const acc = scopeAccumulator({ writes: countsWrites(kind) });
+    const fieldLists = new Map<string, string[]>();
     for (const principal of names.principals) {
       let after: { at: Date; seq: number } | null = null;
       for (;;) {
@@ -311,8 +312,8 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         for (const row of rows) {
           // Parse only what may count: the action and the reference are columns.
           if (row.subjectRef === null || !acc.counts({ action: row.action, effect: "allow", subjectRef: row.subjectRef })) continue;
-          const body = JSON.parse(row.body) as { effect: string; fields: string[] };
-          acc.addEntry({ at: row.at, principal, subjectRef: row.subjectRef, action: row.action, effect: body.effect, fields: body.fields });
+          const { effect, fields } = effectAndFieldsOf(row.body, fieldLists);
+          acc.addEntry({ at: row.at, principal, subjectRef: row.subjectRef, action: row.action, effect, fields });
         }
         if (rows.length < pageSize) break;
         const last = rows[rows.length - 1]!;

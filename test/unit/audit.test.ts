@@ -526,3 +526,35 @@ describe("auditLog (group commit, fail closed)", () => {
     assert.equal(mem.rows.length, 2);
   });
 });
+
+describe("effectAndFieldsOf: the scope's fast read of a canonical body (ADR 0010)", async () => {
+  const fc = (await import("fast-check")).default;
+  const { effectAndFieldsOf } = await import("../../src/audit/canonical.js");
+  test("agrees with parseCanonical on any entry, quotes and brackets in its strings included", () => {
+    const text = fc.string({ unit: fc.constantFrom("a", '"', "\\", ",", "]", "[", ":", "{", "}", "effect", "fields", "reasons", "한", " ") });
+    fc.assert(
+      fc.property(
+        fc.record({
+          requestId: text,
+          principal: fc.option(text, { nil: null }),
+          source: fc.option(text, { nil: null }),
+          action: text,
+          effect: fc.constantFrom("allow", "deny", "error", "info"),
+          purpose: fc.option(text, { nil: null }),
+          subjectRef: fc.option(text, { nil: null }),
+          fields: fc.array(text, { maxLength: 4 }),
+          reasons: fc.array(text, { maxLength: 3 }),
+        }),
+        (e) => {
+          const body = canonicalize({ at: "2026-11-20T01:02:03.456Z", ...e, meta: { note: '],"reasons":["x' } });
+          const parsed = parseCanonical(body);
+          assert.deepEqual(effectAndFieldsOf(body), { effect: parsed.effect, fields: parsed.fields });
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+  test("refuses a body that is not canonical", () => {
+    assert.throws(() => effectAndFieldsOf('{"effect":"allow","fields":[]}'), /not canonical/);
+  });
+});

@@ -3,6 +3,10 @@
  * through which principal or recipient, and when. Pure: the incident service feeds it pages read
  * from the stores, resolves audit references through the key store in one pass, and stores what
  * `finish` returns.
+ *
+ * Built for a scrape's volume (tens of thousands of people from hundreds of thousands of
+ * entries): a person's fields and channels are interned sets, so an entry costs two map lookups
+ * and no allocation once its set has been seen.
  */
 import type { Sensitivity } from "../catalog/catalog-schema.js";
 import type { SubjectId } from "../ids.js";
@@ -14,7 +18,7 @@ export const READ_ACTIONS: readonly string[] = ["subject.read", "subject.lookup"
 /** Writes that changed or destroyed a person's data (forgery, alteration, damage). */
 export const WRITE_ACTIONS: readonly string[] = ["subject.create", "subject.update", "subject.reactivate", "subject.destroy_fields"];
 
-/** The parts of an audit entry the scope uses (parsed from its canonical body). */
+/** The parts of an audit entry the scope uses (from its canonical body). */
 export interface ScopeEntry {
   at: Date;
   principal: string;
@@ -32,17 +36,55 @@ export interface ScopeProvision {
   fields: readonly string[];
 }
 
+/**
+ * Sets of names, interned: each distinct set gets a number, and the union of two numbered sets is
+ * computed once. Names within a set are sorted.
+ */
+const internedSets = () => {
+  const members: string[][] = [[]];
+  const byKey = new Map<string, number>([["", 0]]);
+  const unions = new Map<number, number>();
+  const idOf = (names: readonly string[]): number => {
+    const sorted = names.length <= 1 ? names : [...new Set(names)].sort();
+    const key = sorted.join("\0");
+    let id = byKey.get(key);
+    if (id === undefined) {
+      id = members.length;
+      members.push([...sorted]);
+      byKey.set(key, id);
+    }
+    return id;
+  };
+  return {
+    idOf,
+    members: (id: number): readonly string[] => members[id]!,
+    union(a: number, b: number): number {
+      if (a === b || b === 0) return a;
+      if (a === 0) return b;
+      const k = a < b ? a * 1_000_003 + b : b * 1_000_003 + a;
+      let id = unions.get(k);
+      if (id === undefined) {
+        id = idOf([...members[a]!, ...members[b]!]);
+        unions.set(k, id);
+      }
+      return id;
+    },
+  };
+};
+
+/** A person's touch: interned field set and channel set. */
 interface Touch {
-  fields: Set<string>;
-  via: Set<string>;
+  fields: number;
+  via: number;
 }
 
 interface ChannelAcc {
   kind: "principal" | "recipient";
   name: string;
+  /** The interned channel set holding only this channel. */
+  via: number;
   entries: number;
-  keys: Set<string>;
-  fields: Set<string>;
+  fields: number;
   first: number | null;
   last: number | null;
 }
@@ -52,7 +94,6 @@ const span = (acc: { first: number | null; last: number | null }, t: number) => 
   if (acc.last === null || t > acc.last) acc.last = t;
 };
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
-const sorted = (s: Iterable<string>) => [...s].sort();
 
 /**
  * Accumulates a scope. `writes`: count the principal's writes too (integrity kinds). Only
@@ -60,27 +101,42 @@ const sorted = (s: Iterable<string>) => [...s].sort();
  */
 export const scopeAccumulator = (opts: { writes: boolean }) => {
   const actions = new Set([...READ_ACTIONS, ...(opts.writes ? WRITE_ACTIONS : [])]);
+  const fieldSets = internedSets();
+  const viaSets = internedSets();
   const byRef = new Map<string, Touch>();
   const bySubject = new Map<SubjectId, Touch>();
   const channels = new Map<string, ChannelAcc>();
   const overall = { first: null as number | null, last: null as number | null };
+  /** Field sets by array identity: callers that reuse arrays for equal sets (the service does) skip the interning. */
+  const fieldsByArray = new Map<readonly string[], number>();
+  let lastChannel: ChannelAcc | null = null;
   const channel = (kind: ChannelAcc["kind"], name: string): ChannelAcc => {
+    if (lastChannel !== null && lastChannel.kind === kind && lastChannel.name === name) return lastChannel;
     const key = `${kind}:${name}`;
     let c = channels.get(key);
     if (c === undefined) {
-      c = { kind, name, entries: 0, keys: new Set(), fields: new Set(), first: null, last: null };
+      c = { kind, name, via: viaSets.idOf([name]), entries: 0, fields: 0, first: null, last: null };
       channels.set(key, c);
     }
+    lastChannel = c;
     return c;
   };
-  const touch = <K>(map: Map<K, Touch>, key: K, fields: readonly string[], via: string) => {
-    let t = map.get(key);
-    if (t === undefined) {
-      t = { fields: new Set(), via: new Set() };
-      map.set(key, t);
+  const touch = <K>(map: Map<K, Touch>, key: K, fields: number, via: number) => {
+    const t = map.get(key);
+    if (t === undefined) map.set(key, { fields, via });
+    else {
+      t.fields = fieldSets.union(t.fields, fields);
+      t.via = viaSets.union(t.via, via);
     }
-    for (const f of fields) t.fields.add(f);
-    t.via.add(via);
+  };
+  const fieldsId = (fields: readonly string[]) => {
+    let id = fieldsByArray.get(fields);
+    if (id === undefined) {
+      id = fieldSets.idOf(fields);
+      // Bounded: a caller that never reuses arrays must not grow this without end.
+      if (fieldsByArray.size < 4096) fieldsByArray.set(fields, id);
+    }
+    return id;
   };
 
   return {
@@ -91,23 +147,23 @@ export const scopeAccumulator = (opts: { writes: boolean }) => {
       if (!this.counts(e)) return false;
       const t = e.at.getTime();
       const c = channel("principal", e.principal);
+      const f = fieldsId(e.fields);
       c.entries += 1;
-      c.keys.add(`r:${e.subjectRef}`);
-      for (const f of e.fields) c.fields.add(f);
+      c.fields = fieldSets.union(c.fields, f);
       span(c, t);
       span(overall, t);
-      touch(byRef, e.subjectRef!, e.fields, e.principal);
+      touch(byRef, e.subjectRef!, f, c.via);
       return true;
     },
     addProvision(p: ScopeProvision): void {
       const t = p.at.getTime();
       const c = channel("recipient", p.recipient);
+      const f = fieldsId(p.fields);
       c.entries += 1;
-      c.keys.add(`s:${p.subjectId}`);
-      for (const f of p.fields) c.fields.add(f);
+      c.fields = fieldSets.union(c.fields, f);
       span(c, t);
       span(overall, t);
-      touch(bySubject, p.subjectId, p.fields, p.recipient);
+      touch(bySubject, p.subjectId, f, c.via);
     },
     /** The distinct audit references seen, for one `findByAuditRefs` pass. */
     refs: (): string[] => [...byRef.keys()],
@@ -124,37 +180,29 @@ export const scopeAccumulator = (opts: { writes: boolean }) => {
       auditHead: number;
       sensitivityOf: (field: string) => Sensitivity | undefined;
     }): { scope: IncidentScope; subjects: IncidentSubjectRow[] } {
-      const people = new Map<SubjectId, Touch>();
-      const merge = (id: SubjectId, t: Touch) => {
-        const p = people.get(id);
-        if (p === undefined) people.set(id, { fields: new Set(t.fields), via: new Set(t.via) });
-        else {
-          for (const f of t.fields) p.fields.add(f);
-          for (const v of t.via) p.via.add(v);
-        }
-      };
+      const people = new Map<SubjectId, Touch>(bySubject);
       const unlinkable: Touch[] = [];
-      /** A channel's keys (`r:<ref>`, `s:<subject>`) by the person they stand for. */
-      const personOf = new Map<string, string>();
       for (const [ref, t] of byRef) {
         const id = input.resolved.get(ref);
         if (id === undefined) unlinkable.push(t);
-        else {
-          personOf.set(`r:${ref}`, `s:${id}`);
-          merge(id, t);
-        }
+        else touch(people, id, t.fields, t.via);
       }
-      for (const [id, t] of bySubject) merge(id, t);
-      const all = [...people.values(), ...unlinkable];
+      // People per (field set, channel set), then expanded: a handful of combinations, not a pass per name per person.
+      const combos = new Map<number, { fields: number; via: number; n: number }>();
+      for (const t of [...people.values(), ...unlinkable]) {
+        const k = t.fields * 1_000_003 + t.via;
+        const c = combos.get(k);
+        if (c === undefined) combos.set(k, { fields: t.fields, via: t.via, n: 1 });
+        else c.n += 1;
+      }
       const fieldPeople = new Map<string, number>();
+      const channelPeople = new Map<string, number>();
       let credit = 0;
-      for (const t of all) {
-        let hasCredit = false;
-        for (const f of t.fields) {
-          fieldPeople.set(f, (fieldPeople.get(f) ?? 0) + 1);
-          if (CREDIT.includes(input.sensitivityOf(f) as Sensitivity)) hasCredit = true;
-        }
-        if (hasCredit) credit += 1;
+      for (const c of combos.values()) {
+        const fields = fieldSets.members(c.fields);
+        for (const f of fields) fieldPeople.set(f, (fieldPeople.get(f) ?? 0) + c.n);
+        for (const v of viaSets.members(c.via)) channelPeople.set(v, (channelPeople.get(v) ?? 0) + c.n);
+        if (fields.some((f) => CREDIT.includes(input.sensitivityOf(f) as Sensitivity))) credit += c.n;
       }
       const through: ScopeChannel[] = [...channels.values()]
         .sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : 1) : a.kind === "principal" ? -1 : 1))
@@ -162,20 +210,20 @@ export const scopeAccumulator = (opts: { writes: boolean }) => {
           kind: c.kind,
           name: c.name,
           entries: c.entries,
-          // A person reached both as a reference and through the ledger counts once.
-          people: new Set([...c.keys].map((k) => personOf.get(k) ?? k)).size,
-          fields: sorted(c.fields),
+          people: channelPeople.get(c.name) ?? 0,
+          fields: [...fieldSets.members(c.fields)],
           first: iso(c.first),
           last: iso(c.last),
         }));
+      const sortedNames = (xs: readonly string[]) => [...xs].sort();
       const scope: IncidentScope = {
         window: input.window,
-        principals: sorted(input.principals),
-        recipients: sorted(input.recipients),
+        principals: sortedNames(input.principals),
+        recipients: sortedNames(input.recipients),
         computedAt: input.computedAt.toISOString(),
         auditHead: input.auditHead,
-        people: { total: all.length, linked: people.size, unlinkable: unlinkable.length, credit },
-        fields: sorted(fieldPeople.keys()).map((field) => ({
+        people: { total: people.size + unlinkable.length, linked: people.size, unlinkable: unlinkable.length, credit },
+        fields: sortedNames([...fieldPeople.keys()]).map((field) => ({
           field,
           people: fieldPeople.get(field)!,
           sensitivity: input.sensitivityOf(field) ?? "unknown",
@@ -184,9 +232,12 @@ export const scopeAccumulator = (opts: { writes: boolean }) => {
         first: iso(overall.first),
         last: iso(overall.last),
       };
-      const subjects: IncidentSubjectRow[] = [...people.entries()]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([subjectId, t]) => ({ subjectId, fields: sorted(t.fields), via: sorted(t.via) }));
+      const ids = [...people.keys()].sort();
+      const subjects: IncidentSubjectRow[] = ids.map((subjectId) => {
+        const t = people.get(subjectId)!;
+        // Shared arrays per set: read-only from here on.
+        return { subjectId, fields: fieldSets.members(t.fields) as string[], via: viaSets.members(t.via) as string[] };
+      });
       return { scope, subjects };
     },
   };

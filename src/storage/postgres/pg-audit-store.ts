@@ -9,7 +9,7 @@
  */
 import { Kysely, PostgresDialect } from "kysely";
 import { isHaechiError } from "../../core/errors.js";
-import type { AuditHead, AuditReadSource, AuditRow, AuditStore, Checkpoint } from "../../core/ports.js";
+import type { AuditEntryRow, AuditHead, AuditReadSource, AuditRow, AuditStore, Checkpoint } from "../../core/ports.js";
 import { migrate } from "../migrations/migrate.js";
 import { PG_AUDIT_SCHEMA, pgAuditMigrations } from "../migrations/postgres-migrations.js";
 import { CHECKPOINT_EXISTS, guard, mapDriverError, storageFailure } from "../storage-errors.js";
@@ -74,12 +74,12 @@ const BY_SUBJECT_REF = named(
  */
 const BY_PRINCIPAL_FIRST = named(
   "haechi_audit_by_principal_first",
-  `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body, hash
+  `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body
    FROM haechi_audit.audit_log WHERE principal = $1 AND at >= $2 AND at < $3 ORDER BY at, seq LIMIT $4`,
 );
 const BY_PRINCIPAL_AFTER = named(
   "haechi_audit_by_principal_after",
-  `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body, hash
+  `SELECT seq, (extract(epoch FROM at) * 1000)::float8, subject_ref, principal, action, body
    FROM haechi_audit.audit_log WHERE principal = $1 AND (at, seq) > ($2, $3) AND at < $4 ORDER BY at, seq LIMIT $5`,
 );
 const DETECTION_ALERTS = named(
@@ -102,6 +102,7 @@ const toRow = (r: AuditDbRow): AuditRow => ({
   hash: r.hash,
 });
 type AuditDbArray = [string, number, string | null, string | null, string, string, Buffer];
+type AuditEntryArray = [string, number, string | null, string | null, string, string];
 const fromArray = (r: AuditDbArray): AuditRow => ({
   seq: Number(r[0]),
   at: new Date(Math.round(r[1])),
@@ -203,7 +204,9 @@ export const openPgAuditStore = async (shared: SharedPool): Promise<AuditStore> 
           after === null
             ? { ...BY_PRINCIPAL_FIRST, values: [principal, from, to, n] }
             : { ...BY_PRINCIPAL_AFTER, values: [principal, after.at, after.seq, to, n] };
-        return (await pool.query<AuditDbArray>({ ...q, rowMode: "array" })).rows.map(fromArray);
+        return (await pool.query<AuditEntryArray>({ ...q, rowMode: "array" })).rows.map(
+          (r): AuditEntryRow => ({ seq: Number(r[0]), at: new Date(Math.round(r[1])), subjectRef: r[2], principal: r[3], action: r[4], body: r[5] }),
+        );
       }),
     detectionAlerts: (afterSeq, limit) =>
       guard(async () =>
