@@ -409,7 +409,11 @@ export const incidentService = (deps: IncidentServiceDeps) => {
     const lastNotify = [...events].reverse().find((e) => e.act === "notices_queued" && e.detail.round === "people");
     const withoutContact = typeof lastNotify?.detail.withoutContact === "number" ? lastNotify.detail.withoutContact : null;
     const duties = computeDuties({ kind: row.kind, awareAt: row.awareAt, facts: row.facts, scope: row.scope, withoutContact });
-    const pending = (audiences: NoticeAudience[]) => counts.some((c) => audiences.includes(c.audience) && c.status !== "sent" && c.count > 0);
+    // Failed deliveries are owed again (the next notify resends them): the latest round must have had none.
+    const lastSent = [...events].reverse().find((e) => e.act === "notices_sent" && e.detail.round === "people");
+    const pending = (audiences: NoticeAudience[]) =>
+      counts.some((c) => audiences.includes(c.audience) && c.status === "queued" && c.count > 0) ||
+      (audiences.includes("subject") && typeof lastSent?.detail.failed === "number" && lastSent.detail.failed > 0);
     const sentAt = (kinds: NoticeKind[], audience: NoticeAudience): string | null => {
       const docs = notices.filter((n) => kinds.includes(n.kind) && n.audience === audience);
       if (docs.length === 0 || pending([audience])) return null;
@@ -420,7 +424,11 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       let doneAt: string | null = null;
       switch (d.code) {
         case "NOTIFY_SUBJECTS":
-          doneAt = covered && lastNotify.detail.pendingKind === null && !pending(["subject", "public"]) ? lastNotify.at.toISOString() : null;
+          // The latest round told everyone in the current scope in full (a possible-breach or partial notice is not enough).
+          doneAt =
+            covered && lastNotify.detail.pendingKind === null && (lastNotify.detail.kind === "full" || lastNotify.detail.kind === "followup") && !pending(["subject", "public"])
+              ? lastNotify.at.toISOString()
+              : null;
           break;
         case "NOTIFY_POSSIBLE_BREACH":
           doneAt = covered || (row.scope === null && notices.some((n) => n.kind === "possible")) ? sentAt(["possible"], notices.some((n) => n.kind === "possible" && n.audience === "subject") ? "subject" : "public") : null;
@@ -565,7 +573,8 @@ export const incidentService = (deps: IncidentServiceDeps) => {
           const { row, entry } = await findAlert(input.source);
           alertAt = row.at;
           const p = entry.meta?.principal ?? entry.principal;
-          alertPrincipal = typeof p === "string" ? p : undefined;
+          // Only a principal the catalog still knows defaults the scope (else the caller names one).
+          alertPrincipal = typeof p === "string" && catalog.principals[p] !== undefined ? p : undefined;
           const ws = entry.meta?.windowStart;
           alertWindowStart = typeof ws === "string" && !Number.isNaN(Date.parse(ws)) ? new Date(ws) : undefined;
           const alertId = entry.meta?.alert ?? entry.meta?.alertId ?? input.source.alertId ?? null;
@@ -589,10 +598,11 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         input.scope !== undefined || alertPrincipal !== undefined
           ? { ...input.scope, principals: input.scope?.principals ?? (alertPrincipal !== undefined ? [alertPrincipal] : undefined) }
           : undefined;
+      const defaultFrom = alertWindowStart ?? (alertAt ? new Date(alertAt.getTime() - ALERT_LOOKBACK_MS) : undefined);
       // Checked before anything is written: a bad scope refuses the whole request.
-      if (scopeInput !== undefined && (scopeInput.principals?.length ?? 0) + (scopeInput.recipients?.length ?? 0) > 0) {
+      if (scopeInput !== undefined) {
         checkNames(catalog, scopeInput);
-        windowOf(scopeInput, now, alertWindowStart ?? (alertAt ? new Date(alertAt.getTime() - ALERT_LOOKBACK_MS) : undefined));
+        windowOf(scopeInput, now, defaultFrom);
       }
       const id = newId("inc");
       const row: IncidentRow = {
@@ -619,9 +629,7 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         deadline: row.deadline.toISOString(),
       });
       await deps.incidents.insert(row, event);
-      if (scopeInput !== undefined && (scopeInput.principals?.length ?? 0) + (scopeInput.recipients?.length ?? 0) > 0) {
-        await storeScope(ctx, catalog, row, scopeInput, alertWindowStart ?? (alertAt ? new Date(alertAt.getTime() - ALERT_LOOKBACK_MS) : undefined));
-      }
+      if (scopeInput !== undefined) await storeScope(ctx, catalog, row, scopeInput, defaultFrom);
       return viewOf(await load(id));
     },
 
@@ -727,7 +735,8 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       for (let after: string | undefined; ; ) {
         const page = await deps.incidents.outbox(id, { limit: 5000, ...(after ? { afterId: after } : {}) });
         for (const m of page) {
-          if (m.subjectId === null) continue;
+          // A failed delivery told nobody: the person is due the notice again.
+          if (m.subjectId === null || m.status === "failed") continue;
           let s = told.get(m.subjectId);
           if (s === undefined) told.set(m.subjectId, (s = new Set()));
           s.add(kindOfNotice.get(m.noticeId)!);
@@ -740,8 +749,11 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       /** What this person gets in this round, or null. */
       const kindFor = (had: Set<NoticeKind> | undefined): NoticeKind | null => {
         if (noBreach) return had?.has("possible") && !had.has("no_breach") ? "no_breach" : null;
-        if (had === undefined || had.size === 0) return first;
-        if (first === "full" && had.has("partial") && !had.has("followup") && !had.has("full")) return "followup";
+        if (row.kind === "possible") return had?.has("possible") ? null : "possible";
+        // A possible-breach notice is no breach notice: once confirmed, the person is told in full (Decree 39-3).
+        const told = (k: NoticeKind) => had?.has(k) === true;
+        if (!told("full") && !told("partial") && !told("followup")) return first;
+        if (first === "full" && told("partial") && !told("followup") && !told("full")) return "followup";
         return null;
       };
       const contactFields = catalog.incident_response?.contact_fields ?? [];

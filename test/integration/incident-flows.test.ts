@@ -136,13 +136,24 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(told.timeline.map((e: any) => e.act), ["opened", "notices_queued", "notices_sent", "no_breach", "notices_queued", "notices_sent"]);
     });
 
-    test("a possible breach confirmed becomes a breach with its duties", async () => {
-      const v = await open({ kind: "possible", summary: "records seen offered for sale", facts: { possibleGround: "partial_confirmed" }, scope: { from: "2026-11-21T00:00:00Z", principals: ["talk-app"] } });
+    test("Decree Art. 39-3: a possible breach confirmed becomes a breach; those told of the possibility get the full notice", async () => {
+      const v = await open({
+        kind: "possible",
+        summary: "records seen offered for sale",
+        facts: { possibleGround: "partial_confirmed", circumstances: { ko: "판매 게시물 확인", en: "records seen offered for sale" } },
+        scope: { from: "2026-11-21T00:00:00Z", to: "2026-11-21T01:30:00Z", principals: ["talk-app"] },
+      });
+      const possible = await post(v.id, "notices");
+      assert.deepEqual([possible.round.kind, possible.round.people], ["possible", 3]);
       const c = await post(v.id, "facts", { confirm: { kind: "leak" } });
       assert.equal(c.kind, "leak");
       assert.ok(c.facts.confirmedAt);
       assert.equal(duty(c, "NOTIFY_SUBJECTS").required, true);
+      assert.equal(duty(c, "NOTIFY_SUBJECTS").status, "pending");
       assert.equal(c.timeline.at(-1).act, "confirmed");
+      const full = await post(v.id, "notices");
+      assert.deepEqual([full.round.kind, full.round.people], ["full", 3]);
+      assert.equal(duty(full, "NOTIFY_SUBJECTS").status, "done");
     });
 
     test("PIPA Art. 23(2) (2026): an alteration's scope is what the principal wrote, not what it read", async () => {
@@ -286,6 +297,7 @@ for (const kind of STORE_KINDS) {
         ["POST", "/v1/incidents", { kind: "leak", summary: "x", source: { type: "manual" }, awareAt: "2027-01-01T00:00:00Z" }, 400, /awareAt .* is in the future/],
         ["POST", "/v1/incidents", { kind: "leak", summary: "x", source: { type: "manual" }, awareAt: "yesterday" }, 400, /awareAt/],
         ["POST", "/v1/incidents", { kind: "leak", summary: "x", source: { type: "manual" }, scope: { principals: ["talk-app"] } }, 400, /scope\.from is required/],
+        ["POST", "/v1/incidents", { kind: "leak", summary: "x", source: { type: "manual" }, scope: { from: "2026-11-21T00:00:00Z" } }, 400, /scope needs at least one principal or recipient/],
         ["POST", "/v1/incidents", { kind: "leak", summary: "x", source: { type: "manual" }, scope: { from: "2026-11-21T00:00:00Z", principals: ["talk-ap"] } }, 400, /unknown principal "talk-ap": not in the catalog/],
         ["POST", "/v1/incidents", { kind: "leak", summary: "x", source: { type: "manual" }, scope: { from: "2026-11-21T00:00:00Z", recipients: ["nsf"] } }, 400, /unknown recipient "nsf"/],
         ["POST", "/v1/incidents", { kind: "leak", summary: "x", source: { type: "manual" }, scope: { from: "2026-11-21T09:00:00Z", to: "2026-11-21T08:00:00Z", principals: ["talk-app"] } }, 400, /scope\.from .* must be before scope\.to/],
@@ -308,6 +320,60 @@ for (const kind of STORE_KINDS) {
         assert.equal(r.status, status, `${method} ${p} ${JSON.stringify(body)}: ${JSON.stringify(r.body)}`);
         assert.match(r.body.error.message, message, `${method} ${p} ${JSON.stringify(body)}`);
       }
+    });
+  });
+}
+
+for (const kind of STORE_KINDS) {
+  describe(`incident notices through a failing transport on ${kind}`, () => {
+    let t: TestApp;
+    const clock = fixedClock("2026-11-21T00:00:00.000Z");
+    let down = true;
+    const delivered: string[] = [];
+    before(async () => {
+      t = await startApp(kind, {
+        clock,
+        transport: {
+          name: "flaky-sms",
+          needsAddress: true,
+          // While "down", messages to the first member's address fail with a closed code.
+          deliver: async (ms) =>
+            ms.map((m) => {
+              if (down && m.to === "fl0@mail.example") return { id: m.id, proof: null, error: "SMTP_451" };
+              delivered.push(m.to ?? m.channel);
+              return { id: m.id, proof: `flaky:${m.id}`, error: null };
+            }),
+        },
+      });
+      for (let i = 0; i < 2; i++) {
+        const r = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: member(i) });
+        assert.equal((await t.call("talk-app", "GET", `/v1/subjects/${r.body.id}?purpose=talk_service&fields=name`)).status, 200);
+      }
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test("a failed delivery leaves the duty pending, and the next notify sends it again", async () => {
+      clock.set("2026-11-21T01:00:00.000Z");
+      const v = (await t.call(OP, "POST", "/v1/incidents", {
+        kind: "leak",
+        summary: "test",
+        source: { type: "manual" },
+        facts: { circumstances: { ko: "경위", en: "how" } },
+        scope: { from: "2026-11-21T00:00:00Z", principals: ["talk-app"] },
+      })).body;
+      const first = (await t.call(OP, "POST", `/v1/incidents/${v.id}/notices`)).body;
+      assert.deepEqual([first.round.sent, first.round.failed], [1, 1]);
+      assert.equal(duty(first, "NOTIFY_SUBJECTS").status, "pending");
+      const failed = (await t.call(OP, "GET", `/v1/incidents/${v.id}/outbox?status=failed`)).body.messages;
+      assert.deepEqual(failed.map((m: any) => [m.error, m.to]), [["SMTP_451", "fl0@mail.example"]]);
+      down = false;
+      clock.set("2026-11-21T02:00:00.000Z");
+      const again = (await t.call(OP, "POST", `/v1/incidents/${v.id}/notices`)).body;
+      assert.deepEqual([again.round.kind, again.round.people, again.round.sent, again.round.failed], ["full", 1, 1, 0]);
+      assert.equal(duty(again, "NOTIFY_SUBJECTS").status, "done");
+      assert.deepEqual(delivered.sort(), ["fl0@mail.example", "fl1@mail.example"]);
     });
   });
 }
