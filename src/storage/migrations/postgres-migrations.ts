@@ -264,9 +264,12 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE INDEX incident_events_by_incident ON haechi.incident_events (incident_id, seq)`,
         sql`CREATE TRIGGER incident_events_append_only BEFORE UPDATE OR DELETE ON haechi.incident_events
             FOR EACH ROW EXECUTE FUNCTION haechi.forbid_change()`,
-        // No foreign key to subjects: an erased subject's row goes, the fact it was affected stays.
+        // No foreign keys: to subjects, because an erased subject's row goes and the fact it was
+        // affected stays; to incidents, because a scope writes tens of thousands of rows at once and
+        // a per-row referential check cost more than the insert (putScope writes them in the
+        // transaction that checks the incident).
         sql`CREATE TABLE haechi.incident_subjects (
-              incident_id text COLLATE "C" NOT NULL REFERENCES haechi.incidents (id),
+              incident_id text COLLATE "C" NOT NULL,
               subject_id text COLLATE "C" NOT NULL,
               fields text NOT NULL,
               via text NOT NULL,

@@ -245,9 +245,11 @@ export const sqliteDataMigrations: MigrationList = {
               BEGIN SELECT RAISE(ABORT, 'incident timeline is append-only'); END`,
           sql`CREATE TRIGGER IF NOT EXISTS incident_events_no_delete BEFORE DELETE ON incident_events
               BEGIN SELECT RAISE(ABORT, 'incident timeline is append-only'); END`,
-          // No foreign key to subjects: an erased subject's row goes, the fact it was affected stays.
+          // No foreign keys: to subjects, because an erased subject's row goes and the fact it was
+          // affected stays; to incidents, because a scope writes tens of thousands of rows at once
+          // (putScope writes them in the transaction that checks the incident).
           sql`CREATE TABLE IF NOT EXISTS incident_subjects (
-                incident_id TEXT NOT NULL REFERENCES incidents (id),
+                incident_id TEXT NOT NULL,
                 subject_id TEXT NOT NULL,
                 fields TEXT NOT NULL,
                 via TEXT NOT NULL,
