@@ -598,7 +598,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       await withContainer(config(o), async (c) => {
         const v = await c.services.incidents.notify(cliCtx(operatorOf(c, o.as)), id);
         const r = v.round;
-        out(`${r.kind} notice to ${r.people} people: ${Object.entries(r.byChannel).map(([ch, n]) => `${n} by ${ch}`).join(", ") || "none directly"}; ${r.withoutContact} without contact details${r.posting ? "; website posting for at least 30 days" : ""}; ${r.sent} handed over, ${r.failed} failed\n`);
+        out(`${r.kind} notice to ${r.people} people: ${Object.entries(r.byChannel).sort(([a], [b]) => (a < b ? -1 : 1)).map(([ch, n]) => `${n} by ${ch}`).join(", ") || "none directly"}; ${r.withoutContact} without contact details${r.posting ? "; website posting for at least 30 days" : ""}; ${r.sent} handed over, ${r.failed} failed\n`);
         printIncident(v);
       });
     });
