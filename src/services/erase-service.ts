@@ -584,11 +584,10 @@ export const eraseService = (deps: EraseServiceDeps) => {
       if (res.erased + res.sealed > 0) await keys.purge();
       await compactAll();
       if (policy.notice_before) {
-        // Those who reach the threshold within notice_before: counted here; delivering the
+        // Those who reach a threshold within notice_before: counted here; delivering the
         // notices is the outbox's (PIPC guidance 2023: tell people in advance, of what will happen).
-        const soon = addPeriod(cutoff, policy.notice_before);
-        res.noticeDue = await countBetween(data.dormant, soon, (s) => s.updatedAt >= cutoff);
-        if (res.noticeDue > 0) {
+        const noticeDue = async (reason: string, count: number, before: Date, action: string) => {
+          if (count === 0) return;
           await deps.audit.record({
             ...entryBase(ctx, now),
             action: "dormancy.notice_due",
@@ -596,28 +595,19 @@ export const eraseService = (deps: EraseServiceDeps) => {
             purpose: null,
             subjectRef: null,
             fields: [],
-            reasons: [rule],
-            count: res.noticeDue,
-            meta: { before: soon.toISOString(), action: policy.action },
+            reasons: [reason],
+            count,
+            meta: { before: before.toISOString(), action },
           });
-        }
+        };
+        const soon = addPeriod(cutoff, policy.notice_before);
+        res.noticeDue = await countBetween(data.dormant, soon, (s) => s.updatedAt >= cutoff);
+        await noticeDue(rule, res.noticeDue, soon, policy.action);
         if (separatedCutoff) {
           // Separated accounts about to be erased: told too, before their erasure.
           const soonErased = addPeriod(separatedCutoff, policy.notice_before);
           res.destroyNoticeDue = await countBetween(data.separated, soonErased, (s) => s.dormantAt >= separatedCutoff);
-          if (res.destroyNoticeDue > 0) {
-            await deps.audit.record({
-              ...entryBase(ctx, now),
-              action: "dormancy.notice_due",
-              effect: "info",
-              purpose: null,
-              subjectRef: null,
-              fields: [],
-              reasons: [separatedRule],
-              count: res.destroyNoticeDue,
-              meta: { before: soonErased.toISOString(), action: "destroy" },
-            });
-          }
+          await noticeDue(separatedRule, res.destroyNoticeDue, soonErased, "destroy");
         }
       }
       return res;
