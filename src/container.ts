@@ -20,6 +20,7 @@ import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
 import { keysService } from "./services/keys-service.js";
 import { provisionService } from "./services/provision-service.js";
+import { reviewService } from "./services/review-service.js";
 import type { CatalogSource } from "./services/service-types.js";
 import { subjectService } from "./services/subject-service.js";
 import { openPostgresStores, openSqliteStores, type Stores } from "./storage/index.js";
@@ -117,6 +118,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       keys: stores.keys,
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
     }),
+    review: reviewService({ ...base, store: auditStore, flush: () => audit.flush(), reportsDir: config.reportsDir }),
   };
   return {
     config,

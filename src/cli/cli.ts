@@ -427,6 +427,47 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
   });
 
+  const review = program.command("review").description("the monthly access-log review (Safety Standard Art. 8(2))");
+  const officer = (by: string) => {
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(by)) throw new HaechiError("VALIDATION_FAILED", "--by must be the reviewer's staff id (letters, digits, . _ @ -; at most 64)");
+    return by;
+  };
+  common(review.command("generate").description("review one finished month (KST): unusual access, every bulk release with its recorded justification; writes JSON, Markdown and an SVG chart"))
+    .requiredOption("--month <YYYY-MM>", "the month to review")
+    .option("--by <staff-id>", "who generated it", "haechi-review")
+    .option("--bulk-at <n>", "an entry releasing at least this many records is a bulk release", "100")
+    .action(async (o) => {
+      if (!/^\d+$/.test(String(o.bulkAt)) || Number(o.bulkAt) < 1) throw new HaechiError("VALIDATION_FAILED", "--bulk-at must be a whole number of at least 1");
+      await withContainer(config(o), async (c) => {
+        const bar = progressBar("review", { unit: "entries" });
+        const r = await c.services.review.generate({ month: o.month, by: officer(o.by), bulkAt: Number(o.bulkAt), onProgress: (n) => bar.update(n) });
+        bar.done(r.review.entries);
+        out(`access-log review ${r.review.month}: ${r.review.entries} entries, ${r.review.principals.length} principals, ${r.review.bulk.length} bulk releases (${r.review.bulk.filter((b) => b.escalate).length} to escalate), ${r.review.findings.length} findings\n`);
+        for (const f of r.review.findings) out(`  ${f}\n`);
+        out(`written: ${r.files.markdown} (SHA-256 of the JSON ${r.sha256})\n`);
+        if (r.review.findings.length > 0) process.exitCode = 2;
+      });
+    });
+  common(review.command("sign").description("record the privacy officer's sign-off on the generated review"))
+    .requiredOption("--month <YYYY-MM>", "the month reviewed")
+    .requiredOption("--by <staff-id>", "the privacy officer signing off")
+    .option("--note <text>", "what was checked or followed up (no personal data)")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const st = await c.services.review.signOff({ month: o.month, by: officer(o.by), ...(o.note ? { note: String(o.note) } : {}) });
+        out(`access-log review ${st.month} signed off by ${st.signedOff!.by} at ${st.signedOff!.at} (SHA-256 ${st.signedOff!.sha256})\n`);
+      });
+    });
+  common(review.command("status").description("whether a month's review was generated and signed off"))
+    .requiredOption("--month <YYYY-MM>", "the month")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const st = await c.services.review.status(o.month);
+        out(`${st.month}: ${st.generated ? `generated ${st.generated.at} by ${st.generated.by}` : "not generated"}; ${st.signedOff ? `signed off ${st.signedOff.at} by ${st.signedOff.by}` : "not signed off"}\n`);
+        if (!st.signedOff) process.exitCode = 2;
+      });
+    });
+
   const audit = program.command("audit").description("the tamper-evident audit log");
   common(audit.command("verify").description("verify the audit chain; exits 1 on any problem"))
     .option("--checkpoint <file...>", "checkpoint export(s) kept outside: detects truncation of the tail")

@@ -35,6 +35,8 @@ export interface Config {
   shredJournalFile: string;
   /** Where provision exports (encrypted part files and manifests) are written. */
   exportDir: string;
+  /** Where generated reports (the monthly access-log review) are written. */
+  reportsDir: string;
   /** Subjects per provision page and part file. */
   provisionPageSize: number;
   /** Worker threads for provision exports (undefined: min(2, cores); 0: inline). */
@@ -68,6 +70,7 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
         : { kind: "sqlite" as const, dir: path.join(home, "db"), synchronous: e.HAECHI_SQLITE_SYNC },
     keyringFile: path.join(home, "keyring.json"),
     exportDir: path.join(home, "exports"),
+    reportsDir: path.join(home, "reports"),
     shredJournalFile: e.HAECHI_SHRED_JOURNAL ? path.resolve(e.HAECHI_SHRED_JOURNAL) : path.join(home, "shred-journal.ndjson"),
     provisionPageSize: e.HAECHI_PROVISION_PAGE,
     provisionThreads: e.HAECHI_PROVISION_THREADS,
