@@ -18,6 +18,7 @@ import { backupService } from "./services/backup-service.js";
 import { importService } from "./services/import-service.js";
 import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
+import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
 import { provisionService } from "./services/provision-service.js";
 import { reviewService } from "./services/review-service.js";
@@ -78,6 +79,13 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     journal,
   });
   const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed, journal });
+  const auditSvc = auditService({
+    store: auditStore,
+    flush: () => audit.flush(),
+    chainKey: keyring.secrets.chainKey,
+    signer: keyring.secrets.signer,
+    clock,
+  });
   const services = {
     subjects,
     erase,
@@ -91,13 +99,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       keyringId: deriveKey(keyring.secrets.chainKey, "backup/keyring-id", 8).toString("hex"),
       reerase: erase.reerase,
     }),
-    audit: auditService({
-      store: auditStore,
-      flush: () => audit.flush(),
-      chainKey: keyring.secrets.chainKey,
-      signer: keyring.secrets.signer,
-      clock,
-    }),
+    audit: auditSvc,
     keys: keysService({ keys: stores.keys, kek: keyring.kek, audit, clock }),
     provisions: provisionService({
       ...base,
@@ -119,6 +121,18 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
     }),
     review: reviewService({ ...base, store: auditStore, flush: () => audit.flush(), reportsDir: config.reportsDir }),
+    evidence: evidenceService({
+      ...base,
+      store: auditStore,
+      data: stores.data,
+      keys: stores.keys,
+      verify: () => auditSvc.verify(),
+      checkpoint: () => auditSvc.checkpoint(),
+      signer: keyring.secrets.signer,
+      catalogFile: config.catalogFile,
+      reportsDir: config.reportsDir,
+      evidenceDir: config.evidenceDir,
+    }),
   };
   return {
     config,

@@ -37,6 +37,8 @@ export interface Config {
   exportDir: string;
   /** Where generated reports (the monthly access-log review) are written. */
   reportsDir: string;
+  /** Where evidence packs for the regulator are written. */
+  evidenceDir: string;
   /** Subjects per provision page and part file. */
   provisionPageSize: number;
   /** Worker threads for provision exports (undefined: min(2, cores); 0: inline). */
@@ -71,6 +73,7 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
     keyringFile: path.join(home, "keyring.json"),
     exportDir: path.join(home, "exports"),
     reportsDir: path.join(home, "reports"),
+    evidenceDir: path.join(home, "evidence"),
     shredJournalFile: e.HAECHI_SHRED_JOURNAL ? path.resolve(e.HAECHI_SHRED_JOURNAL) : path.join(home, "shred-journal.ndjson"),
     provisionPageSize: e.HAECHI_PROVISION_PAGE,
     provisionThreads: e.HAECHI_PROVISION_THREADS,

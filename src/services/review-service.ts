@@ -9,7 +9,7 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import type { AuditEntry } from "../audit/audit-types.js";
+import { auditWindow } from "../audit/audit-window.js";
 import { HaechiError } from "../core/errors.js";
 import type { AuditStore } from "../core/ports.js";
 import { accessReviewer, monthWindow, reviewMarkdown, reviewSvg, type AccessReview, type ReviewOptions } from "../core/review/access-review-fns.js";
@@ -36,42 +36,9 @@ export interface ReviewStatus {
   signedOff: { at: string; by: string | null; sha256: string; note: string | null } | null;
 }
 
-const PAGE = 5000;
-
 export const reviewService = (deps: ReviewServiceDeps) => {
   const jsonFile = (month: string) => path.join(deps.reportsDir, `access-review-${month}.json`);
   const ctx = (by: string) => ({ principal: by, source: null, requestId: `review-${randomBytes(8).toString("hex")}` });
-
-  /** The first seq whose entry is at or after `t` (entries are appended in time order), or null. */
-  const firstSeqFrom = async (t: Date): Promise<number | null> => {
-    const range = await deps.store.seqRange?.();
-    if (!range) return null;
-    const atOf = async (seq: number) => {
-      for await (const page of deps.store.iterate(seq - 1, 1)) return page[0]?.at ?? null;
-      return null;
-    };
-    let lo = range.first;
-    let hi = range.last + 1;
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const at = await atOf(mid);
-      if (at !== null && at < t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo > range.last ? null : lo;
-  };
-
-  /** Audit entries from `t` on, with their seq, in order. */
-  async function* entriesFrom(t: Date, until?: Date): AsyncGenerator<{ seq: number; entry: AuditEntry }> {
-    const from = await firstSeqFrom(t);
-    if (from === null) return;
-    for await (const page of deps.store.iterate(from - 1, PAGE)) {
-      for (const row of page) {
-        if (until && row.at >= until) return;
-        yield { seq: row.seq, entry: JSON.parse(row.body) as AuditEntry };
-      }
-    }
-  }
 
   const digestOf = (file: string) => crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 
@@ -93,7 +60,7 @@ export const reviewService = (deps: ReviewServiceDeps) => {
         throw new HaechiError("VALIDATION_FAILED", (e as Error).message);
       }
       let n = 0;
-      for await (const { seq, entry } of entriesFrom(window.start, window.end)) {
+      for await (const { seq, entry } of auditWindow(deps.store, window.start, window.end)) {
         reviewer.add(seq, entry);
         if (++n % 50_000 === 0) opts.onProgress?.(n);
       }
@@ -135,7 +102,7 @@ export const reviewService = (deps: ReviewServiceDeps) => {
       await deps.flush();
       const res: ReviewStatus = { month, generated: null, signedOff: null };
       // A review is generated after its month ends: read from there on.
-      for await (const { entry } of entriesFrom(window.end)) {
+      for await (const { entry } of auditWindow(deps.store, window.end)) {
         if (entry.meta?.month !== month) continue;
         if (entry.action === "review.generate") {
           res.generated = { at: entry.at, by: entry.principal, sha256: String(entry.meta.sha256) };

@@ -6,7 +6,11 @@
  * digest, refusing a report changed since.
  */
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { buildCli } from "../../src/cli/cli.js";
 import { fixedClock } from "../../src/core/clock.js";
@@ -103,6 +107,54 @@ for (const kind of STORE_KINDS) {
       const v = await t.c.services.audit.verify();
       assert.equal(v.ok, true, "the review's own entries are in the chain");
       void september;
+    });
+
+    test("issue 5 evidence pack: one signed archive with the catalog, the window's access records as chained, the verification, provisions, measures and the month's review; no personal data", async () => {
+      const r = await cli("evidence", "--from", "2026-10-01", "--to", "2026-11-01", "--by", "cpo.kim");
+      assert.equal(r.code, 0, r.out);
+      const file = /evidence pack (\S+\.tar\.gz)/.exec(r.out)![1]!;
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-evidence-test-"));
+      try {
+        execFileSync("tar", ["-xzf", file, "-C", dir]);
+        const names = execFileSync("tar", ["-tzf", file], { encoding: "utf8" }).trim().split("\n").sort();
+        for (const n of ["README.txt", "catalog/catalog.yaml", "catalog/data-map.json", "access-records.ndjson", "audit/verification.json", "audit/checkpoint.json", "provisions.json", "measures.json", "manifest.json", "manifest.sig", "reviews/access-review-2026-10.json", "reviews/access-review-2026-10.md"]) {
+          assert.ok(names.includes(n), `${n} is in the pack`);
+        }
+        // The manifest covers every member and is signed by the audit checkpoint key.
+        const manifestText = fs.readFileSync(path.join(dir, "manifest.json"), "utf8");
+        const manifest = JSON.parse(manifestText);
+        const cp = JSON.parse(fs.readFileSync(path.join(dir, "audit/checkpoint.json"), "utf8"));
+        const sig = Buffer.from(fs.readFileSync(path.join(dir, "manifest.sig"), "utf8").trim(), "base64");
+        assert.equal(crypto.verify(null, Buffer.from(manifestText), crypto.createPublicKey(cp.publicKeyPem), sig), true, "the manifest signature verifies");
+        for (const m of manifest.members) {
+          assert.equal(crypto.createHash("sha256").update(fs.readFileSync(path.join(dir, m.name))).digest("hex"), m.sha256, `${m.name} matches the manifest`);
+        }
+        assert.equal(JSON.parse(fs.readFileSync(path.join(dir, "audit/verification.json"), "utf8")).ok, true);
+        // Exactly October's entries (the 15 reviewed), in chain order, with their hashes.
+        const records = fs.readFileSync(path.join(dir, "access-records.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+        assert.equal(records.length, 15);
+        assert.equal(manifest.accessRecords, 15);
+        for (let i = 1; i < records.length; i++) assert.equal(records[i].seq, records[i - 1].seq + 1);
+        for (const rec of records) {
+          assert.match(rec.hash, /^[0-9a-f]{64}$/);
+          assert.ok(rec.entry.at >= "2026-09-30T15:00:00.000Z" && rec.entry.at < "2026-10-31T15:00:00.000Z");
+        }
+        const map = JSON.parse(fs.readFileSync(path.join(dir, "catalog/data-map.json"), "utf8"));
+        const phone = map.find((f: { field: string }) => f.field === "phone");
+        assert.ok(phone.purposes.some((p: { purpose: string }) => p.purpose === "talk_service"));
+        const measures = JSON.parse(fs.readFileSync(path.join(dir, "measures.json"), "utf8"));
+        assert.ok(measures.encryption.kekVersions.length > 0);
+        assert.ok(measures.accessControl.some((p: { principal: string }) => p.principal === "talk-app"));
+        // No personal data: the members hold no field value.
+        for (const m of manifest.members) assert.ok(!fs.readFileSync(path.join(dir, m.name), "utf8").includes("010-41"), `${m.name} holds no phone number`);
+        // The pack is itself in the audit log.
+        const v = await t.c.services.audit.verify();
+        assert.equal(v.ok, true);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      await assert.rejects(cli("evidence", "--from", "2026-11-01", "--to", "2026-10-01"), /the window must end after it starts/);
+      await assert.rejects(cli("evidence", "--from", "someday", "--to", "2026-10-01"), /must be dates/);
     });
   });
 }
