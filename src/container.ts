@@ -110,6 +110,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       pseudonymRoot: keyring.secrets.pseudonymKey,
       signer: keyring.secrets.signer,
       exportDir: config.exportDir,
+      exportKeep: config.exportKeep,
       pageSize: config.provisionPageSize,
       ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
     }),

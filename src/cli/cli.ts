@@ -91,6 +91,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
           await c.services.erase.sweepDormant({ by: "scheduler" });
           await c.services.erase.sweepRetention({ by: "scheduler" });
           await c.services.erase.sweep({ by: "scheduler" });
+          await c.services.provisions.expireExports({ by: "scheduler" });
         })().catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "destruction sweep failed"));
       }, 24 * 3600 * 1000);
       sweeper.unref();
@@ -311,6 +312,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         });
         const p = await c.services.erase.sweepRetention({ by: "haechi sweep" });
         const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays) });
+        const x = await c.services.provisions.expireExports({ by: "haechi sweep" });
         bar.done(d.erased + d.sealed + d.separated + r.subjects);
         if (d.action === "separate") {
           out(`dormancy (inactive since before ${d.cutoff}): ${d.separated} accounts separated; ${d.noticeDue} to be told in advance\n`);
@@ -322,6 +324,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         out(`compaction: the unreadable rows of ${d.compacted} erased accounts deleted\n`);
         out(`purpose periods: ${p.destroyed} values of ${p.subjects} subjects destroyed, ${p.sealed} moved to the sealed store (kept by law)\n`);
         out(`sealed store at ${r.at}: ${r.values} values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);
+        out(`provision exports: the files of ${x.provisions} finished provisions destroyed (${x.files} files, kept ${c.config.exportKeep} for fetching)\n`);
         const late = d.overdue + r.overdue;
         if (late > 0) {
           out(`ALERT: ${late} subjects were more than ${o.overdueDays} days past their deadline (PIPA Art. 21(1): without delay)\n`);

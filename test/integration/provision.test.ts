@@ -204,6 +204,34 @@ for (const kind of STORE_KINDS) {
       assert.deepEqual(v.body, { ok: true, problems: [] });
     });
 
+    test("PIPA Art. 21(1): a finished provision's export files are destroyed once the fetching period passes; the ledger and manifest stay as evidence", async () => {
+      const dir = path.join(t.home, "exports", provisionId);
+      assert.ok(fs.existsSync(dir));
+      assert.deepEqual(await t.c.services.provisions.expireExports({ by: "test" }), { provisions: 0, files: 0 }, "within the 30 days: kept");
+      const saved = clock.now();
+      clock.advance(31 * 24 * 3600 * 1000);
+      try {
+        const r = await t.c.services.provisions.expireExports({ by: "test" });
+        assert.equal(r.provisions, 1);
+        assert.ok(r.files >= 2, "part files and the manifest");
+        assert.equal(fs.existsSync(dir), false);
+        const f = await t.call("pay-app", "GET", `/v1/provisions/${provisionId}/export/part-000001.ndjson.age`);
+        assert.equal(f.status, 404);
+        assert.match(f.body.error.message, /was destroyed once its P30D for fetching had passed/);
+        const v = await t.call("pay-app", "GET", `/v1/provisions/${provisionId}/verify`);
+        assert.deepEqual(v.body, { ok: true, problems: [] }, "the ledger still checks against the signed manifest");
+        const certs: { reasons: string[]; meta: Record<string, unknown> }[] = [];
+        for await (const page of t.c.stores.audit.iterate(0, 1000)) {
+          for (const row of page) if (row.action === "destruction.certificate") certs.push(JSON.parse(row.body));
+        }
+        const cert = certs.find((c) => c.reasons.includes("EXPORT_RETENTION_ENDED"));
+        assert.equal(cert?.meta.provision, provisionId);
+        assert.deepEqual(await t.c.services.provisions.expireExports({ by: "test" }), { provisions: 0, files: 0 }, "idempotent");
+      } finally {
+        clock.set(saved);
+      }
+    });
+
     test("a tampered ledger no longer matches the signed manifest", async () => {
       if (kind === "sqlite") {
         const { default: Database } = await import("better-sqlite3");
