@@ -427,6 +427,83 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
   });
 
+  // ── detection (ADR 0009) ────────────────────────────────────────────────
+  const operatorOf = (c: Container) => Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+  const alerts = program.command("alerts").description("what detection flagged (volume, enumeration, canaries, off-hours, deny storms, exports, new networks)");
+  common(alerts.command("list").description("alerts, newest first"))
+    .option("--principal <name>", "only alerts about this principal")
+    .option("--rule <name>", "only alerts of this catalog rule")
+    .option("--since <time>", "only alerts at or after this ISO time")
+    .option("--limit <n>", "at most this many (1 to 1000)", "100")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      if (!/^\d+$/.test(String(o.limit)) || Number(o.limit) < 1 || Number(o.limit) > 1000) throw new HaechiError("VALIDATION_FAILED", "--limit must be a whole number from 1 to 1000");
+      const since = o.since === undefined ? undefined : new Date(o.since);
+      if (since !== undefined && Number.isNaN(since.getTime())) throw new HaechiError("VALIDATION_FAILED", "--since must be an ISO time such as 2026-03-01T09:00:00+09:00");
+      await withContainer(config(o), async (c) => {
+        const rows = await c.services.detection.alerts({
+          ...(o.principal ? { principal: o.principal } : {}),
+          ...(o.rule ? { rule: o.rule } : {}),
+          ...(since ? { since } : {}),
+          limit: Number(o.limit),
+        });
+        if (o.json) {
+          out(`${JSON.stringify(rows, null, 2)}\n`);
+          return;
+        }
+        if (rows.length === 0) out("no alerts\n");
+        for (const a of rows) {
+          const detail = Object.entries(a.detail).map(([k, v]) => `${k}=${String(v)}`).join(" ");
+          out(`${a.at.toISOString()}  ${a.id}  ${a.principal.padEnd(16)} ${a.rule} (${a.type}) ${a.reaction.toUpperCase()}  count ${a.count}/${a.threshold} since ${a.windowStart.toISOString()}${detail ? `  ${detail}` : ""}\n`);
+        }
+      });
+    });
+
+  const principal = program.command("principal").description("principals held by detection: suspensions and throttles");
+  common(principal.command("holds [name]").description("holds on principals (active and lifted), newest first")).action(async (name: string | undefined, o) => {
+    await withContainer(config(o), async (c) => {
+      const rows = await c.services.detection.holdsOf(name ? { principal: name } : {});
+      if (rows.length === 0) out("no holds\n");
+      const now = c.clock.now().getTime();
+      for (const h of rows) {
+        const state = h.liftedAt
+          ? `lifted ${h.liftedAt.toISOString()} by ${h.liftedBy ?? "?"}: ${h.liftReason ?? ""}`
+          : h.until && h.until.getTime() <= now
+            ? `ended ${h.until.toISOString()}`
+            : h.until
+              ? `ACTIVE until ${h.until.toISOString()}`
+              : "ACTIVE until lifted";
+        out(`${h.at.toISOString()}  ${h.id}  ${h.principal.padEnd(16)} ${h.kind.toUpperCase()}  ${h.reason}  ${state}\n`);
+      }
+    });
+  });
+  common(principal.command("lift <name>").description("lift a principal's suspension and throttle (audited; a running server sees it within seconds)"))
+    .requiredOption("--reason <text>", "why it is safe to let the principal in again (kept with the hold and in the audit log; no personal data)")
+    .action(async (name: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const lifted = await c.services.detection.lift({ by: operatorOf(c), source: "cli", requestId: `cli-${crypto.randomUUID()}` }, name, String(o.reason));
+        out(`${name}: ${lifted.length} hold${lifted.length === 1 ? "" : "s"} lifted (${lifted.map((h) => `${h.kind} ${h.id}`).join(", ") || "none stored"})\n`);
+      });
+    });
+
+  const canary = program.command("canary").description("canary (decoy) subjects no legitimate flow reads");
+  common(canary.command("create").description("create decoy subjects with real-looking values in a principal's context; any access to one trips the catalog's canary rule"))
+    .requiredOption("--as <principal>", "the service principal whose context (and collecting purpose) the canaries live in")
+    .option("--count <n>", "how many (1 to 1000)", "1")
+    .option("--purpose <purpose>", "collecting purpose (default: the principal's first)")
+    .action(async (o) => {
+      if (!/^\d+$/.test(String(o.count))) throw new HaechiError("VALIDATION_FAILED", "--count must be a whole number from 1 to 1000");
+      await withContainer(config(o), async (c) => {
+        const r = await c.services.canaries.create({ source: "cli", requestId: `cli-canary-${crypto.randomUUID()}` }, o.as, {
+          count: Number(o.count),
+          ...(o.purpose ? { purpose: o.purpose } : {}),
+        });
+        out(`${r.ids.length} canar${r.ids.length === 1 ? "y" : "ies"} created for ${r.principal} under ${r.purpose}; plant these ids among ${r.principal}'s own records, where only a dump or a walk finds them:\n`);
+        for (const id of r.ids) out(`  ${id}\n`);
+        if (!r.watched) out(`warning: the catalog has no canary rule watching ${r.principal}: reads of these are not flagged\n`);
+      });
+    });
+
   const audit = program.command("audit").description("the tamper-evident audit log");
   common(audit.command("verify").description("verify the audit chain; exits 1 on any problem"))
     .option("--checkpoint <file...>", "checkpoint export(s) kept outside: detects truncation of the tail")
