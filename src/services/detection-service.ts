@@ -98,6 +98,8 @@ export const detectionService = (deps: DetectionServiceDeps) => {
   const pending = new Set<Promise<unknown>>();
   const listeners: AlertListener[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let lastAt = "";
+  let lastAtMs = 0;
   /** The timer's refresh in flight (close waits for it; settle does not). */
   let refreshing: Promise<void> | null = null;
 
@@ -350,8 +352,13 @@ export const detectionService = (deps: DetectionServiceDeps) => {
       if ((holds.get(principal)?.suspend ?? null) !== null) return;
       const d = current();
       if (d === null) return;
+      // Entries recorded together share their time: parse it once.
+      if (entry.at !== lastAt) {
+        lastAt = entry.at;
+        lastAtMs = Date.parse(entry.at);
+      }
       const firings = d.observe({
-        at: Date.parse(entry.at),
+        at: lastAtMs,
         requestId: entry.requestId,
         principal,
         source: entry.source,

@@ -87,10 +87,27 @@ describe("slidingDistinct", () => {
     assert.equal(d.add(1 * S, "b"), 2);
     assert.equal(d.add(2 * S, "a"), 2);
     assert.equal(d.oldest(), 1 * S);
-    assert.equal(d.add(11 * S, "c"), 2, "b (at 1 s) left; a renewed at 2 s stays");
-    assert.equal(d.add(12 * S, "d"), 2, "a left at 12 s");
+    d.add(11 * S, "c");
+    assert.equal(d.exact(11 * S), 2, "b (at 1 s) left; a renewed at 2 s stays");
+    d.add(12 * S, "d");
+    assert.equal(d.exact(12 * S), 2, "a left at 12 s");
+    assert.equal(d.exact(30 * S), 0);
     d.clear();
     assert.equal(d.size, 0);
+  });
+  it("add is an upper bound until exact sweeps; exact only sweeps once a key can have left", () => {
+    const d = slidingDistinct(10 * S);
+    for (let i = 0; i < 5; i++) d.add(i * S, `k${i}`);
+    assert.equal(d.add(20 * S, "late"), 6, "the five early keys are still held");
+    assert.equal(d.exact(20 * S), 1);
+    assert.equal(d.size, 1);
+  });
+  it("stays fast when keys are read again and again (no walk over deleted entries)", () => {
+    const d = slidingDistinct(60 * S);
+    const t0 = performance.now();
+    for (let i = 0; i < 400_000; i++) d.add(i / 5, `k${i % 20_000}`);
+    assert.equal(d.exact(400_000 / 5), 20_000);
+    assert.ok(performance.now() - t0 < 2000, `${performance.now() - t0} ms`);
   });
 });
 

@@ -18,52 +18,60 @@ export const durationMs = (iso: string): number | null => {
 // ─── sliding windows ─────────────────────────────────────────────────────────
 
 /**
- * A sum over a sliding window `(t − windowMs, t]`, exact while the window holds at most `maxSlots`
- * distinct timestamps. Memory is bounded by `maxSlots` whatever the rate: beyond it the two oldest
- * slots are merged under the newer timestamp, so the sum can only be over-stated (a rule fires a
- * little early, never late). Times that go backwards (entries stamped before they were recorded)
- * count as the latest time seen.
+ * A sum over a sliding window `(t − windowMs, t]` in bounded memory. Events are kept in slots:
+ * an event joins the newest slot if that slot began less than `windowMs / maxSlots` ago, so the
+ * window never holds more than `maxSlots + 1` slots whatever the rate. A slot leaves the window
+ * with its *latest* event, so a sum may count an event up to one slot width (1/1,024 of the
+ * window by default) after it left: the sum can only be over-stated, a rule fires early, never
+ * late. Events farther apart than a slot width are counted exactly. Times that go backwards
+ * (entries stamped before they were recorded) count as the latest time seen.
  */
 export interface SlidingSum {
   /** Adds `n` at time `t`; returns the sum in the window ending at `t`. */
   add(t: number, n: number): number;
   /** The sum in the window ending at `t` (expires what fell out). */
   sum(t: number): number;
-  /** When the oldest event still in the window ending at `t` leaves it (null: empty). */
+  /** When the oldest slot still in the window ending at `t` leaves it (null: empty). */
   nextExpiry(t: number): number | null;
   clear(): void;
 }
 
 export const slidingSum = (windowMs: number, maxSlots = 1024): SlidingSum => {
   if (!(windowMs > 0)) throw new RangeError("windowMs must be > 0");
-  if (!Number.isSafeInteger(maxSlots) || maxSlots < 2) throw new RangeError("maxSlots must be ≥ 2");
-  // Grown on demand up to maxSlots: most windows of most principals stay tiny.
-  let times = new Float64Array(8);
-  let counts = new Float64Array(8);
+  if (!Number.isSafeInteger(maxSlots) || maxSlots < 1) throw new RangeError("maxSlots must be ≥ 1");
+  const width = windowMs / maxSlots;
+  const capacity = maxSlots + 2;
+  // Grown on demand up to `capacity`: most windows of most principals stay tiny.
+  let starts = new Float64Array(4);
+  let latest = new Float64Array(4);
+  let counts = new Float64Array(4);
   let head = 0;
   let size = 0;
   let total = 0;
   let last = -Infinity;
 
-  const at = (i: number) => (head + i) % times.length;
+  const at = (i: number) => (head + i) % starts.length;
   const expire = (t: number) => {
     const edge = t - windowMs;
-    while (size > 0 && times[head]! <= edge) {
+    while (size > 0 && latest[head]! <= edge) {
       total -= counts[head]!;
-      head = (head + 1) % times.length;
+      head = (head + 1) % starts.length;
       size--;
     }
     if (size === 0) total = 0; // no drift from floating-point sums
   };
   const grow = () => {
-    const cap = Math.min(maxSlots, times.length * 2);
-    const t2 = new Float64Array(cap);
+    const cap = Math.min(capacity, starts.length * 2);
+    const s2 = new Float64Array(cap);
+    const l2 = new Float64Array(cap);
     const c2 = new Float64Array(cap);
     for (let i = 0; i < size; i++) {
-      t2[i] = times[at(i)]!;
+      s2[i] = starts[at(i)]!;
+      l2[i] = latest[at(i)]!;
       c2[i] = counts[at(i)]!;
     }
-    times = t2;
+    starts = s2;
+    latest = l2;
     counts = c2;
     head = 0;
   };
@@ -73,19 +81,15 @@ export const slidingSum = (windowMs: number, maxSlots = 1024): SlidingSum => {
       const now = t < last ? last : t;
       last = now;
       expire(now);
-      if (size > 0 && times[at(size - 1)] === now) {
-        counts[at(size - 1)]! += n;
+      const tail = at(size - 1);
+      if (size > 0 && now - starts[tail]! < width) {
+        latest[tail] = now;
+        counts[tail]! += n;
       } else {
-        if (size === times.length && times.length < maxSlots) grow();
-        if (size === times.length) {
-          // Full: fold the oldest slot into the next one (kept under the newer time).
-          const second = at(1);
-          counts[second]! += counts[head]!;
-          head = second;
-          size--;
-        }
+        if (size === starts.length) grow();
         const i = at(size);
-        times[i] = now;
+        starts[i] = now;
+        latest[i] = now;
         counts[i] = n;
         size++;
       }
@@ -98,7 +102,7 @@ export const slidingSum = (windowMs: number, maxSlots = 1024): SlidingSum => {
     },
     nextExpiry(t) {
       expire(t < last ? last : t);
-      return size === 0 ? null : times[head]! + windowMs;
+      return size === 0 ? null : latest[head]! + windowMs;
     },
     clear() {
       head = 0;
@@ -110,45 +114,63 @@ export const slidingSum = (windowMs: number, maxSlots = 1024): SlidingSum => {
 
 /**
  * Distinct keys seen in a sliding window `(t − windowMs, t]`: each key remembers when it was last
- * seen. The caller bounds memory by acting (and clearing) once `size` reaches its threshold, so a
- * window never holds more keys than that threshold.
+ * seen. `add` is O(1) and returns `size`, an upper bound (keys that have left the window stay until
+ * the next sweep); `exact` sweeps the keys that left, only when one can have left since the last
+ * sweep, and returns the exact count. A caller acting at a threshold calls `exact` only once `add`
+ * reaches it, and clears the window when it acts, so the window never holds more keys than its
+ * threshold. (Keys are updated in place, never moved: a Map iterated from the front after many
+ * deletions walks their tombstones, which cost 30 µs a call at 20,000 keys.)
  */
 export interface SlidingDistinct {
-  /** Records `key` at `t`; returns the number of distinct keys in the window ending at `t`. */
+  /** Records `key` at `t`; returns how many keys are held (≥ the distinct count in the window). */
   add(t: number, key: string): number;
+  /** The number of distinct keys in the window ending at `t` (sweeps those that left). */
+  exact(t: number): number;
   readonly size: number;
-  /** The earliest time among the keys still in the window (null: empty). */
+  /** The earliest time among the keys held (null: empty). O(size): for firing, not per entry. */
   oldest(): number | null;
   clear(): void;
 }
 
 export const slidingDistinct = (windowMs: number): SlidingDistinct => {
   if (!(windowMs > 0)) throw new RangeError("windowMs must be > 0");
-  // Insertion order = order of last sight, since a key seen again is moved to the end.
   const seen = new Map<string, number>();
   let last = -Infinity;
+  /** No key held leaves the window before this time (a lower bound: keys only move later). */
+  let nextExpiry = Infinity;
+  const sweep = (now: number) => {
+    const edge = now - windowMs;
+    let min = Infinity;
+    for (const [k, when] of seen) {
+      if (when <= edge) seen.delete(k);
+      else if (when < min) min = when;
+    }
+    nextExpiry = min + windowMs;
+  };
   return {
     add(t, key) {
       const now = t < last ? last : t;
       last = now;
-      const edge = now - windowMs;
-      for (const [k, when] of seen) {
-        if (when > edge) break;
-        seen.delete(k);
-      }
-      seen.delete(key);
+      if (seen.size === 0) nextExpiry = now + windowMs;
       seen.set(key, now);
+      return seen.size;
+    },
+    exact(t) {
+      const now = t < last ? last : t;
+      if (now >= nextExpiry) sweep(now);
       return seen.size;
     },
     get size() {
       return seen.size;
     },
     oldest() {
-      for (const when of seen.values()) return when;
-      return null;
+      let min: number | null = null;
+      for (const when of seen.values()) if (min === null || when < min) min = when;
+      return min;
     },
     clear() {
       seen.clear();
+      nextExpiry = Infinity;
     },
   };
 };
@@ -306,12 +328,14 @@ export const localTimeIn = (tz: string): ((ms: number) => LocalTime) => {
       offset = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!) - start;
       cachedHalfHour = halfHour;
     }
-    const local = new Date(ms + offset);
-    return { day: (local.getUTCDay() + 6) % 7, minute: local.getUTCHours() * 60 + local.getUTCMinutes() };
+    const local = ms + offset;
+    const day = Math.floor(local / 86_400_000);
+    // 1970-01-01 was a Thursday: day 3 when Monday is 0.
+    return { day: (((day + 3) % 7) + 7) % 7, minute: Math.floor((local - day * 86_400_000) / 60_000) };
   };
 };
 
-/** Declared hours: days and a start and end minute (end < start: the hours run past midnight). */
+/** Declared hours: days and a start and end time (end before start: the hours run past midnight). */
 export interface Hours {
   days: readonly Weekday[];
   from: string;
@@ -324,17 +348,19 @@ const minuteOf = (hhmm: string): number => {
 };
 
 /**
- * Whether a local time falls within declared hours. A span that runs past midnight
+ * Compiles declared hours into a test of a local time. A span that runs past midnight
  * (22:00–06:00) belongs to the day it starts on: Monday's night shift covers Tuesday 03:00.
  */
-export const withinHours = (hours: Hours, t: LocalTime): boolean => {
+export const hoursTest = (hours: Hours): ((t: LocalTime) => boolean) => {
   const from = minuteOf(hours.from);
   const to = minuteOf(hours.to);
-  const on = (day: number) => hours.days.includes(WEEKDAYS[day]!);
-  if (from < to) return on(t.day) && t.minute >= from && t.minute < to;
-  // Past midnight (or a whole day when from = to = 00:00/24:00 is refused by the catalog check).
-  return (on(t.day) && t.minute >= from) || (on((t.day + 6) % 7) && t.minute < to);
+  const on = WEEKDAYS.map((d) => hours.days.includes(d));
+  if (from < to) return (t) => on[t.day]! && t.minute >= from && t.minute < to;
+  return (t) => (on[t.day]! && t.minute >= from) || (on[(t.day + 6) % 7]! && t.minute < to);
 };
+
+/** Whether a local time falls within declared hours (see `hoursTest`). */
+export const withinHours = (hours: Hours, t: LocalTime): boolean => hoursTest(hours)(t);
 
 /** `mon 03:12` for alerts: the local day and time, nothing else. */
 export const formatLocal = (t: LocalTime): string =>
