@@ -165,6 +165,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
 
   const cliCtx = (principal: string) => ({ principal, source: "cli", requestId: `cli-${crypto.randomUUID()}` });
+  /** The principal an operator's CLI acts as: the catalog's first operator, else "cli". */
+  const operatorOf = (c: Container) => Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
   const printProvision = (v: { id: string; status: string; classification: string; basis: string; transferBasis: string | null; country: string; fields: string[]; counts: { scanned: number; included: number; excluded: Record<string, number> }; parts: number; diff?: { added: number; removed: number; kept: number } | null; reasons: string[] }) => {
     out(`${v.id}: ${v.status} — ${v.classification} (${v.basis})${v.transferBasis ? `, overseas to ${v.country} on ${v.transferBasis}` : ""}\n`);
     out(`  fields: ${v.fields.join(", ")}\n  scanned ${v.counts.scanned}, included ${v.counts.included}, parts ${v.parts}\n`);
@@ -192,7 +194,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       const c = await buildContainer(cfg);
       try {
         const svc = c.services.provisions;
-        const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+        const operator = operatorOf(c);
         if (o.status || o.verify) {
           const ctx = cliCtx(o.as ?? operator);
           if (o.status) printProvision(await svc.get(ctx, o.status));
@@ -401,7 +403,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .action(async (o) => {
       if (Boolean(o.recipient) === Boolean(o.country)) throw new HaechiError("VALIDATION_FAILED", "give exactly one of --recipient or --country");
       await withContainer(config(o), async (c) => {
-        const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+        const operator = operatorOf(c);
         const s = await c.services.provisions.suspend(cliCtx(operator), {
           scope: o.recipient ? "recipient" : "country",
           target: o.recipient ?? o.country,
@@ -413,14 +415,14 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
   common(suspend.command("lift <id>").description("lift a suspension")).action(async (id: string, o) => {
     await withContainer(config(o), async (c) => {
-      const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+      const operator = operatorOf(c);
       await c.services.provisions.lift(cliCtx(operator), id);
       out(`suspension ${id} lifted\n`);
     });
   });
   common(suspend.command("list").description("suspensions, active and lifted")).action(async (o) => {
     await withContainer(config(o), async (c) => {
-      const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+      const operator = operatorOf(c);
       for (const s of await c.services.provisions.suspensions(cliCtx(operator))) {
         out(`${s.id}  ${s.scope} ${s.target}  order ${s.order}  since ${s.at.toISOString()}${s.liftedAt ? `  lifted ${s.liftedAt.toISOString()}` : `  ACTIVE (objection until ${objectionDeadline(s.at).toISOString()})`}\n`);
       }
@@ -428,7 +430,6 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
   });
 
   // ── detection (ADR 0009) ────────────────────────────────────────────────
-  const operatorOf = (c: Container) => Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
   const alerts = program.command("alerts").description("what detection flagged (volume, enumeration, canaries, off-hours, deny storms, exports, new networks)");
   common(alerts.command("list").description("alerts, newest first"))
     .option("--principal <name>", "only alerts about this principal")

@@ -643,10 +643,9 @@ const checkDetection = (ctx: Checker, principals: ReadonlySet<string>, d: NonNul
         if (Object.keys(r.hours).length === 0) nothing("declare hours per principal");
         for (const [p, h] of Object.entries(r.hours)) {
           principal([...at, "hours", p], p, `in the hours of rule "${name}"`);
-          const same = h.from === h.to || (h.from === "00:00" && h.to === "24:00" && h.days.length === 7);
           if (h.from === h.to)
             add([...at, "hours", p], "DETECTION_EMPTY_HOURS", `from and to are both ${h.from}: the hours would be empty (a whole day is 00:00-24:00)`);
-          else if (same) nothing(`principal "${p}" has every hour of every day`);
+          else if (h.from === "00:00" && h.to === "24:00" && new Set(h.days).size === 7) nothing(`principal "${p}" has every hour of every day`);
         }
         break;
       case "export_volume":

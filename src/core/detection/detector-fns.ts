@@ -377,14 +377,3 @@ export const detector = (def: DetectionDef, opts: DetectorOptions): Detector => 
     slots: () => state.reduce((n, m) => n + m.size, 0),
   };
 };
-
-/** The firings' reactions, strongest first: what the principal is held to. */
-export const strongest = (firings: readonly Firing[]): DetectionReaction | null => {
-  let best: DetectionReaction | null = null;
-  for (const f of firings) {
-    if (f.reaction === "suspend") return "suspend";
-    if (f.reaction === "throttle") best = "throttle";
-    else if (best === null) best = "alert";
-  }
-  return best;
-};

@@ -50,7 +50,6 @@ export const requireOperator = async (c: Container, req: FastifyRequest, action:
 
 export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const requireOperatorHere = (req: FastifyRequest, action: string) => requireOperator(c, req, action);
 
   r.get(
     "/v1/audit/verify",
@@ -63,7 +62,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       },
     },
     async (req) => {
-      await requireOperatorHere(req, "audit.verify");
+      await requireOperator(c, req, "audit.verify");
       return c.services.audit.verify();
     },
   );
@@ -80,7 +79,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       },
     },
     async (req) => {
-      await requireOperatorHere(req, "audit.verify");
+      await requireOperator(c, req, "audit.verify");
       const trusted = req.body.checkpoints.map((d, i) => {
         const { checkpoint, publicKey } = parseTrusted(d, i);
         if (!publicKey.equals(c.keyring.secrets.signer.publicKey)) {
@@ -103,7 +102,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       },
     },
     async (req) => {
-      await requireOperatorHere(req, "audit.checkpoint");
+      await requireOperator(c, req, "audit.checkpoint");
       return c.services.audit.checkpoint();
     },
   );
