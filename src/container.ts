@@ -5,9 +5,9 @@
 import { auditLog, type AuditLog } from "./audit/audit-log.js";
 import type { Config } from "./config/config.js";
 import type { Catalog } from "./core/catalog/catalog-schema.js";
-import { formatIssues, loadCatalogFile } from "./core/catalog/catalog-fns.js";
+import { formatIssues, idContextOf, loadCatalogFile } from "./core/catalog/catalog-fns.js";
 import { systemClock, type Clock } from "./core/clock.js";
-import { HaechiError } from "./core/errors.js";
+import { HaechiError, isHaechiError } from "./core/errors.js";
 import { blindIndex } from "./crypto/blind-index.js";
 import { deriveKey, openLocalKeyring, type LocalKeyring } from "./crypto/keyring.js";
 import { pseudonyms } from "./crypto/pseudonym.js";
@@ -15,6 +15,8 @@ import { subjectKeys } from "./crypto/subject-keys.js";
 import { auditService } from "./services/audit-service.js";
 import { authService } from "./services/auth-service.js";
 import { backupService } from "./services/backup-service.js";
+import { canaryService } from "./services/canary-service.js";
+import { detectionService } from "./services/detection-service.js";
 import { importService } from "./services/import-service.js";
 import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
@@ -34,6 +36,8 @@ export interface ContainerOptions {
   catalog?: Catalog;
   /** Wrap the audit store (tests inject failures here: fail-closed checks). */
   wrapAuditStore?: (s: Stores["audit"]) => Stores["audit"];
+  /** How often detection re-reads holds and canaries written by other processes (default 5000 ms). */
+  detectionRefreshMs?: number;
 }
 
 export const loadCatalog = (file: string): Catalog => {
@@ -79,6 +83,16 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     journal,
   });
   const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed, journal });
+  // Detection reads the live access stream: every entry as it is recorded (ADR 0009).
+  const detection = detectionService({
+    ...base,
+    store: stores.data.detection,
+    meta: stores.data,
+    ...(opts.detectionRefreshMs === undefined ? {} : { refreshMs: opts.detectionRefreshMs }),
+    onError: (e) => process.stderr.write(`haechi: detection could not record an alert or hold (${isHaechiError(e) ? e.code : "STORE_ERROR"})\n`),
+  });
+  const stopObserving = audit.observe((entry) => detection.observe(entry));
+  await detection.start();
   const auditSvc = auditService({
     store: auditStore,
     flush: () => audit.flush(),
@@ -89,6 +103,19 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   const services = {
     subjects,
     erase,
+    detection,
+    canaries: canaryService({
+      ...base,
+      subjects,
+      store: stores.data.detection,
+      auditRefOf: async (principal, external) => {
+        const id = ids.pseudonyms.resolve(idContextOf(catalog, principal), external);
+        const row = id === undefined ? undefined : await stores.keys.get(id);
+        if (row === undefined) throw new HaechiError("INTERNAL", "a canary just created has no key");
+        return row.auditRef;
+      },
+      onCreated: () => detection.refresh(),
+    }),
     auth: authService({ ...base, data: stores.data }),
     backup: backupService({
       ...base,
@@ -150,6 +177,8 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     services,
     async close() {
       await services.provisions.drain();
+      stopObserving();
+      await detection.close();
       await audit.close();
       keys.clear();
       await stores.close();

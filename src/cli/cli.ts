@@ -166,6 +166,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
 
   const cliCtx = (principal: string) => ({ principal, source: "cli", requestId: `cli-${crypto.randomUUID()}` });
+  /** The principal an operator's CLI acts as: the catalog's first operator, else "cli". */
+  const operatorOf = (c: Container) => Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
   const printProvision = (v: { id: string; status: string; classification: string; basis: string; transferBasis: string | null; country: string; fields: string[]; counts: { scanned: number; included: number; excluded: Record<string, number> }; parts: number; diff?: { added: number; removed: number; kept: number } | null; reasons: string[] }) => {
     out(`${v.id}: ${v.status} — ${v.classification} (${v.basis})${v.transferBasis ? `, overseas to ${v.country} on ${v.transferBasis}` : ""}\n`);
     out(`  fields: ${v.fields.join(", ")}\n  scanned ${v.counts.scanned}, included ${v.counts.included}, parts ${v.parts}\n`);
@@ -193,7 +195,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       const c = await buildContainer(cfg);
       try {
         const svc = c.services.provisions;
-        const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+        const operator = operatorOf(c);
         if (o.status || o.verify) {
           const ctx = cliCtx(o.as ?? operator);
           if (o.status) printProvision(await svc.get(ctx, o.status));
@@ -404,7 +406,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .action(async (o) => {
       if (Boolean(o.recipient) === Boolean(o.country)) throw new HaechiError("VALIDATION_FAILED", "give exactly one of --recipient or --country");
       await withContainer(config(o), async (c) => {
-        const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+        const operator = operatorOf(c);
         const s = await c.services.provisions.suspend(cliCtx(operator), {
           scope: o.recipient ? "recipient" : "country",
           target: o.recipient ?? o.country,
@@ -416,14 +418,14 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
   common(suspend.command("lift <id>").description("lift a suspension")).action(async (id: string, o) => {
     await withContainer(config(o), async (c) => {
-      const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+      const operator = operatorOf(c);
       await c.services.provisions.lift(cliCtx(operator), id);
       out(`suspension ${id} lifted\n`);
     });
   });
   common(suspend.command("list").description("suspensions, active and lifted")).action(async (o) => {
     await withContainer(config(o), async (c) => {
-      const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+      const operator = operatorOf(c);
       for (const s of await c.services.provisions.suspensions(cliCtx(operator))) {
         out(`${s.id}  ${s.scope} ${s.target}  order ${s.order}  since ${s.at.toISOString()}${s.liftedAt ? `  lifted ${s.liftedAt.toISOString()}` : `  ACTIVE (objection until ${objectionDeadline(s.at).toISOString()})`}\n`);
       }
@@ -483,6 +485,82 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         bar.done(p.accessRecords);
         out(`evidence pack ${p.file}\n  window ${p.window.from} – ${p.window.to}: ${p.accessRecords} access records; audit chain ${p.verified ? "verified" : "FAILED verification"}\n  ${p.members.length} members, SHA-256 ${p.sha256}\n`);
         if (!p.verified) process.exitCode = 2;
+      });
+    });
+
+  // ── detection (ADR 0009) ────────────────────────────────────────────────
+  const alerts = program.command("alerts").description("what detection flagged (volume, enumeration, canaries, off-hours, deny storms, exports, new networks)");
+  common(alerts.command("list").description("alerts, newest first"))
+    .option("--principal <name>", "only alerts about this principal")
+    .option("--rule <name>", "only alerts of this catalog rule")
+    .option("--since <time>", "only alerts at or after this ISO time")
+    .option("--limit <n>", "at most this many (1 to 1000)", "100")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      if (!/^\d+$/.test(String(o.limit)) || Number(o.limit) < 1 || Number(o.limit) > 1000) throw new HaechiError("VALIDATION_FAILED", "--limit must be a whole number from 1 to 1000");
+      const since = o.since === undefined ? undefined : new Date(o.since);
+      if (since !== undefined && Number.isNaN(since.getTime())) throw new HaechiError("VALIDATION_FAILED", "--since must be an ISO time such as 2026-03-01T09:00:00+09:00");
+      await withContainer(config(o), async (c) => {
+        const rows = await c.services.detection.alerts({
+          ...(o.principal ? { principal: o.principal } : {}),
+          ...(o.rule ? { rule: o.rule } : {}),
+          ...(since ? { since } : {}),
+          limit: Number(o.limit),
+        });
+        if (o.json) {
+          out(`${JSON.stringify(rows, null, 2)}\n`);
+          return;
+        }
+        if (rows.length === 0) out("no alerts\n");
+        for (const a of rows) {
+          const detail = Object.entries(a.detail).map(([k, v]) => `${k}=${String(v)}`).join(" ");
+          out(`${a.at.toISOString()}  ${a.id}  ${a.principal.padEnd(16)} ${a.rule} (${a.type}) ${a.reaction.toUpperCase()}  count ${a.count}/${a.threshold} since ${a.windowStart.toISOString()}${detail ? `  ${detail}` : ""}\n`);
+        }
+      });
+    });
+
+  const principal = program.command("principal").description("principals held by detection: suspensions and throttles");
+  common(principal.command("holds [name]").description("holds on principals (active and lifted), newest first")).action(async (name: string | undefined, o) => {
+    await withContainer(config(o), async (c) => {
+      const rows = await c.services.detection.holdsOf(name ? { principal: name } : {});
+      if (rows.length === 0) out("no holds\n");
+      const now = c.clock.now().getTime();
+      for (const h of rows) {
+        const state = h.liftedAt
+          ? `lifted ${h.liftedAt.toISOString()} by ${h.liftedBy ?? "?"}: ${h.liftReason ?? ""}`
+          : h.until && h.until.getTime() <= now
+            ? `ended ${h.until.toISOString()}`
+            : h.until
+              ? `ACTIVE until ${h.until.toISOString()}`
+              : "ACTIVE until lifted";
+        out(`${h.at.toISOString()}  ${h.id}  ${h.principal.padEnd(16)} ${h.kind.toUpperCase()}  ${h.reason}  ${state}\n`);
+      }
+    });
+  });
+  common(principal.command("lift <name>").description("lift a principal's suspension and throttle (audited; a running server sees it within seconds)"))
+    .requiredOption("--reason <text>", "why it is safe to let the principal in again (kept with the hold and in the audit log; no personal data)")
+    .action(async (name: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const lifted = await c.services.detection.lift({ by: operatorOf(c), source: "cli", requestId: `cli-${crypto.randomUUID()}` }, name, String(o.reason));
+        out(`${name}: ${lifted.length} hold${lifted.length === 1 ? "" : "s"} lifted (${lifted.map((h) => `${h.kind} ${h.id}`).join(", ") || "none stored"})\n`);
+      });
+    });
+
+  const canary = program.command("canary").description("canary (decoy) subjects no legitimate flow reads");
+  common(canary.command("create").description("create decoy subjects with real-looking values in a principal's context; any access to one trips the catalog's canary rule"))
+    .requiredOption("--as <principal>", "the service principal whose context (and collecting purpose) the canaries live in")
+    .option("--count <n>", "how many (1 to 1000)", "1")
+    .option("--purpose <purpose>", "collecting purpose (default: the principal's first)")
+    .action(async (o) => {
+      if (!/^\d+$/.test(String(o.count))) throw new HaechiError("VALIDATION_FAILED", "--count must be a whole number from 1 to 1000");
+      await withContainer(config(o), async (c) => {
+        const r = await c.services.canaries.create({ source: "cli", requestId: `cli-canary-${crypto.randomUUID()}` }, o.as, {
+          count: Number(o.count),
+          ...(o.purpose ? { purpose: o.purpose } : {}),
+        });
+        out(`${r.ids.length} canar${r.ids.length === 1 ? "y" : "ies"} created for ${r.principal} under ${r.purpose}; plant these ids among ${r.principal}'s own records, where only a dump or a walk finds them:\n`);
+        for (const id of r.ids) out(`  ${id}\n`);
+        if (!r.watched) out(`warning: the catalog has no canary rule watching ${r.principal}: reads of these are not flagged\n`);
       });
     });
 

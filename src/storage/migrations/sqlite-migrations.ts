@@ -203,6 +203,69 @@ export const sqliteDataMigrations: MigrationList = {
             ) STRICT, WITHOUT ROWID`,
       ]),
   },
+  // Detection (issue 5, ADR 0009): holds on principals (suspensions, throttles) that must outlive
+  // a restart, the alerts incidents are opened from, and the canary subjects' audit references.
+  "0006_principal_holds": { up: (db) => inOneTransaction(db, DETECTION_TABLES) },
+};
+
+/**
+ * The tables of `0006_principal_holds`. `IF NOT EXISTS` throughout: Kysely records a SQLite
+ * migration after `up` returns, outside any transaction, so a crash in between runs it again.
+ */
+const DETECTION_TABLES = [
+  sql`CREATE TABLE IF NOT EXISTS principal_holds (
+        id TEXT PRIMARY KEY,
+        principal TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('suspend', 'throttle')),
+        rule TEXT,
+        alert_id TEXT,
+        reason TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        until INTEGER,
+        lifted_at INTEGER,
+        lifted_by TEXT,
+        lift_reason TEXT
+      ) STRICT, WITHOUT ROWID`,
+  // Only holds not lifted: what every server reads at start and every few seconds.
+  sql`CREATE INDEX IF NOT EXISTS principal_holds_open ON principal_holds (principal) WHERE lifted_at IS NULL`,
+  sql`CREATE TABLE IF NOT EXISTS detection_alerts (
+        id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        type TEXT NOT NULL,
+        reaction TEXT NOT NULL CHECK (reaction IN ('alert', 'throttle', 'suspend')),
+        count INTEGER NOT NULL,
+        threshold INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        request_id TEXT,
+        detail TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID`,
+  sql`CREATE INDEX IF NOT EXISTS detection_alerts_by_at ON detection_alerts (at, id)`,
+  sql`CREATE INDEX IF NOT EXISTS detection_alerts_by_principal ON detection_alerts (principal, at)`,
+  // Audit references only: the decoys' ids are never stored, so the table names no one a
+  // principal could look up; no route lists it.
+  sql`CREATE TABLE IF NOT EXISTS canaries (
+        audit_ref TEXT PRIMARY KEY,
+        principal TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID`,
+];
+
+/**
+ * Runs statements atomically. Kysely runs SQLite migrations without a transaction of their own
+ * (its SQLite adapter has no transactional DDL), on the one writer connection: a crash halfway
+ * would otherwise leave half the tables.
+ */
+const inOneTransaction = async (db: Kysely<any>, statements: readonly ReturnType<typeof sql>[]): Promise<void> => {
+  await sql`BEGIN IMMEDIATE`.execute(db);
+  try {
+    await run(db, statements);
+    await sql`COMMIT`.execute(db);
+  } catch (e) {
+    await sql`ROLLBACK`.execute(db).catch(() => undefined);
+    throw e;
+  }
 };
 
 /**

@@ -45,6 +45,7 @@ import {
 } from "../store-fns.js";
 import type { SharedPool } from "./pg-pool.js";
 import { pgProvisionStore } from "./pg-provision-store.js";
+import { pgDetectionStore } from "./pg-detection-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
@@ -605,11 +606,13 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
 
   const provisions = pgProvisionStore({ pool, db, outsideTransaction });
   const sealed = pgSealedStore({ pool, outsideTransaction });
+  const detection = pgDetectionStore({ pool, outsideTransaction });
 
   return {
     transaction,
     provisions,
     sealed,
+    detection,
 
     getSubject: (id) =>
       guard(async () => {

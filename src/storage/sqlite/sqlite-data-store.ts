@@ -48,6 +48,7 @@ import {
 } from "../store-fns.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
+import { sqliteDetectionStore } from "./sqlite-detection-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
@@ -523,11 +524,13 @@ const sqliteDataStore = (
   // Same writer and mutex: provision and sealed writes queue behind (and are refused inside) transactions.
   const provisions = sqliteProvisionStore({ writer, writerDb, reader, readerDb, exclusive });
   const sealed = sqliteSealedStore({ writer, reader, exclusive });
+  const detection = sqliteDetectionStore({ writer, reader, exclusive });
 
   return {
     transaction,
     provisions,
     sealed,
+    detection,
 
     getSubject: (id) =>
       read(() => {
