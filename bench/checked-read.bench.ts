@@ -5,17 +5,21 @@
  *   - PostgreSQL: Haechi vs raw `pg` named point reads (target ≥ 0.4)
  *
  *   node --import tsx bench/checked-read.bench.ts [--store sqlite|postgres|both] [--seconds 10]
- *     [--subjects 20000] [--connections 32]
+ *     [--subjects 20000] [--connections 32] [--detection off|on]
+ *
+ * `--detection on` serves a catalog with every detection rule type watching the reading
+ * principal (bench/lib/checked-read.ts) and writes checked-read-detection.json; the default
+ * serves the demo catalog without detection and writes checked-read.json. The overhead of
+ * detection is measured in one run, alternating the two, by bench/detection-overhead.bench.ts.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { loadConfig } from "../src/config/config.js";
-import { buildContainer } from "../src/container.js";
 import { freshDatabase, startPostgres } from "../test/helpers/pg.js";
+import { checkedRead, prepare, writeCatalogs, type Detection } from "./lib/checked-read.js";
 import { writeResult } from "./lib/machine.js";
-import { runLoad, startServer, stopServer, type LoadResult } from "./lib/load.js";
+import { runLoad, startServer, stopServer } from "./lib/load.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -23,47 +27,18 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "10" },
     subjects: { type: "string", default: "20000" },
     connections: { type: "string", default: "32" },
+    detection: { type: "string", default: "off" },
   },
 });
+if (args.detection !== "off" && args.detection !== "on") throw new Error("--detection is off or on");
+const detection = args.detection as Detection;
+const resultName = detection === "on" ? "checked-read-detection" : "checked-read";
 const seconds = Number(args.seconds);
 const subjects = Number(args.subjects);
 const connections = Number(args.connections);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-/** Creates a home with `n` subjects imported through the import service; returns ids and a key. */
-const prepare = async (env: Record<string, string>) => {
-  const config = loadConfig(env);
-  const c = await buildContainer(config, { createKeyring: true });
-  const file = path.join(config.home, "subjects.ndjson");
-  const lines: string[] = [];
-  for (let i = 0; i < subjects; i++) {
-    lines.push(
-      JSON.stringify({
-        fields: { user_id: `bench-${i}`, phone: `010-${String(1000 + (i % 9000)).padStart(4, "0")}-${String(i % 10000).padStart(4, "0")}`, name: "김철수", nickname: `nick${i}` },
-      }),
-    );
-  }
-  fs.writeFileSync(file, `${lines.join("\n")}\n`);
-  const ids: string[] = [];
-  await c.services.import.run({ file, principal: "talk-app", purpose: "talk_service", onImported: (r) => ids.push(r.id) });
-  const key = (await c.services.auth.issue("talk-app")).token;
-  await c.close();
-  return { ids, key };
-};
-
-const haechiLoad = async (env: Record<string, string>, ids: string[], key: string): Promise<LoadResult> => {
-  const { url, proc } = await startServer(["src/main.ts", "serve"], { ...env, HAECHI_PORT: "0", HAECHI_LOG_LEVEL: "warn" });
-  try {
-    const paths = ids.map((id) => `/v1/subjects/${id}?purpose=talk_service&fields=phone,name,nickname`);
-    const headers = { authorization: `Bearer ${key}` };
-    await runLoad({ url, seconds: 3, connections, headers, paths }); // warm-up
-    const r = await runLoad({ url, seconds, connections, headers, paths });
-    if (r.non2xx > 0 || r.errors > 0) throw new Error(`checked reads failed: ${r.non2xx} non-2xx, ${r.errors} errors`);
-    return r;
-  } finally {
-    await stopServer(proc);
-  }
-};
+const catalogOf = (home: string) => writeCatalogs(home)[detection];
 
 const results: Record<string, unknown> = {};
 
@@ -71,7 +46,8 @@ if (args.store === "sqlite" || args.store === "both") {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-bench-"));
   const env = { HAECHI_HOME: home, HAECHI_LOG_LEVEL: "warn" };
   log(`sqlite: importing ${subjects} subjects…`);
-  const { ids, key } = await prepare(env);
+  const catalog = catalogOf(home);
+  const { ids, key } = await prepare(env, subjects, catalog);
 
   log("bare fastify…");
   const bare = await startServer(["bench/servers/bare-fastify.ts"]);
@@ -80,12 +56,12 @@ if (args.store === "sqlite" || args.store === "both") {
   await stopServer(bare.proc);
   log(`  bare: ${bareR.rps.toFixed(0)} req/s p99 ${bareR.p99} ms`);
 
-  log("haechi checked read (sqlite)…");
-  const h = await haechiLoad(env, ids, key);
+  log(`haechi checked read (sqlite, detection ${detection})…`);
+  const h = await checkedRead(env, catalog, ids, key, { seconds, connections });
   log(`  haechi: ${h.rps.toFixed(0)} req/s p99 ${h.p99} ms; ratio ${(h.rps / bareR.rps).toFixed(3)}`);
   results.sqlite = {
     yardstick: { name: "bare Fastify JSON route", ...bareR },
-    haechi: { name: "GET /v1/subjects/:id (auth + policy + 3-field decrypt + durable audit, synchronous=FULL)", ...h },
+    haechi: { name: `GET /v1/subjects/:id (auth + policy + 3-field decrypt + durable audit, synchronous=FULL; detection ${detection})`, ...h },
     ratio: h.rps / bareR.rps,
     target: { ratio: 1 / 3, p99Ms: 10 },
     met: h.rps / bareR.rps >= 1 / 3 && h.p99 <= 10,
@@ -101,18 +77,19 @@ if (args.store === "postgres" || args.store === "both") {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-bench-pg-"));
     const env = { HAECHI_HOME: home, HAECHI_LOG_LEVEL: "warn", HAECHI_STORE: "postgres", HAECHI_PG_URL: db.url };
     log(`postgres: importing ${subjects} subjects…`);
-    const { ids, key } = await prepare(env);
+    const catalog = catalogOf(home);
+    const { ids, key } = await prepare(env, subjects, catalog);
 
     log("raw pg named point reads…");
     const rawResult = await runRawPg(db.url);
     log(`  raw pg: ${rawResult.rps.toFixed(0)} reads/s`);
 
-    log("haechi checked read (postgres)…");
-    const h = await haechiLoad(env, ids, key);
+    log(`haechi checked read (postgres, detection ${detection})…`);
+    const h = await checkedRead(env, catalog, ids, key, { seconds, connections });
     log(`  haechi: ${h.rps.toFixed(0)} req/s p99 ${h.p99} ms; ratio ${(h.rps / rawResult.rps).toFixed(3)}`);
     results.postgres = {
       yardstick: { name: "raw pg named point reads (same machine, same concurrency)", ...rawResult },
-      haechi: { name: "GET /v1/subjects/:id on PostgreSQL (auth + policy + 3-field decrypt + durable audit)", ...h },
+      haechi: { name: `GET /v1/subjects/:id on PostgreSQL (auth + policy + 3-field decrypt + durable audit; detection ${detection})`, ...h },
       ratio: h.rps / rawResult.rps,
       target: { ratio: 0.4 },
       met: h.rps / rawResult.rps >= 0.4,
@@ -141,14 +118,15 @@ async function runRawPg(url: string): Promise<{ rps: number; reads: number; seco
 // A run of one store keeps the other store's last result (each section carries its own date).
 const previous = (() => {
   try {
-    return JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "results/checked-read.json"), "utf8")) as Record<string, unknown>;
+    return JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, `results/${resultName}.json`), "utf8")) as Record<string, unknown>;
   } catch {
     return {};
   }
 })();
 const stamp = new Date().toISOString();
 for (const k of Object.keys(results)) (results[k] as Record<string, unknown>).date = stamp;
-writeResult("checked-read", {
+writeResult(resultName, {
+  detection,
   connections,
   seconds,
   subjects,

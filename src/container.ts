@@ -5,9 +5,9 @@
 import { auditLog, type AuditLog } from "./audit/audit-log.js";
 import type { Config } from "./config/config.js";
 import type { Catalog } from "./core/catalog/catalog-schema.js";
-import { formatIssues, loadCatalogFile } from "./core/catalog/catalog-fns.js";
+import { formatIssues, idContextOf, loadCatalogFile } from "./core/catalog/catalog-fns.js";
 import { systemClock, type Clock } from "./core/clock.js";
-import { HaechiError } from "./core/errors.js";
+import { HaechiError, isHaechiError } from "./core/errors.js";
 import type { NoticeTransport } from "./core/ports.js";
 import { blindIndex } from "./crypto/blind-index.js";
 import { deriveKey, openLocalKeyring, type LocalKeyring } from "./crypto/keyring.js";
@@ -16,13 +16,17 @@ import { subjectKeys } from "./crypto/subject-keys.js";
 import { auditService } from "./services/audit-service.js";
 import { authService } from "./services/auth-service.js";
 import { backupService } from "./services/backup-service.js";
+import { canaryService } from "./services/canary-service.js";
+import { detectionService } from "./services/detection-service.js";
 import { importService } from "./services/import-service.js";
 import { incidentService } from "./services/incident-service.js";
 import { pickupTransport } from "./notify/pickup-transport.js";
 import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
+import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
 import { provisionService } from "./services/provision-service.js";
+import { reviewService } from "./services/review-service.js";
 import type { CatalogSource } from "./services/service-types.js";
 import { subjectService } from "./services/subject-service.js";
 import { openPostgresStores, openSqliteStores, type Stores } from "./storage/index.js";
@@ -37,6 +41,8 @@ export interface ContainerOptions {
   wrapAuditStore?: (s: Stores["audit"]) => Stores["audit"];
   /** How incident notices and reports are delivered (default: the operator's pickup box). */
   transport?: NoticeTransport;
+  /** How often detection re-reads holds and canaries written by other processes (default 5000 ms). */
+  detectionRefreshMs?: number;
 }
 
 export const loadCatalog = (file: string): Catalog => {
@@ -82,9 +88,39 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     journal,
   });
   const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed, journal });
+  // Detection reads the live access stream: every entry as it is recorded (ADR 0009).
+  const detection = detectionService({
+    ...base,
+    store: stores.data.detection,
+    meta: stores.data,
+    ...(opts.detectionRefreshMs === undefined ? {} : { refreshMs: opts.detectionRefreshMs }),
+    onError: (e) => process.stderr.write(`haechi: detection could not record an alert or hold (${isHaechiError(e) ? e.code : "STORE_ERROR"})\n`),
+  });
+  const stopObserving = audit.observe((entry) => detection.observe(entry));
+  await detection.start();
+  const auditSvc = auditService({
+    store: auditStore,
+    flush: () => audit.flush(),
+    chainKey: keyring.secrets.chainKey,
+    signer: keyring.secrets.signer,
+    clock,
+  });
   const services = {
     subjects,
     erase,
+    detection,
+    canaries: canaryService({
+      ...base,
+      subjects,
+      store: stores.data.detection,
+      auditRefOf: async (principal, external) => {
+        const id = ids.pseudonyms.resolve(idContextOf(catalog, principal), external);
+        const row = id === undefined ? undefined : await stores.keys.get(id);
+        if (row === undefined) throw new HaechiError("INTERNAL", "a canary just created has no key");
+        return row.auditRef;
+      },
+      onCreated: () => detection.refresh(),
+    }),
     auth: authService({ ...base, data: stores.data }),
     backup: backupService({
       ...base,
@@ -95,13 +131,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       keyringId: deriveKey(keyring.secrets.chainKey, "backup/keyring-id", 8).toString("hex"),
       reerase: erase.reerase,
     }),
-    audit: auditService({
-      store: auditStore,
-      flush: () => audit.flush(),
-      chainKey: keyring.secrets.chainKey,
-      signer: keyring.secrets.signer,
-      clock,
-    }),
+    audit: auditSvc,
     keys: keysService({ keys: stores.keys, kek: keyring.kek, audit, clock }),
     provisions: provisionService({
       ...base,
@@ -112,6 +142,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       pseudonymRoot: keyring.secrets.pseudonymKey,
       signer: keyring.secrets.signer,
       exportDir: config.exportDir,
+      exportKeep: config.exportKeep,
       pageSize: config.provisionPageSize,
       ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
     }),
@@ -133,6 +164,19 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       keys: stores.keys,
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
     }),
+    review: reviewService({ ...base, store: auditStore, flush: () => audit.flush(), reportsDir: config.reportsDir }),
+    evidence: evidenceService({
+      ...base,
+      store: auditStore,
+      data: stores.data,
+      keys: stores.keys,
+      verify: () => auditSvc.verify(),
+      checkpoint: () => auditSvc.checkpoint(),
+      signer: keyring.secrets.signer,
+      catalogFile: config.catalogFile,
+      reportsDir: config.reportsDir,
+      evidenceDir: config.evidenceDir,
+    }),
   };
   return {
     config,
@@ -149,6 +193,8 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     services,
     async close() {
       await services.provisions.drain();
+      stopObserving();
+      await detection.close();
       await audit.close();
       keys.clear();
       await stores.close();

@@ -36,6 +36,14 @@ export interface AuditLog {
   record(entry: AuditInput): Promise<number>;
   /** Write several entries (consecutive seqs when no other writer interleaves). */
   recordMany(entries: readonly AuditInput[]): Promise<number[]>;
+  /**
+   * Calls `fn` with every entry as it is recorded: stamped and canonicalised, synchronously and in
+   * record order, before it is durable (an entry whose write then fails was still attempted).
+   * This is the live access stream detection reads instead of reading the store back. An
+   * observer must be cheap (it runs on the request path) and must not throw; a throw is ignored
+   * and reported to `onError`. Returns a function that stops the observation.
+   */
+  observe(fn: (entry: Readonly<AuditEntry>) => void): () => void;
   /** Resolves once everything recorded so far has been written or has failed. */
   flush(): Promise<void>;
   /** Refuse new entries and flush. Does not close the store (the container owns it). */
@@ -148,6 +156,21 @@ export const auditLog = (deps: AuditLogDeps): AuditLog => {
     }
   };
 
+  let observers: readonly ((entry: Readonly<AuditEntry>) => void)[] = [];
+  const notify = (entry: AuditEntry): void => {
+    for (const fn of observers) {
+      try {
+        fn(entry);
+      } catch (e) {
+        try {
+          deps.onError?.(e);
+        } catch {
+          // An observer's failure must not change the outcome reported to callers.
+        }
+      }
+    }
+  };
+
   const enqueue = (prepared: { entry: AuditEntry; body: string }): Promise<number> =>
     new Promise<number>((resolve, reject) => {
       queue.push({ ...prepared, resolve, reject });
@@ -156,13 +179,16 @@ export const auditLog = (deps: AuditLogDeps): AuditLog => {
 
   const record = async (input: AuditInput): Promise<number> => {
     if (closed) throw unavailable("audit log is closed");
-    return enqueue(prepare(input));
+    const prepared = prepare(input);
+    if (observers.length > 0) notify(prepared.entry);
+    return enqueue(prepared);
   };
 
   /** All or nothing at validation: one malformed entry refuses the whole call before any write. */
   const recordMany = async (inputs: readonly AuditInput[]): Promise<number[]> => {
     if (closed) throw unavailable("audit log is closed");
     const prepared = inputs.map(prepare);
+    if (observers.length > 0) for (const p of prepared) notify(p.entry);
     return Promise.all(prepared.map(enqueue));
   };
 
@@ -176,6 +202,12 @@ export const auditLog = (deps: AuditLogDeps): AuditLog => {
   return {
     record,
     recordMany,
+    observe(fn) {
+      observers = [...observers, fn];
+      return () => {
+        observers = observers.filter((o) => o !== fn);
+      };
+    },
     flush,
     async close() {
       closed = true;

@@ -93,6 +93,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
           await c.services.erase.sweepDormant({ by: "scheduler" });
           await c.services.erase.sweepRetention({ by: "scheduler" });
           await c.services.erase.sweep({ by: "scheduler" });
+          await c.services.provisions.expireExports({ by: "scheduler" });
         })().catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "destruction sweep failed"));
       }, 24 * 3600 * 1000);
       sweeper.unref();
@@ -167,6 +168,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
 
   const cliCtx = (principal: string) => ({ principal, source: "cli", requestId: `cli-${crypto.randomUUID()}` });
+  /** The principal an operator's CLI acts as: the catalog's first operator, else "cli". */
+  const operatorOf = (c: Container) => Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
   const printProvision = (v: { id: string; status: string; classification: string; basis: string; transferBasis: string | null; country: string; fields: string[]; counts: { scanned: number; included: number; excluded: Record<string, number> }; parts: number; diff?: { added: number; removed: number; kept: number } | null; reasons: string[] }) => {
     out(`${v.id}: ${v.status} — ${v.classification} (${v.basis})${v.transferBasis ? `, overseas to ${v.country} on ${v.transferBasis}` : ""}\n`);
     out(`  fields: ${v.fields.join(", ")}\n  scanned ${v.counts.scanned}, included ${v.counts.included}, parts ${v.parts}\n`);
@@ -194,7 +197,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       const c = await buildContainer(cfg);
       try {
         const svc = c.services.provisions;
-        const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+        const operator = operatorOf(c);
         if (o.status || o.verify) {
           const ctx = cliCtx(o.as ?? operator);
           if (o.status) printProvision(await svc.get(ctx, o.status));
@@ -313,6 +316,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         });
         const p = await c.services.erase.sweepRetention({ by: "haechi sweep" });
         const r = await c.services.erase.sweep({ by: "haechi sweep", overdueDays: Number(o.overdueDays) });
+        const x = await c.services.provisions.expireExports({ by: "haechi sweep" });
         bar.done(d.erased + d.sealed + d.separated + r.subjects);
         if (d.action === "separate") {
           out(`dormancy (inactive since before ${d.cutoff}): ${d.separated} accounts separated; ${d.noticeDue} to be told in advance\n`);
@@ -324,6 +328,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         out(`compaction: the unreadable rows of ${d.compacted} erased accounts deleted\n`);
         out(`purpose periods: ${p.destroyed} values of ${p.subjects} subjects destroyed, ${p.sealed} moved to the sealed store (kept by law)\n`);
         out(`sealed store at ${r.at}: ${r.values} values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);
+        out(`provision exports: the files of ${x.provisions} finished provisions destroyed (${x.files} files, kept ${c.config.exportKeep} for fetching)\n`);
         const late = d.overdue + r.overdue;
         if (late > 0) {
           out(`ALERT: ${late} subjects were more than ${o.overdueDays} days past their deadline (PIPA Art. 21(1): without delay)\n`);
@@ -403,7 +408,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .action(async (o) => {
       if (Boolean(o.recipient) === Boolean(o.country)) throw new HaechiError("VALIDATION_FAILED", "give exactly one of --recipient or --country");
       await withContainer(config(o), async (c) => {
-        const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+        const operator = operatorOf(c);
         const s = await c.services.provisions.suspend(cliCtx(operator), {
           scope: o.recipient ? "recipient" : "country",
           target: o.recipient ?? o.country,
@@ -415,24 +420,156 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
   common(suspend.command("lift <id>").description("lift a suspension")).action(async (id: string, o) => {
     await withContainer(config(o), async (c) => {
-      const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+      const operator = operatorOf(c);
       await c.services.provisions.lift(cliCtx(operator), id);
       out(`suspension ${id} lifted\n`);
     });
   });
   common(suspend.command("list").description("suspensions, active and lifted")).action(async (o) => {
     await withContainer(config(o), async (c) => {
-      const operator = Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+      const operator = operatorOf(c);
       for (const s of await c.services.provisions.suspensions(cliCtx(operator))) {
         out(`${s.id}  ${s.scope} ${s.target}  order ${s.order}  since ${s.at.toISOString()}${s.liftedAt ? `  lifted ${s.liftedAt.toISOString()}` : `  ACTIVE (objection until ${objectionDeadline(s.at).toISOString()})`}\n`);
       }
     });
   });
 
+  const review = program.command("review").description("the monthly access-log review (Safety Standard Art. 8(2))");
+  const officer = (by: string) => {
+    if (!/^[A-Za-z0-9._@-]{1,64}$/.test(by)) throw new HaechiError("VALIDATION_FAILED", "--by must be the reviewer's staff id (letters, digits, . _ @ -; at most 64)");
+    return by;
+  };
+  common(review.command("generate").description("review one finished month (KST): unusual access, every bulk release with its recorded justification; writes JSON, Markdown and an SVG chart"))
+    .requiredOption("--month <YYYY-MM>", "the month to review")
+    .option("--by <staff-id>", "who generated it", "haechi-review")
+    .option("--bulk-at <n>", "an entry releasing at least this many records is a bulk release", "100")
+    .action(async (o) => {
+      if (!/^\d+$/.test(String(o.bulkAt)) || Number(o.bulkAt) < 1) throw new HaechiError("VALIDATION_FAILED", "--bulk-at must be a whole number of at least 1");
+      await withContainer(config(o), async (c) => {
+        const bar = progressBar("review", { unit: "entries" });
+        const r = await c.services.review.generate({ month: o.month, by: officer(o.by), bulkAt: Number(o.bulkAt), onProgress: (n) => bar.update(n) });
+        bar.done(r.review.entries);
+        out(`access-log review ${r.review.month}: ${r.review.entries} entries, ${r.review.principals.length} principals, ${r.review.bulk.length} bulk releases (${r.review.bulk.filter((b) => b.escalate).length} to escalate), ${r.review.findings.length} findings\n`);
+        for (const f of r.review.findings) out(`  ${f}\n`);
+        out(`written: ${r.files.markdown} (SHA-256 of the JSON ${r.sha256})\n`);
+        if (r.review.findings.length > 0) process.exitCode = 2;
+      });
+    });
+  common(review.command("sign").description("record the privacy officer's sign-off on the generated review"))
+    .requiredOption("--month <YYYY-MM>", "the month reviewed")
+    .requiredOption("--by <staff-id>", "the privacy officer signing off")
+    .option("--note <text>", "what was checked or followed up (no personal data)")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const st = await c.services.review.signOff({ month: o.month, by: officer(o.by), ...(o.note ? { note: String(o.note) } : {}) });
+        out(`access-log review ${st.month} signed off by ${st.signedOff!.by} at ${st.signedOff!.at} (SHA-256 ${st.signedOff!.sha256})\n`);
+      });
+    });
+  common(review.command("status").description("whether a month's review was generated and signed off"))
+    .requiredOption("--month <YYYY-MM>", "the month")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const st = await c.services.review.status(o.month);
+        out(`${st.month}: ${st.generated ? `generated ${st.generated.at} by ${st.generated.by}` : "not generated"}; ${st.signedOff ? `signed off ${st.signedOff.at} by ${st.signedOff.by}` : "not signed off"}\n`);
+        if (!st.signedOff) process.exitCode = 2;
+      });
+    });
+
+  common(program.command("evidence").description("the evidence pack for the regulator: catalog and data map, access records of a window as chained, audit verification and a signed checkpoint, provisions, protective measures, monthly reviews; one signed .tar.gz"))
+    .requiredOption("--from <date>", "window start (YYYY-MM-DD is midnight KST, or ISO 8601)")
+    .requiredOption("--to <date>", "window end, exclusive (YYYY-MM-DD is midnight KST, or ISO 8601)")
+    .option("--by <staff-id>", "who is packing it", "haechi-evidence")
+    .action(async (o) => {
+      const when = (v: string) => new Date(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T00:00:00+09:00` : v);
+      await withContainer(config(o), async (c) => {
+        const bar = progressBar("evidence", { unit: "records" });
+        const p = await c.services.evidence.pack({ from: when(o.from), to: when(o.to), by: officer(o.by), onProgress: (n) => bar.update(n) });
+        bar.done(p.accessRecords);
+        out(`evidence pack ${p.file}\n  window ${p.window.from} – ${p.window.to}: ${p.accessRecords} access records; audit chain ${p.verified ? "verified" : "FAILED verification"}\n  ${p.members.length} members, SHA-256 ${p.sha256}\n`);
+        if (!p.verified) process.exitCode = 2;
+      });
+    });
+
+  // ── detection (ADR 0009) ────────────────────────────────────────────────
+  const alerts = program.command("alerts").description("what detection flagged (volume, enumeration, canaries, off-hours, deny storms, exports, new networks)");
+  common(alerts.command("list").description("alerts, newest first"))
+    .option("--principal <name>", "only alerts about this principal")
+    .option("--rule <name>", "only alerts of this catalog rule")
+    .option("--since <time>", "only alerts at or after this ISO time")
+    .option("--limit <n>", "at most this many (1 to 1000)", "100")
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      if (!/^\d+$/.test(String(o.limit)) || Number(o.limit) < 1 || Number(o.limit) > 1000) throw new HaechiError("VALIDATION_FAILED", "--limit must be a whole number from 1 to 1000");
+      const since = o.since === undefined ? undefined : new Date(o.since);
+      if (since !== undefined && Number.isNaN(since.getTime())) throw new HaechiError("VALIDATION_FAILED", "--since must be an ISO time such as 2026-03-01T09:00:00+09:00");
+      await withContainer(config(o), async (c) => {
+        const rows = await c.services.detection.alerts({
+          ...(o.principal ? { principal: o.principal } : {}),
+          ...(o.rule ? { rule: o.rule } : {}),
+          ...(since ? { since } : {}),
+          limit: Number(o.limit),
+        });
+        if (o.json) {
+          out(`${JSON.stringify(rows, null, 2)}\n`);
+          return;
+        }
+        if (rows.length === 0) out("no alerts\n");
+        for (const a of rows) {
+          const detail = Object.entries(a.detail).map(([k, v]) => `${k}=${String(v)}`).join(" ");
+          out(`${a.at.toISOString()}  ${a.id}  ${a.principal.padEnd(16)} ${a.rule} (${a.type}) ${a.reaction.toUpperCase()}  count ${a.count}/${a.threshold} since ${a.windowStart.toISOString()}${detail ? `  ${detail}` : ""}\n`);
+        }
+      });
+    });
+
+  const principal = program.command("principal").description("principals held by detection: suspensions and throttles");
+  common(principal.command("holds [name]").description("holds on principals (active and lifted), newest first")).action(async (name: string | undefined, o) => {
+    await withContainer(config(o), async (c) => {
+      const rows = await c.services.detection.holdsOf(name ? { principal: name } : {});
+      if (rows.length === 0) out("no holds\n");
+      const now = c.clock.now().getTime();
+      for (const h of rows) {
+        const state = h.liftedAt
+          ? `lifted ${h.liftedAt.toISOString()} by ${h.liftedBy ?? "?"}: ${h.liftReason ?? ""}`
+          : h.until && h.until.getTime() <= now
+            ? `ended ${h.until.toISOString()}`
+            : h.until
+              ? `ACTIVE until ${h.until.toISOString()}`
+              : "ACTIVE until lifted";
+        out(`${h.at.toISOString()}  ${h.id}  ${h.principal.padEnd(16)} ${h.kind.toUpperCase()}  ${h.reason}  ${state}\n`);
+      }
+    });
+  });
+  common(principal.command("lift <name>").description("lift a principal's suspension and throttle (audited; a running server sees it within seconds)"))
+    .requiredOption("--reason <text>", "why it is safe to let the principal in again (kept with the hold and in the audit log; no personal data)")
+    .action(async (name: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const lifted = await c.services.detection.lift({ by: operatorOf(c), source: "cli", requestId: `cli-${crypto.randomUUID()}` }, name, String(o.reason));
+        out(`${name}: ${lifted.length} hold${lifted.length === 1 ? "" : "s"} lifted (${lifted.map((h) => `${h.kind} ${h.id}`).join(", ") || "none stored"})\n`);
+      });
+    });
+
+  const canary = program.command("canary").description("canary (decoy) subjects no legitimate flow reads");
+  common(canary.command("create").description("create decoy subjects with real-looking values in a principal's context; any access to one trips the catalog's canary rule"))
+    .requiredOption("--as <principal>", "the service principal whose context (and collecting purpose) the canaries live in")
+    .option("--count <n>", "how many (1 to 1000)", "1")
+    .option("--purpose <purpose>", "collecting purpose (default: the principal's first)")
+    .action(async (o) => {
+      if (!/^\d+$/.test(String(o.count))) throw new HaechiError("VALIDATION_FAILED", "--count must be a whole number from 1 to 1000");
+      await withContainer(config(o), async (c) => {
+        const r = await c.services.canaries.create({ source: "cli", requestId: `cli-canary-${crypto.randomUUID()}` }, o.as, {
+          count: Number(o.count),
+          ...(o.purpose ? { purpose: o.purpose } : {}),
+        });
+        out(`${r.ids.length} canar${r.ids.length === 1 ? "y" : "ies"} created for ${r.principal} under ${r.purpose}; plant these ids among ${r.principal}'s own records, where only a dump or a walk finds them:\n`);
+        for (const id of r.ids) out(`  ${id}\n`);
+        if (!r.watched) out(`warning: the catalog has no canary rule watching ${r.principal}: reads of these are not flagged\n`);
+      });
+    });
+
   // ---------------------------------------------------------------- incidents (PIPA Art. 34)
   const incident = program.command("incident").description("breach response: open, scope, notify and report within 72 hours (PIPA Art. 34)");
-  const operatorOf = (c: Container, as: string | undefined) =>
-    as ?? Object.entries(c.catalog.current().principals).find(([, p]) => p.role === "operator")?.[0] ?? "cli";
+  /** The principal an incident command acts as: --as, else the catalog's first operator. */
+  const incidentActor = (c: Container, as: string | undefined) => as ?? operatorOf(c);
   const many = (v: string, prev: string[] = []) => [...prev, ...v.split(",").map((x) => x.trim()).filter(Boolean)];
   const printIncident = (v: IncidentView, opts: { timeline?: boolean } = {}) => {
     out(`${v.id}  ${v.kind}  ${v.status}  law ${v.law}\n`);
@@ -496,7 +633,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
           source = { type, ...(o.alertSeq ? { auditSeq: Number(o.alertSeq) } : {}), ...(o.alertId ? { alertId: o.alertId } : {}) };
         } else source = { type };
         const traced = (o.principal?.length ?? 0) + (o.recipient?.length ?? 0) > 0 || o.from !== undefined;
-        const v = await c.services.incidents.open(cliCtx(operatorOf(c, o.as)), {
+        const v = await c.services.incidents.open(cliCtx(incidentActor(c, o.as)), {
           kind,
           summary: o.summary,
           source,
@@ -517,7 +654,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .action(async (o) => {
       await withContainer(config(o), async (c) => {
         const status = oneOf(o.status, ["open", "closed"] as const, "--status");
-        for (const v of await c.services.incidents.list(cliCtx(operatorOf(c, o.as)), status ? { status } : {})) {
+        for (const v of await c.services.incidents.list(cliCtx(incidentActor(c, o.as)), status ? { status } : {})) {
           out(`${v.id}  ${v.kind.padEnd(10)} ${v.status.padEnd(6)} aware ${v.awareAt}  deadline ${v.deadline} (${v.timeLeft.text})  ${v.people ? `${v.people.total} people` : "no scope"}  ${v.summary}\n`);
         }
       });
@@ -528,7 +665,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .option("--as <principal>", "operator principal")
     .action(async (id: string, o) => {
       await withContainer(config(o), async (c) => {
-        const v = await c.services.incidents.get(cliCtx(operatorOf(c, o.as)), id);
+        const v = await c.services.incidents.get(cliCtx(incidentActor(c, o.as)), id);
         if (o.json) out(`${JSON.stringify(v, null, 2)}\n`);
         else printIncident(v, { timeline: true });
       });
@@ -542,7 +679,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .option("--as <principal>", "operator principal")
     .action(async (id: string, o) => {
       await withContainer(config(o), async (c) => {
-        const v = await c.services.incidents.scope(cliCtx(operatorOf(c, o.as)), id, {
+        const v = await c.services.incidents.scope(cliCtx(incidentActor(c, o.as)), id, {
           ...(o.principal ? { principals: o.principal } : {}),
           ...(o.recipient ? { recipients: o.recipient } : {}),
           from: isoOpt(o.from, "--from"),
@@ -580,7 +717,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
           ...(o.intrusion ? { intrusion: true } : {}),
         };
         const confirm = oneOf(o.confirm, INCIDENT_KINDS.filter((k) => k !== "possible"), "--confirm");
-        const v = await c.services.incidents.record(cliCtx(operatorOf(c, o.as)), id, {
+        const v = await c.services.incidents.record(cliCtx(incidentActor(c, o.as)), id, {
           ...(Object.keys(facts).length > 0 ? { facts } : {}),
           ...(containment.length > 0 ? { containment } : {}),
           ...(o.riskReduced ? { riskReduced: { reason: o.riskReduced } } : {}),
@@ -596,7 +733,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .option("--as <principal>", "operator principal")
     .action(async (id: string, o) => {
       await withContainer(config(o), async (c) => {
-        const v = await c.services.incidents.notify(cliCtx(operatorOf(c, o.as)), id);
+        const v = await c.services.incidents.notify(cliCtx(incidentActor(c, o.as)), id);
         const r = v.round;
         out(`${r.kind} notice to ${r.people} people: ${Object.entries(r.byChannel).sort(([a], [b]) => (a < b ? -1 : 1)).map(([ch, n]) => `${n} by ${ch}`).join(", ") || "none directly"}; ${r.withoutContact} without contact details${r.posting ? "; website posting for at least 30 days" : ""}; ${r.sent} handed over, ${r.failed} failed\n`);
         printIncident(v);
@@ -609,7 +746,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .action(async (id: string, o) => {
       await withContainer(config(o), async (c) => {
         const authority = oneOf(o.authority, ["pipc_kisa", "fsc_fss"] as const, "--authority");
-        const v = await c.services.incidents.report(cliCtx(operatorOf(c, o.as)), id, authority ? { authority } : {});
+        const v = await c.services.incidents.report(cliCtx(incidentActor(c, o.as)), id, authority ? { authority } : {});
         printIncident(v);
       });
     });
@@ -623,7 +760,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       if (!/^[1-9]\d*$/.test(String(o.limit)) || Number(o.limit) > 1000) throw new HaechiError("VALIDATION_FAILED", "--limit must be a whole number from 1 to 1000");
       await withContainer(config(o), async (c) => {
         const status = oneOf(o.status, ["queued", "sent", "failed"] as const, "--status");
-        const r = await c.services.incidents.outbox(cliCtx(operatorOf(c, o.as)), id, { ...(status ? { status } : {}), limit: Number(o.limit), ...(o.after ? { after: o.after } : {}) });
+        const r = await c.services.incidents.outbox(cliCtx(incidentActor(c, o.as)), id, { ...(status ? { status } : {}), limit: Number(o.limit), ...(o.after ? { after: o.after } : {}) });
         for (const m of r.messages) out(`${JSON.stringify(m)}\n`);
         if (r.next) process.stderr.write(`more: --after ${r.next}\n`);
       });

@@ -4,6 +4,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import { isoPeriod } from "../core/catalog/catalog-schema.js";
 import { HaechiError } from "../core/errors.js";
 
 const schema = z.object({
@@ -20,6 +21,7 @@ const schema = z.object({
   HAECHI_SHRED_JOURNAL: z.string().optional(),
   HAECHI_PROVISION_PAGE: z.coerce.number().int().min(1).max(100_000).default(4000),
   HAECHI_PROVISION_THREADS: z.coerce.number().int().min(0).max(64).optional(),
+  HAECHI_EXPORT_KEEP: isoPeriod.default("P30D"),
 });
 
 export interface Config {
@@ -35,6 +37,12 @@ export interface Config {
   shredJournalFile: string;
   /** Where provision exports (encrypted part files and manifests) are written. */
   exportDir: string;
+  /** How long a finished provision's export files stay for the recipient to fetch (ISO period). */
+  exportKeep: string;
+  /** Where generated reports (the monthly access-log review) are written. */
+  reportsDir: string;
+  /** Where evidence packs for the regulator are written. */
+  evidenceDir: string;
   /** Subjects per provision page and part file. */
   provisionPageSize: number;
   /** Worker threads for provision exports (undefined: min(2, cores); 0: inline). */
@@ -68,6 +76,9 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
         : { kind: "sqlite" as const, dir: path.join(home, "db"), synchronous: e.HAECHI_SQLITE_SYNC },
     keyringFile: path.join(home, "keyring.json"),
     exportDir: path.join(home, "exports"),
+    exportKeep: e.HAECHI_EXPORT_KEEP,
+    reportsDir: path.join(home, "reports"),
+    evidenceDir: path.join(home, "evidence"),
     shredJournalFile: e.HAECHI_SHRED_JOURNAL ? path.resolve(e.HAECHI_SHRED_JOURNAL) : path.join(home, "shred-journal.ndjson"),
     provisionPageSize: e.HAECHI_PROVISION_PAGE,
     provisionThreads: e.HAECHI_PROVISION_THREADS,

@@ -15,6 +15,10 @@ export const ERROR_CODES = [
   // authentication
   "UNAUTHENTICATED",
   "AUTH_LOCKED",
+  /** Detection throttled the principal: its requests are capped for a while (retry later). */
+  "PRINCIPAL_THROTTLED",
+  /** Detection (or an operator) suspended the principal: refused until an operator lifts it. */
+  "PRINCIPAL_SUSPENDED",
   // authorisation / policy
   "ACCESS_DENIED",
   "RRN_CONSENT_NOT_A_BASIS",

@@ -211,6 +211,8 @@ export interface DataStore {
   readonly sealed: SealedStore;
   /** Incidents, their timelines, affected people, notices and outbox (same database and writer). */
   readonly incidents: IncidentStore;
+  /** Detection's alerts, principal holds and canaries (same database and writer). */
+  readonly detection: DetectionStore;
 
   close(): Promise<void>;
 }
@@ -482,6 +484,79 @@ export interface NoticeTransport {
   readonly needsAddress: boolean;
   /** One result per message: a proof of delivery, or a closed error code. */
   deliver(messages: readonly OutgoingNotice[]): Promise<{ id: string; proof: string | null; error: string | null }[]>;
+}
+
+// ---------------------------------------------------------------- detection (issue 5)
+
+export type DetectionReactionKind = "alert" | "throttle" | "suspend";
+
+/**
+ * A detection rule that fired: the hook an incident is opened from. Holds no personal data: the
+ * principal, the rule, what was counted and when; the subjects concerned are found in the audit
+ * log by principal and window.
+ */
+export interface AlertRow {
+  /** `alt_` + random. */
+  id: string;
+  at: Date;
+  principal: string;
+  /** The catalog rule's name, and its type. */
+  rule: string;
+  type: string;
+  reaction: DetectionReactionKind;
+  count: number;
+  threshold: number;
+  /** The earliest counted event still in the rule's window when it fired. */
+  windowStart: Date;
+  /** The request whose audit entry tipped the rule. */
+  requestId: string | null;
+  /** Non-personal facts (pattern, purpose, recipient, network prefix, local time). */
+  detail: Record<string, string | number | boolean | null>;
+}
+
+/**
+ * A hold on a principal: `suspend` refuses every request until an operator lifts it; `throttle`
+ * caps its requests until `until` (or a lift). Stored so that a restart keeps it.
+ */
+export interface HoldRow {
+  /** `hold_` + random. */
+  id: string;
+  principal: string;
+  kind: "suspend" | "throttle";
+  /** The rule and alert that placed it (null: placed by hand). */
+  rule: string | null;
+  alertId: string | null;
+  reason: string;
+  at: Date;
+  /** Throttles end by themselves; suspensions have none. */
+  until: Date | null;
+  liftedAt: Date | null;
+  liftedBy: string | null;
+  liftReason: string | null;
+}
+
+/** A canary (decoy) subject, known by its audit reference only (ADR 0009). */
+export interface CanaryRow {
+  auditRef: AuditRef;
+  /** The principal whose context it was created in. */
+  principal: string;
+  createdAt: Date;
+}
+
+export interface DetectionStore {
+  putAlert(row: AlertRow): Promise<void>;
+  /** Newest first (by time, then id). */
+  listAlerts(filter: { principal?: string; rule?: string; since?: Date; limit: number }): Promise<AlertRow[]>;
+  putHold(row: HoldRow): Promise<void>;
+  /** Holds not lifted whose `until` is null or after `now`. */
+  activeHolds(now: Date): Promise<HoldRow[]>;
+  /** Every hold (of one principal when given), newest first. */
+  listHolds(filter: { principal?: string; limit: number }): Promise<HoldRow[]>;
+  /** Lifts every hold of the principal not lifted yet (expired throttles too), one transaction; returns those lifted. */
+  liftHolds(principal: string, at: Date, by: string, reason: string): Promise<HoldRow[]>;
+  /** Insert; a reference already known is left as it is. */
+  putCanaries(rows: readonly CanaryRow[]): Promise<void>;
+  canaries(): Promise<CanaryRow[]>;
 }
 
 // ---------------------------------------------------------------- shred journal

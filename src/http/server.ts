@@ -20,6 +20,7 @@ import { httpStatus, type ErrorBody } from "./error-map.js";
 import { metricsRegistry } from "./metrics.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerIncidentRoutes } from "./routes/incident-routes.js";
+import { registerDetectionRoutes } from "./routes/detection-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
 
@@ -163,6 +164,8 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
     if (isHaechiError(err)) {
       if (httpStatus[err.code] >= 500) req.log.error({ code: err.code, requestId: req.id }, err.message);
       metrics.inc("haechi_errors_total", "Errors by code", { code: err.code });
+      const retry = (err.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+      if (err.code === "PRINCIPAL_THROTTLED" && typeof retry === "number") reply.header("retry-after", String(retry));
       return sendError(reply, err.code, err.message, err.details);
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
@@ -214,7 +217,12 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
     const h = req.headers.authorization;
     // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer <key>" is the same credential.
     const token = typeof h === "string" ? /^bearer[ \t]+(.*)$/i.exec(h)?.[1]?.trim() || undefined : undefined;
-    req.principal = await c.services.auth.authenticate(token, req.ip, String(req.id));
+    const principal = await c.services.auth.authenticate(token, req.ip, String(req.id));
+    // Detection's holds (ADR 0009): a suspended or throttled principal is refused here, before
+    // any route runs. No hold: no promise, nothing awaited.
+    const held = c.services.detection.admit(principal, req.ip, String(req.id));
+    if (held !== undefined) await held;
+    req.principal = principal;
   };
   app.addHook("onRequest", async (req) => {
     if (req.url.startsWith("/v1/")) await authenticate(req);
@@ -237,6 +245,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
 
   registerSubjectRoutes(app, c);
   registerAuditRoutes(app, c);
+  registerDetectionRoutes(app, c);
   registerProvisionRoutes(app, c);
   registerIncidentRoutes(app, c);
   return app;

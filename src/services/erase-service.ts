@@ -329,17 +329,16 @@ export const eraseService = (deps: EraseServiceDeps) => {
   };
 
   /**
-   * Erases separated accounts like a deletion: those separated before `before` for which `due`
-   * holds. As on the destroy path, accounts with nothing a law keeps go in bulk (certificate,
-   * journal, keys destroyed in one transaction, rows in another) and the others one by one, so
-   * their kept records are sealed first.
+   * Erases, like a deletion, the accounts of a paged listing (inactive or separated ones) for
+   * which `due` holds: those with nothing a law keeps in bulk (`eraseInBulk`), the others one by
+   * one so their kept records are sealed first.
    */
-  const eraseSeparated = async (
+  const erasePaged = async <S extends { id: SubjectId; fields: string[] }>(
     ctx: RequestContext,
     now: Date,
-    before: Date,
-    due: (s: { updatedAt: Date; dormantAt: Date }) => boolean,
-    late: (s: { updatedAt: Date; dormantAt: Date }) => boolean,
+    list: (after: SubjectId | null) => Promise<S[]>,
+    due: (s: S) => boolean,
+    late: (s: S) => boolean,
     rule: string,
     opts: DormancyOpts,
     res: DormancyResult,
@@ -347,7 +346,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
     const keepsSomething = retentionOracle(deps.catalog.current(), now);
     let after: SubjectId | null = null;
     for (;;) {
-      const page = await data.separated(before, after, opts.batch ?? 50_000);
+      const page = await list(after);
       if (page.length === 0) break;
       after = page[page.length - 1]!.id;
       const bulk: SubjectId[] = [];
@@ -516,9 +515,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
       compact?: boolean;
       onProgress?: (done: number) => void;
     }): Promise<DormancyResult> {
-      const catalog = deps.catalog.current();
       const now = deps.clock.now();
-      const policy = catalog.dormancy;
+      const policy = deps.catalog.current().dormancy;
       const res: DormancyResult = {
         at: now.toISOString(),
         action: policy?.action ?? "destroy",
@@ -555,40 +553,26 @@ export const eraseService = (deps: EraseServiceDeps) => {
         if (separatedCutoff) {
           res.separatedCutoff = separatedCutoff.toISOString();
           const lateSeparated = separatedCutoff.getTime() - lateMs;
-          await eraseSeparated(ctx, now, separatedCutoff, () => true, (s) => s.dormantAt.getTime() < lateSeparated, separatedRule, opts, res);
+          const separated = (a: SubjectId | null) => data.separated(separatedCutoff, a, batch);
+          await erasePaged(ctx, now, separated, () => true, (s) => s.dormantAt.getTime() < lateSeparated, separatedRule, opts, res);
         }
       } else {
         // Separated earlier (a former `separate` policy): their last activity decides, as for everyone.
-        await eraseSeparated(ctx, now, new Date(now.getTime() + 1), (s) => s.updatedAt < cutoff, (s) => s.updatedAt < lateBefore, rule, opts, res);
+        const separated = (a: SubjectId | null) => data.separated(new Date(now.getTime() + 1), a, batch);
+        await erasePaged(ctx, now, separated, (s) => s.updatedAt < cutoff, (s) => s.updatedAt < lateBefore, rule, opts, res);
       }
       // The destroy action (skipped when separating).
-      const keepsSomething = retentionOracle(catalog, now);
-      let after: SubjectId | null = null;
-      while (!separate) {
-        const page = await data.dormant(cutoff, after, batch);
-        if (page.length === 0) break;
-        after = page[page.length - 1]!.id;
-        const bulk: SubjectId[] = [];
-        const oneByOne: SubjectId[] = [];
-        for (const s of page) {
-          if (s.updatedAt < lateBefore) res.overdue++;
-          (keepsSomething(s.fields) ? oneByOne : bulk).push(s.id);
-        }
-        if (bulk.length > 0) res.erased += await eraseInBulk(ctx, now, bulk, rule, opts.by);
-        for (const id of oneByOne) {
-          await eraseById(ctx, id, "", "subject.erase", [rule], false);
-          res.sealed++;
-        }
-        opts.onProgress?.(progressOf(res));
+      if (!separate) {
+        const inactive = (a: SubjectId | null) => data.dormant(cutoff, a, batch);
+        await erasePaged(ctx, now, inactive, () => true, (s) => s.updatedAt < lateBefore, rule, opts, res);
       }
       if (res.erased + res.sealed > 0) await keys.purge();
       await compactAll();
       if (policy.notice_before) {
-        // Those who reach the threshold within notice_before: counted here; delivering the
+        // Those who reach a threshold within notice_before: counted here; delivering the
         // notices is the outbox's (PIPC guidance 2023: tell people in advance, of what will happen).
-        const soon = addPeriod(cutoff, policy.notice_before);
-        res.noticeDue = await countBetween(data.dormant, soon, (s) => s.updatedAt >= cutoff);
-        if (res.noticeDue > 0) {
+        const noticeDue = async (reason: string, count: number, before: Date, action: string) => {
+          if (count === 0) return;
           await deps.audit.record({
             ...entryBase(ctx, now),
             action: "dormancy.notice_due",
@@ -596,28 +580,19 @@ export const eraseService = (deps: EraseServiceDeps) => {
             purpose: null,
             subjectRef: null,
             fields: [],
-            reasons: [rule],
-            count: res.noticeDue,
-            meta: { before: soon.toISOString(), action: policy.action },
+            reasons: [reason],
+            count,
+            meta: { before: before.toISOString(), action },
           });
-        }
+        };
+        const soon = addPeriod(cutoff, policy.notice_before);
+        res.noticeDue = await countBetween(data.dormant, soon, (s) => s.updatedAt >= cutoff);
+        await noticeDue(rule, res.noticeDue, soon, policy.action);
         if (separatedCutoff) {
           // Separated accounts about to be erased: told too, before their erasure.
           const soonErased = addPeriod(separatedCutoff, policy.notice_before);
           res.destroyNoticeDue = await countBetween(data.separated, soonErased, (s) => s.dormantAt >= separatedCutoff);
-          if (res.destroyNoticeDue > 0) {
-            await deps.audit.record({
-              ...entryBase(ctx, now),
-              action: "dormancy.notice_due",
-              effect: "info",
-              purpose: null,
-              subjectRef: null,
-              fields: [],
-              reasons: [separatedRule],
-              count: res.destroyNoticeDue,
-              meta: { before: soonErased.toISOString(), action: "destroy" },
-            });
-          }
+          await noticeDue(separatedRule, res.destroyNoticeDue, soonErased, "destroy");
         }
       }
       return res;

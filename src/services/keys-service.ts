@@ -19,6 +19,48 @@ export interface KeysServiceDeps {
   clock: Clock;
 }
 
+type Rewrap = { id: SubjectId; fromKek: number; toKek: number; wrapped: Buffer };
+
+/**
+ * Re-wraps every key a listing returns under KEK version `to`, a page per transaction with a
+ * compare-and-set on the KEK version (a row destroyed or re-wrapped meanwhile is skipped).
+ * Returns how many were listed.
+ */
+const rewrapAll = async <R extends { subjectId: SubjectId; kekVersion: number; wrapped: Buffer }>(
+  deps: Pick<KeysServiceDeps, "kek">,
+  to: number,
+  pageSize: number,
+  how: {
+    list: (kekVersion: number, afterId: string | null, limit: number) => Promise<R[]>;
+    rewrap: (items: readonly Rewrap[]) => Promise<number>;
+    aadOf: (row: R) => Buffer;
+    onProgress?: (done: number) => void;
+  },
+): Promise<number> => {
+  const { list, rewrap, aadOf, onProgress } = how;
+  let done = 0;
+  let after: string | null = null;
+  for (;;) {
+    const page = await list(to, after, pageSize);
+    if (page.length === 0) return done;
+    const items: Rewrap[] = [];
+    for (const row of page) {
+      const aad = aadOf(row);
+      const key = await deps.kek.unwrap(row.kekVersion, row.wrapped, aad);
+      const { kekVersion, wrapped } = await deps.kek.wrap(key, aad);
+      key.fill(0);
+      items.push({ id: row.subjectId, fromKek: row.kekVersion, toKek: kekVersion, wrapped });
+    }
+    await rewrap(items);
+    done += page.length;
+    // Let the server breathe between pages: an embedded store answers synchronously, and a
+    // rotation must never stall reads (no downtime).
+    await new Promise<void>((r) => setImmediate(r));
+    after = page[page.length - 1]!.subjectId;
+    onProgress?.(done);
+  }
+};
+
 export const keysService = (deps: KeysServiceDeps) => ({
   status: () => deps.keys.countByKekVersion(),
 
@@ -41,48 +83,19 @@ export const keysService = (deps: KeysServiceDeps) => ({
     });
     const counts = await deps.keys.countByKekVersion();
     const total = counts.filter((c) => c.kekVersion !== to).reduce((a, c) => a + c.count, 0);
-    let done = 0;
-    let after: string | null = null;
-    for (;;) {
-      const page = await deps.keys.listNotWrappedBy(to, after, opts.pageSize ?? 1000);
-      if (page.length === 0) break;
-      const items = [];
-      for (const row of page) {
-        const aad = dekAad(row.subjectId as SubjectId, row.dekVersion);
-        const dek = await deps.kek.unwrap(row.kekVersion, row.wrapped, aad);
-        const { kekVersion, wrapped } = await deps.kek.wrap(dek, aad);
-        dek.fill(0);
-        items.push({ id: row.subjectId, fromKek: row.kekVersion, toKek: kekVersion, wrapped });
-      }
-      // One transaction per page; a row destroyed or re-wrapped meanwhile is skipped
-      // (compare-and-set on its KEK version).
-      await deps.keys.rewrapMany(items);
-      done += page.length;
-      // Let the server breathe between pages: an embedded store answers synchronously, and a
-      // rotation must never stall reads (no downtime).
-      await new Promise<void>((r) => setImmediate(r));
-      after = page[page.length - 1]!.subjectId;
-      opts.onProgress?.(done, total);
-    }
+    const pageSize = opts.pageSize ?? 1000;
+    const done = await rewrapAll(deps, to, pageSize, {
+      list: deps.keys.listNotWrappedBy,
+      rewrap: deps.keys.rewrapMany,
+      aadOf: (r) => dekAad(r.subjectId, r.dekVersion),
+      onProgress: (n) => opts.onProgress?.(n, total),
+    });
     // The sealed-store keys: few (erased accounts with records a law keeps), same compare-and-set.
-    let sealed = 0;
-    let afterSealed: string | null = null;
-    for (;;) {
-      const page = await deps.keys.listSealedNotWrappedBy(to, afterSealed, opts.pageSize ?? 1000);
-      if (page.length === 0) break;
-      const items = [];
-      for (const row of page) {
-        const aad = sealedKeyAad(row.subjectId);
-        const key = await deps.kek.unwrap(row.kekVersion, row.wrapped, aad);
-        const { kekVersion, wrapped } = await deps.kek.wrap(key, aad);
-        key.fill(0);
-        items.push({ id: row.subjectId, fromKek: row.kekVersion, toKek: kekVersion, wrapped });
-      }
-      await deps.keys.rewrapSealedMany(items);
-      sealed += page.length;
-      await new Promise<void>((r) => setImmediate(r));
-      afterSealed = page[page.length - 1]!.subjectId;
-    }
+    const sealed = await rewrapAll(deps, to, pageSize, {
+      list: deps.keys.listSealedNotWrappedBy,
+      rewrap: deps.keys.rewrapSealedMany,
+      aadOf: (r) => sealedKeyAad(r.subjectId),
+    });
     return { kekVersion: to, rewrapped: done, rewrappedSealed: sealed };
   },
 });

@@ -17,7 +17,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
-import { addPeriod, idContextOf } from "../core/catalog/catalog-fns.js";
+import { addPeriod, idContextOf, subtractPeriod } from "../core/catalog/catalog-fns.js";
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type {
@@ -53,6 +53,8 @@ export type ProvisionServiceDeps = BaseDeps & {
   pseudonymRoot: Buffer;
   signer: RootSecrets["signer"];
   exportDir: string;
+  /** How long a finished provision's export files stay for the recipient to fetch (ISO period, default P30D). */
+  exportKeep?: string;
   /** Worker threads for decrypting and encrypting (default: min(2, cores); 0 = inline). */
   threads?: number;
   /** Subjects per page and part (default 4,000). */
@@ -283,6 +285,7 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
     return { ...m, signature: { alg: "Ed25519", keyId: deps.signer.keyId, value } };
   };
 
+  const keep = deps.exportKeep ?? "P30D";
   const removeExport = (id: string) => fs.rmSync(path.join(deps.exportDir, id), { recursive: true, force: true });
 
   /** Runs (or resumes) a provision until it completes, stops or fails. */
@@ -626,6 +629,9 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
       if (!row || row.principal !== ctx.principal) throw new HaechiError("NOT_FOUND", `provision ${id} not found`);
       if (row.status !== "completed") throw new HaechiError("CONFLICT", `provision ${id} is ${row.status}; its export is not released`);
       const manifest = JSON.parse(row.manifest!) as Manifest;
+      if (!fs.existsSync(path.join(deps.exportDir, id))) {
+        throw new HaechiError("NOT_FOUND", `the export of provision ${id} was destroyed once its ${keep} for fetching had passed; the ledger and the manifest remain`);
+      }
       if (file === "manifest.json") {
         const p = path.join(deps.exportDir, id, "manifest.json");
         return { path: p, bytes: fs.statSync(p).size };
@@ -633,6 +639,40 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
       const entry = manifest.parts.find((p) => p.file === file);
       if (!entry) throw new HaechiError("NOT_FOUND", `provision ${id} has no file ${file}`);
       return { path: path.join(deps.exportDir, id, entry.file), bytes: entry.bytes };
+    },
+
+    /**
+     * Destroys the export files of finished provisions once `exportKeep` has passed since they
+     * finished (PIPA Art. 21(1): the copy kept for the recipient to fetch has served its purpose).
+     * A destruction certificate per provision comes first (fail closed); the ledger, the manifest
+     * and the audit entries stay as evidence, and `verify` still checks the ledger.
+     */
+    async expireExports(opts: { by: string }): Promise<{ provisions: number; files: number }> {
+      const now = deps.clock.now();
+      const cutoff = subtractPeriod(now, keep);
+      const ctx = { principal: opts.by, source: null, requestId: `exports-${randomBytes(8).toString("hex")}` };
+      const res = { provisions: 0, files: 0 };
+      for (const row of await store.listProvisions({ limit: 1_000_000 })) {
+        if (!row.finishedAt || row.finishedAt >= cutoff) continue;
+        const dir = path.join(deps.exportDir, row.id);
+        if (!fs.existsSync(dir)) continue;
+        const files = fs.readdirSync(dir);
+        await deps.audit.record({
+          ...entryBase(ctx, now),
+          action: "destruction.certificate",
+          effect: "info",
+          purpose: row.purpose,
+          subjectRef: null,
+          fields: [...row.fields].sort(),
+          reasons: ["EXPORT_RETENTION_ENDED"],
+          count: row.counts.included,
+          meta: { method: "deletion of the encrypted export files", provision: row.id, recipient: row.recipient, files: files.length, finishedAt: row.finishedAt.toISOString(), keep, by: opts.by },
+        });
+        removeExport(row.id);
+        res.provisions++;
+        res.files += files.length;
+      }
+      return res;
     },
 
     /**

@@ -21,6 +21,7 @@ import { demoIdentity } from "../helpers/recipients.js";
 const kakaoPayCatalog = (): Catalog => {
   const doc = YAML.parse(fs.readFileSync(DEMO_CATALOG, "utf8"));
   const nsf = doc.recipients["nsf-scoring"];
+  delete doc.detection; // as the demo catalog is served here (test/helpers/app.ts)
   doc.recipients["nsf-scoring"] = {
     kind: "consignee",
     legal_name: nsf.legal_name,
@@ -81,6 +82,7 @@ for (const kind of STORE_KINDS) {
     };
 
     test("KakaoPay drill: a daily feed of every customer, labelled consignment, is refused with every failing condition named", async () => {
+      const demo = t.c.catalog.current();
       t.c.setCatalog(kakaoPayCatalog());
       try {
         for (const body of [drillRequest, { ...drillRequest, every: "P1D" }, { ...drillRequest, transform: { user_id: "hash", phone: "hash" } }]) {
@@ -105,7 +107,7 @@ for (const kind of STORE_KINDS) {
           if ("transform" in body) assert.match(JSON.stringify(r.body.error.details.notes), /does not exempt/);
         }
       } finally {
-        t.c.setCatalog((await import("../../src/container.js")).loadCatalog(DEMO_CATALOG));
+        t.c.setCatalog(demo);
       }
       // Nothing left: no export, no ledger entry for anyone; the refusals are audited.
       for (const id of ids) assert.deepEqual((await t.call("pay-app", "GET", `/v1/subjects/${id}/provisions`)).body.provisions, []);
@@ -202,6 +204,34 @@ for (const kind of STORE_KINDS) {
       // The evidence checks out.
       const v = await t.call("pay-app", "GET", `/v1/provisions/${provisionId}/verify`);
       assert.deepEqual(v.body, { ok: true, problems: [] });
+    });
+
+    test("PIPA Art. 21(1): a finished provision's export files are destroyed once the fetching period passes; the ledger and manifest stay as evidence", async () => {
+      const dir = path.join(t.home, "exports", provisionId);
+      assert.ok(fs.existsSync(dir));
+      assert.deepEqual(await t.c.services.provisions.expireExports({ by: "test" }), { provisions: 0, files: 0 }, "within the 30 days: kept");
+      const saved = clock.now();
+      clock.advance(31 * 24 * 3600 * 1000);
+      try {
+        const r = await t.c.services.provisions.expireExports({ by: "test" });
+        assert.equal(r.provisions, 1);
+        assert.ok(r.files >= 2, "part files and the manifest");
+        assert.equal(fs.existsSync(dir), false);
+        const f = await t.call("pay-app", "GET", `/v1/provisions/${provisionId}/export/part-000001.ndjson.age`);
+        assert.equal(f.status, 404);
+        assert.match(f.body.error.message, /was destroyed once its P30D for fetching had passed/);
+        const v = await t.call("pay-app", "GET", `/v1/provisions/${provisionId}/verify`);
+        assert.deepEqual(v.body, { ok: true, problems: [] }, "the ledger still checks against the signed manifest");
+        const certs: { reasons: string[]; meta: Record<string, unknown> }[] = [];
+        for await (const page of t.c.stores.audit.iterate(0, 1000)) {
+          for (const row of page) if (row.action === "destruction.certificate") certs.push(JSON.parse(row.body));
+        }
+        const cert = certs.find((c) => c.reasons.includes("EXPORT_RETENTION_ENDED"));
+        assert.equal(cert?.meta.provision, provisionId);
+        assert.deepEqual(await t.c.services.provisions.expireExports({ by: "test" }), { provisions: 0, files: 0 }, "idempotent");
+      } finally {
+        clock.set(saved);
+      }
     });
 
     test("a tampered ledger no longer matches the signed manifest", async () => {

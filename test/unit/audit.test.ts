@@ -517,6 +517,30 @@ describe("auditLog (group commit, fail closed)", () => {
     assert.equal((await verifyChain(pagesOf(mem.rows, 50), { chainKey: KEY })).ok, true);
   });
 
+  test("observe(): every entry once, stamped, in record order, before it is durable; malformed ones never; a throwing observer changes nothing", async () => {
+    const mem = memStore({ delayMs: 20 });
+    const errors: unknown[] = [];
+    const clock = fixedClock("2025-06-01T12:00:00.000Z");
+    const log = auditLog({ store: mem.store, chainKey: KEY, clock, onError: (e) => errors.push(e) });
+    const seen: string[] = [];
+    const stop = log.observe((e) => {
+      seen.push(`${e.requestId}@${e.at}:${mem.rows.length}`);
+    });
+    log.observe(() => {
+      throw new Error("observer bug");
+    });
+    const { at: _at, ...noAt } = entry(1) as AuditEntry;
+    const one = log.record({ ...noAt, requestId: "a" });
+    const many = log.recordMany([entry(2, { requestId: "b" }), entry(3, { requestId: "c" })]);
+    await assert.rejects(log.record(entry(4, { at: "yesterday", requestId: "bad" })), { code: "AUDIT_UNAVAILABLE" });
+    assert.deepEqual(seen, ["a@2025-06-01T12:00:00.000Z:0", `b@${entry(2).at}:0`, `c@${entry(3).at}:0`], "seen before anything was written");
+    assert.deepEqual([await one, ...(await many)], [1, 2, 3]);
+    assert.equal(errors.length, 3, "each throw reported, none failed a record");
+    stop();
+    await log.record(entry(5, { requestId: "d" }));
+    assert.equal(seen.length, 3, "stopped");
+  });
+
   test("flush() waits for everything recorded so far", async () => {
     const mem = memStore({ delayMs: 5 });
     const log = auditLog({ store: mem.store, chainKey: KEY });

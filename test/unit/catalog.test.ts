@@ -1095,6 +1095,169 @@ describe("the dormancy policy (LAW §11.1, §15 E7)", () => {
   });
 });
 
+// ─── detection (issue 5; Safety Standard Art. 6(1), 8) ───────────────────────
+
+/** Each case changes the demo catalog's detection section and expects exactly these errors and warnings. */
+const detectionCases: RecipientCase[] = [
+  {
+    name: "a catalog without detection loads (detection off)",
+    mutate: (c) => delete c.detection,
+  },
+  {
+    name: "an unknown rule type is refused, naming the types there are",
+    mutate: (c) => (c.detection.rules.scrape_burst.type = "scrape"),
+    errors: [["detection.rules.scrape_burst.type", "INVALID_VALUE"]],
+    message: /one of: volume, enumeration, canary, off_hours, deny_storm, export_volume, new_network/,
+  },
+  {
+    name: "a rule without a type is refused",
+    mutate: (c) => delete c.detection.rules.canary_read.type,
+    errors: [["detection.rules.canary_read.type", "REQUIRED"]],
+  },
+  {
+    name: "an unknown reaction is refused",
+    mutate: (c) => (c.detection.rules.denial_storm.reaction = "ban"),
+    errors: [["detection.rules.denial_storm.reaction", "INVALID_VALUE"]],
+    message: /one of: alert, throttle, suspend/,
+  },
+  {
+    name: "a key of another rule type is refused (strict rules)",
+    mutate: (c) => (c.detection.rules.canary_read.window = "PT1M"),
+    errors: [["detection.rules.canary_read.window", "UNKNOWN_KEY"]],
+  },
+  {
+    name: "a window in months is refused: a window has a fixed length",
+    mutate: (c) => (c.detection.rules.scrape_burst.window = "P1M"),
+    errors: [["detection.rules.scrape_burst.window", "BAD_PERIOD"]],
+    message: /PT30S, PT10M, PT1H or P1D/,
+  },
+  {
+    name: "a zero window is refused",
+    mutate: (c) => (c.detection.rules.denial_storm.window = "PT0S"),
+    errors: [["detection.rules.denial_storm.window", "DETECTION_WINDOW_ZERO"]],
+  },
+  {
+    name: "a threshold above the memory bound is refused",
+    mutate: (c) => (c.detection.rules.scrape_burst.distinct = 1_000_000),
+    errors: [["detection.rules.scrape_burst.distinct", "TOO_BIG"]],
+  },
+  {
+    name: "an unknown principal is refused wherever a rule names one",
+    mutate: (c) => {
+      c.detection.rules.scrape_burst.principals.push("talk-ap");
+      c.detection.rules.read_volume.baselines["chat-app"] = { talk_service: 10 };
+      c.detection.rules.after_hours.hours["night-desk"] = { from: "22:00", to: "06:00" };
+    },
+    errors: [
+      ["detection.rules.scrape_burst.principals[5]", "UNKNOWN_PRINCIPAL_REF"],
+      ["detection.rules.read_volume.baselines.chat-app", "UNKNOWN_PRINCIPAL_REF"],
+      ["detection.rules.after_hours.hours.night-desk", "UNKNOWN_PRINCIPAL_REF"],
+    ],
+  },
+  {
+    name: "a volume baseline for an unknown purpose is refused; one for a purpose the principal may not use is a warning",
+    mutate: (c) => {
+      c.detection.rules.read_volume.baselines["talk-app"].chat = 10;
+      c.detection.rules.read_volume.baselines["support-console"].marketing = 10;
+    },
+    errors: [["detection.rules.read_volume.baselines.talk-app.chat", "UNKNOWN_PURPOSE_REF"]],
+    warnings: [["detection.rules.read_volume.baselines.support-console.marketing", "DETECTION_PURPOSE_NOT_ALLOWED"]],
+  },
+  {
+    name: "an export baseline for an unknown recipient is refused",
+    mutate: (c) => (c.detection.rules.export_spike.baselines.alipay = 10),
+    errors: [["detection.rules.export_spike.baselines.alipay", "UNKNOWN_RECIPIENT_REF"]],
+  },
+  {
+    name: "an unknown time zone is refused",
+    mutate: (c) => {
+      c.detection.time_zone = "Asia/Busan";
+      c.detection.rules.after_hours.time_zone = "KST";
+    },
+    errors: [
+      ["detection.time_zone", "DETECTION_TIME_ZONE_UNKNOWN"],
+      ["detection.rules.after_hours.time_zone", "DETECTION_TIME_ZONE_UNKNOWN"],
+    ],
+    message: /IANA name such as Asia\/Seoul/,
+  },
+  {
+    name: "empty working hours are refused",
+    mutate: (c) => (c.detection.rules.after_hours.hours["support-console"].to = "09:00"),
+    errors: [["detection.rules.after_hours.hours.support-console", "DETECTION_EMPTY_HOURS"]],
+    message: /00:00-24:00/,
+  },
+  {
+    name: "a malformed time of day is a schema error",
+    mutate: (c) => (c.detection.rules.after_hours.hours["marketing-svc"].from = "8am"),
+    errors: [["detection.rules.after_hours.hours.marketing-svc.from", "INVALID_FORMAT"]],
+    message: /HH:MM/,
+  },
+  {
+    name: "Safety Standard Art. 6(1): declared networks must be addresses or CIDRs",
+    mutate: (c) => (c.detection.rules.new_network.networks = { "talk-app": ["10.0.0.0/8", "10.0.0.0/33", "office"] }),
+    errors: [
+      ["detection.rules.new_network.networks.talk-app[1]", "DETECTION_BAD_NETWORK"],
+      ["detection.rules.new_network.networks.talk-app[2]", "DETECTION_BAD_NETWORK"],
+    ],
+  },
+  {
+    name: "a rule that watches nothing is a warning",
+    mutate: (c) => (c.detection.rules.read_volume.baselines = {}),
+    warnings: [["detection.rules.read_volume.type", "DETECTION_NOTHING_WATCHED"]],
+  },
+  {
+    name: "a zero throttle window is refused",
+    mutate: (c) => (c.detection.throttle.per = "PT0S"),
+    errors: [["detection.throttle.per", "DETECTION_WINDOW_ZERO"]],
+  },
+];
+
+describe("detection rules (issue 5; Safety Standard Art. 6(1), 8)", () => {
+  for (const c of detectionCases) {
+    it(c.name, () => {
+      const raw = exampleRaw();
+      c.mutate(raw);
+      const { ok, errors, warnings } = issuesOf(stringifyYaml(raw));
+      const all = [...errors, ...warnings];
+      assert.deepEqual(pairs(errors).sort(), [...(c.errors ?? [])].sort(), formatIssues(all));
+      assert.deepEqual(pairs(warnings).sort(), [...(c.warnings ?? [])].sort(), formatIssues(all));
+      assert.equal(ok, errors.length === 0);
+      if (c.message) assert.ok(all.some((i) => c.message?.test(i.message)), formatIssues(all));
+    });
+  }
+
+  it("the detection checks still run when another part of the catalog fails the schema", () => {
+    const raw = exampleRaw();
+    raw.purposes.talk_service.basis = "kontract";
+    raw.detection.rules.denial_storm.window = "PT0S";
+    const { errors } = issuesOf(stringifyYaml(raw));
+    assert.deepEqual(
+      pairs(errors).sort(),
+      [
+        ["detection.rules.denial_storm.window", "DETECTION_WINDOW_ZERO"],
+        ["purposes.talk_service.basis", "INVALID_VALUE"],
+      ].sort(),
+    );
+  });
+
+  it("defaults: Asia/Seoul, a throttle of 5 per minute for 15 minutes, factors 3 and 1.5, exports per recipient", () => {
+    const raw = exampleRaw();
+    raw.detection = {
+      rules: {
+        v: { type: "volume", window: "PT1M", baselines: { "talk-app": { talk_service: 5 } }, reaction: "alert" },
+        e: { type: "export_volume", window: "P1D", reaction: "alert" },
+      },
+    };
+    const r = parseCatalog(stringifyYaml(raw));
+    assert.ok(r.ok, r.ok ? "" : formatIssues(r.errors));
+    const d = r.ok ? r.catalog.detection! : undefined;
+    assert.equal(d?.time_zone, "Asia/Seoul");
+    assert.deepEqual(d?.throttle, { requests: 5, per: "PT1M", for: "PT15M" });
+    assert.equal(d?.rules.v?.type === "volume" && d.rules.v.factor, 3);
+    assert.deepEqual(d?.rules.e?.type === "export_volume" && [d.rules.e.per, d.rules.e.factor, d.rules.e.baselines], ["recipient", 1.5, {}]);
+  });
+});
+
 const incidentResponseCases: RecipientCase[] = [
   {
     name: "PIPA Art. 34(1)5: without incident_response, notices fall back to the privacy officer: a warning",

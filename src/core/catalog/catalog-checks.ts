@@ -7,6 +7,7 @@
  * affected operation at run time (an incomplete consignment contract must stay demonstrable).
  * Rules that come from the law name the article in their message.
  */
+import { durationMs, isTimeZone, parseCidr } from "../detection/detection-fns.js";
 import {
   CONTRACT_CLAUSE_ARTICLE,
   CONTRACT_CLAUSES,
@@ -61,6 +62,7 @@ export const CATALOG_ISSUE_CODES = [
   "DUPLICATE_REF",
   "UNKNOWN_RECIPIENT_REF",
   "UNKNOWN_DECISION_REF",
+  "UNKNOWN_PRINCIPAL_REF",
   // notices (PIPA Art. 15(2), 22)
   "NOTICE_REQUIRED",
   "NOTICE_MISSING_ITEM",
@@ -120,6 +122,13 @@ export const CATALOG_ISSUE_CODES = [
   // incident response (PIPA Art. 34; Decree 39)
   "INCIDENT_RESPONSE_MISSING",
   "INCIDENT_CONTACT_FIELD_UNSUITED",
+  // detection (issue 5; Safety Standard Art. 6(1), 8)
+  "DETECTION_WINDOW_ZERO",
+  "DETECTION_PURPOSE_NOT_ALLOWED",
+  "DETECTION_TIME_ZONE_UNKNOWN",
+  "DETECTION_BAD_NETWORK",
+  "DETECTION_EMPTY_HOURS",
+  "DETECTION_NOTHING_WATCHED",
 ] as const;
 export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 
@@ -130,7 +139,12 @@ export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 export type CatalogSections = Pick<
   Catalog,
   "fields" | "purposes" | "notices" | "principals" | "retention_rules" | "recipients" | "equivalence_decisions"
-> & { controller?: Pick<Catalog["controller"], "country">; dormancy?: Catalog["dormancy"]; incident_response?: Catalog["incident_response"] };
+> & {
+  controller?: Pick<Catalog["controller"], "country">;
+  dormancy?: Catalog["dormancy"];
+  detection?: Catalog["detection"];
+  incident_response?: Catalog["incident_response"];
+};
 
 /**
  * Names declared in the YAML, whether or not their definition parsed. References to a declared
@@ -593,6 +607,78 @@ const checkDormancy = (ctx: Checker, d: NonNullable<Catalog["dormancy"]>): void 
 };
 
 /**
+ * The detection section's references and coherence: every principal, purpose and recipient it
+ * names exists (and a baseline's purpose is one its principal may use), windows are longer than
+ * zero, time zones are known IANA names, networks parse, working hours are not empty. A rule
+ * that watches nothing, and a baseline for a purpose its principal may not use, are warnings.
+ */
+const checkDetection = (ctx: Checker, principals: ReadonlySet<string>, d: NonNullable<Catalog["detection"]>): void => {
+  const { add, warn, known, catalog } = ctx;
+  const principal = (segments: Segments, p: string, what: string): boolean => {
+    if (principals.has(p)) return true;
+    add(segments, "UNKNOWN_PRINCIPAL_REF", `unknown principal "${p}" ${what}`);
+    return false;
+  };
+  const zone = (segments: Segments, tz: string) => {
+    if (!isTimeZone(tz)) add(segments, "DETECTION_TIME_ZONE_UNKNOWN", `unknown time zone "${tz}": use an IANA name such as Asia/Seoul`);
+  };
+  zone(["detection", "time_zone"], d.time_zone);
+  for (const key of ["per", "for"] as const) {
+    if (durationMs(d.throttle[key]) === 0) add(["detection", "throttle", key], "DETECTION_WINDOW_ZERO", `${key} must be longer than zero`);
+  }
+  for (const [name, r] of Object.entries(d.rules)) {
+    const at: Segments = ["detection", "rules", name];
+    r.principals?.forEach((p, i) => principal([...at, "principals", i], p, `in the principals rule "${name}" watches`));
+    if ("window" in r && durationMs(r.window) === 0)
+      add([...at, "window"], "DETECTION_WINDOW_ZERO", "window must be longer than zero: nothing could be counted in it");
+    if (r.cooldown !== undefined && durationMs(r.cooldown) === null) add([...at, "cooldown"], "BAD_PERIOD", "cooldown is not a duration");
+    const nothing = (what: string) => warn([...at, "type"], "DETECTION_NOTHING_WATCHED", `rule "${name}" watches nothing: ${what}`);
+    switch (r.type) {
+      case "volume":
+        if (Object.keys(r.baselines).length === 0) nothing("declare baselines (principal → purpose → reads per window)");
+        for (const [p, byPurpose] of Object.entries(r.baselines)) {
+          if (!principal([...at, "baselines", p], p, `in the baselines of rule "${name}"`)) continue;
+          for (const purpose of Object.keys(byPurpose)) {
+            const here = [...at, "baselines", p, purpose];
+            if (!known.purposes.has(purpose)) add(here, "UNKNOWN_PURPOSE_REF", `unknown purpose "${purpose}"`);
+            else if (catalog.principals[p] !== undefined && !catalog.principals[p].purposes.includes(purpose))
+              warn(here, "DETECTION_PURPOSE_NOT_ALLOWED", `principal "${p}" may not use purpose "${purpose}": a baseline for it is never reached`);
+          }
+        }
+        break;
+      case "off_hours":
+        if (r.time_zone !== undefined) zone([...at, "time_zone"], r.time_zone);
+        if (Object.keys(r.hours).length === 0) nothing("declare hours per principal");
+        for (const [p, h] of Object.entries(r.hours)) {
+          principal([...at, "hours", p], p, `in the hours of rule "${name}"`);
+          if (h.from === h.to)
+            add([...at, "hours", p], "DETECTION_EMPTY_HOURS", `from and to are both ${h.from}: the hours would be empty (a whole day is 00:00-24:00)`);
+          else if (h.from === "00:00" && h.to === "24:00" && new Set(h.days).size === 7) nothing(`principal "${p}" has every hour of every day`);
+        }
+        break;
+      case "export_volume":
+        for (const key of Object.keys(r.baselines)) {
+          const here = [...at, "baselines", key];
+          if (r.per === "recipient" && !known.recipients.has(key)) add(here, "UNKNOWN_RECIPIENT_REF", `unknown recipient "${key}"`);
+          if (r.per === "principal") principal(here, key, `in the baselines of rule "${name}"`);
+        }
+        break;
+      case "new_network":
+        for (const [p, nets] of Object.entries(r.networks)) {
+          principal([...at, "networks", p], p, `in the networks of rule "${name}"`);
+          nets.forEach((n, i) => {
+            if (parseCidr(n) === null)
+              add([...at, "networks", p, i], "DETECTION_BAD_NETWORK", `"${n}" is not a network: write an address or CIDR such as 10.0.0.0/8 or 2001:db8::/32`);
+          });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+};
+
+/**
  * Runs every cross-reference and legal check. `declared` defaults to the names present in
  * `catalog` (the fully parsed case).
  */
@@ -868,6 +954,8 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
         add(at, "INCIDENT_CONTACT_FIELD_UNSUITED", `field "${field}" is ${f.sensitivity} ${f.type}: a notice is delivered to a general string field (an e-mail address or a phone number)`);
     });
   }
+  // ── detection (issue 5; Safety Standard Art. 6(1), 8) ─────────────────────
+  if (catalog.detection !== undefined) checkDetection(ctx, new Set(Object.keys(catalog.principals)), catalog.detection);
 
   // ── equivalence decisions (PIPA Art. 28-8(1)5) ──────────────────────────
   for (const [name, d] of Object.entries(catalog.equivalence_decisions)) {

@@ -26,8 +26,10 @@ import {
 } from "./catalog-checks.js";
 import {
   catalogSchema,
+  detectionSchema,
   dormancySchema,
   incidentResponseSchema,
+  ISO_DURATION_RE,
   equivalenceDecisionSchema,
   fieldSchema,
   ISO_PERIOD_RE,
@@ -204,6 +206,13 @@ const fromZodIssues = (zodIssues: readonly z.core.$ZodIssue[], raw: unknown): Ca
         }
         break;
       case "invalid_union":
+        if ((issue as { note?: string }).note === "No matching discriminator") {
+          // A detection rule's `type` (the union's discriminator): name the types there are.
+          const options = ((issue as { options?: unknown[] }).options ?? []).map(String).join(", ");
+          code = value === undefined ? "REQUIRED" : "INVALID_VALUE";
+          message = value === undefined ? `is required (one of: ${options})` : `must be one of: ${options}`;
+          break;
+        }
         code = value === undefined ? "REQUIRED" : typeof value === "string" ? "INVALID_FORMAT" : "INVALID_TYPE";
         message = value === undefined ? "is required" : issue.message;
         break;
@@ -215,7 +224,7 @@ const fromZodIssues = (zodIssues: readonly z.core.$ZodIssue[], raw: unknown): Ca
         break;
       }
       case "invalid_format":
-        if (issue.format === "regex" && issue.pattern === ISO_PERIOD_RE.toString()) code = "BAD_PERIOD";
+        if (issue.format === "regex" && (issue.pattern === ISO_PERIOD_RE.toString() || issue.pattern === ISO_DURATION_RE.toString())) code = "BAD_PERIOD";
         else code = "INVALID_FORMAT";
         message = issue.format === "date" ? "must be a calendar date, YYYY-MM-DD" : issue.message;
         break;
@@ -287,6 +296,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
   const country = (root.controller as { country?: unknown } | null | undefined)?.country;
   const dormancy = root.dormancy === undefined ? undefined : dormancySchema.safeParse(root.dormancy);
   const incidentResponse = root.incident_response === undefined ? undefined : incidentResponseSchema.safeParse(root.incident_response);
+  const detection = root.detection === undefined ? undefined : detectionSchema.safeParse(root.detection);
   return {
     sections: {
       fields: fields.parsed,
@@ -299,6 +309,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
       ...(typeof country === "string" && /^[A-Z]{2}$/.test(country) ? { controller: { country } } : {}),
       ...(dormancy?.success === true ? { dormancy: dormancy.data } : {}),
       ...(incidentResponse?.success === true ? { incident_response: incidentResponse.data } : {}),
+      ...(detection?.success === true ? { detection: detection.data } : {}),
     },
     declared: {
       fields: fields.names,

@@ -452,6 +452,158 @@ export const incidentResponseSchema = z
   .strict()
   .describe("Incident response: the contact named in breach notices and how notices are delivered (PIPA Art. 34)");
 
+// ---------------------------------------------------------------- detection (issue 5; Safety Standard Art. 6(1), 8)
+
+/**
+ * ISO-8601 duration of days, hours, minutes and seconds (PT30S, PT10M, PT1H, P1D): the length of a
+ * detection window. Months and years are refused: a window must have a fixed length.
+ */
+export const ISO_DURATION_RE = /^P(?=\d|T\d)(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/;
+export const isoDuration = z
+  .string()
+  .regex(ISO_DURATION_RE, "must be an ISO-8601 duration of days, hours, minutes and seconds, such as PT30S, PT10M, PT1H or P1D");
+
+/** What a detection rule does when it fires, mildest first. Every firing also records an alert. */
+export const DETECTION_REACTIONS = ["alert", "throttle", "suspend"] as const;
+export const DETECTION_RULE_TYPES = ["volume", "enumeration", "canary", "off_hours", "deny_storm", "export_volume", "new_network"] as const;
+export const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+/** Largest count a rule may wait for: a window's memory per principal is bounded by it. */
+export const DETECTION_MAX_COUNT = 100_000;
+
+const clockTime = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$/, "must be a time of day HH:MM (00:00 to 24:00)");
+const detectionCount = (what: string) =>
+  z.number().int().min(1).max(DETECTION_MAX_COUNT).describe(what);
+/** The keys every rule shares. */
+const ruleCommon = {
+  description: text.optional().describe("what the rule is for"),
+  reaction: z
+    .enum(DETECTION_REACTIONS)
+    .describe(
+      "alert: record an alert (audited, GET /v1/alerts); throttle: also cap the principal's requests as detection.throttle says; suspend: also refuse every request of the principal until an operator lifts it (haechi principal lift)",
+    ),
+  principals: z
+    .array(principalName)
+    .min(1)
+    .optional()
+    .describe("the principals the rule watches (default: every principal of the catalog)"),
+  cooldown: isoDuration
+    .optional()
+    .describe("after firing for a principal, the rule stays quiet for it this long and counts afresh (default: the rule's window, or PT1H)"),
+};
+
+export const volumeRuleSchema = z
+  .object({
+    type: z.literal("volume"),
+    ...ruleCommon,
+    window: isoDuration.describe("sliding window the reads are counted over"),
+    factor: z.number().min(1).max(1000).default(3).describe("the rule fires when a principal's reads for a purpose in the window exceed baseline × factor"),
+    baselines: nullProtoRecord(principalName, nullProtoRecord(name, detectionCount("expected reads (reads, lookups) for this purpose in one window")))
+      .describe("principal → purpose → expected reads per window; pairs not listed are not watched"),
+  })
+  .strict()
+  .describe("Reads per principal and purpose beyond a declared baseline");
+
+export const enumerationRuleSchema = z
+  .object({
+    type: z.literal("enumeration"),
+    ...ruleCommon,
+    window: isoDuration.describe("sliding window"),
+    distinct: detectionCount("fires when one principal touches this many distinct subjects (reads, lookup hits) within the window (a scattered scrape)"),
+    probes: detectionCount("fires when one principal makes this many misses (ids that resolve to nobody, lookups that find nobody) within the window (walking an id or value space)").optional(),
+  })
+  .strict()
+  .describe("Many distinct subjects, or many misses, by one principal in a short time (seed 000)");
+
+export const canaryRuleSchema = z
+  .object({ type: z.literal("canary"), ...ruleCommon })
+  .strict()
+  .describe("Any access to a canary (decoy) subject: no legitimate flow touches one (haechi canary create)");
+
+export const hoursSchema = z
+  .object({
+    days: z.array(z.enum(WEEKDAYS)).min(1).default(["mon", "tue", "wed", "thu", "fri"]).describe("the days the hours apply to"),
+    from: clockTime.describe("start of the working hours, local time"),
+    to: clockTime.describe("end of the working hours, local time (earlier than from: the hours run past midnight)"),
+  })
+  .strict();
+
+export const offHoursRuleSchema = z
+  .object({
+    type: z.literal("off_hours"),
+    ...ruleCommon,
+    hours: nullProtoRecord(principalName, hoursSchema).describe("principal → its declared working hours; principals not listed are not watched"),
+    time_zone: z.string().min(1).optional().describe("IANA time zone of the hours (default: detection.time_zone)"),
+  })
+  .strict()
+  .describe("A principal calling outside its declared hours");
+
+export const denyStormRuleSchema = z
+  .object({
+    type: z.literal("deny_storm"),
+    ...ruleCommon,
+    window: isoDuration.describe("sliding window"),
+    threshold: detectionCount("fires when a principal's denied requests in the window reach this many (refusals while throttled count too)"),
+  })
+  .strict()
+  .describe("A storm of denied requests by one principal");
+
+export const exportVolumeRuleSchema = z
+  .object({
+    type: z.literal("export_volume"),
+    ...ruleCommon,
+    window: isoDuration.describe("sliding window the exported subjects are summed over"),
+    per: z.enum(["recipient", "principal"]).default("recipient").describe("whose exports are summed"),
+    factor: z.number().min(1).max(1000).default(1.5).describe("fires when the subjects exported in the window exceed baseline × factor"),
+    baselines: nullProtoRecord(z.string().regex(/^[a-z][a-z0-9-]*$/, "must be lower kebab-case"), z.number().int().min(0).max(1_000_000_000))
+      .default({})
+      .describe("recipient (or principal) → expected subjects exported per window; one not listed has a baseline of 0, so any export to it fires"),
+  })
+  .strict()
+  .describe("Exports through the provision gate beyond their baseline");
+
+export const newNetworkRuleSchema = z
+  .object({
+    type: z.literal("new_network"),
+    ...ruleCommon,
+    networks: nullProtoRecord(principalName, z.array(z.string().min(2)).min(1))
+      .default({})
+      .describe("principal → the networks (CIDR) it calls from; a principal not listed learns its networks (/24, IPv6 /48) and a prefix not seen before fires"),
+  })
+  .strict()
+  .describe("A principal calling from a network not declared or not seen before (Safety Standard Art. 6(1))");
+
+export const detectionRuleSchema = z.discriminatedUnion("type", [
+  volumeRuleSchema,
+  enumerationRuleSchema,
+  canaryRuleSchema,
+  offHoursRuleSchema,
+  denyStormRuleSchema,
+  exportVolumeRuleSchema,
+  newNetworkRuleSchema,
+]);
+
+export const throttleSchema = z
+  .object({
+    requests: z.number().int().min(1).max(10_000).default(5).describe("requests a throttled principal may make per `per`"),
+    per: isoDuration.default("PT1M").describe("the sliding window of `requests`"),
+    for: isoDuration.default("PT15M").describe("how long a throttle lasts (it is stored: a restart keeps it)"),
+  })
+  .strict();
+
+/**
+ * Detection over the live access stream (issue 5): rules by name, each with a reaction. Every
+ * audit entry passes the rules as it is recorded; a reaction applies before the principal's next
+ * request. Cross-checks (known principals, purposes and recipients, time zones, networks) are in
+ * catalog-checks.ts.
+ */
+export const detectionSchema = z
+  .object({
+    time_zone: z.string().min(1).default("Asia/Seoul").describe("IANA time zone for working hours (default Asia/Seoul)"),
+    throttle: throttleSchema.default({ requests: 5, per: "PT1M", for: "PT15M" }).describe("what the reaction throttle does"),
+    rules: nullProtoRecord(name, detectionRuleSchema).default({}).describe("detection rules by name (lower snake_case); the name is the alert's rule"),
+  })
+  .strict();
+
 export const catalogSchema = z
   .object({
     version: z.literal(1).describe("catalog format version; always 1"),
@@ -478,6 +630,9 @@ export const catalogSchema = z
     incident_response: incidentResponseSchema
       .optional()
       .describe("the contact named in breach notices, the website for postings, and the fields notices go to (PIPA Art. 34)"),
+    detection: detectionSchema
+      .optional()
+      .describe("detection over the live access stream: volume, enumeration, canaries, off-hours, deny storms, exports, new networks; reactions alert, throttle, suspend"),
     security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
       lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
     }),
@@ -499,6 +654,11 @@ export type EquivalenceDecision = z.output<typeof equivalenceDecisionSchema>;
 export type DormancyPolicy = z.output<typeof dormancySchema>;
 export type IncidentResponse = z.output<typeof incidentResponseSchema>;
 export type DormancyAction = (typeof DORMANCY_ACTIONS)[number];
+export type DetectionDef = z.output<typeof detectionSchema>;
+export type DetectionRuleDef = z.output<typeof detectionRuleSchema>;
+export type DetectionRuleType = (typeof DETECTION_RULE_TYPES)[number];
+export type DetectionReaction = (typeof DETECTION_REACTIONS)[number];
+export type Weekday = (typeof WEEKDAYS)[number];
 export type RecipientKind = (typeof RECIPIENT_KINDS)[number];
 export type ContractClause = (typeof CONTRACT_CLAUSES)[number];
 export type TransferBasis = (typeof TRANSFER_BASES)[number];

@@ -22,31 +22,34 @@ const parseTrusted = (d: unknown, i: number) => {
   }
 };
 
+/**
+ * Operator endpoints (audit, alerts) are for operator principals only; anything else is denied
+ * and audited, and so is every allowed call.
+ */
+export const requireOperator = async (c: Container, req: FastifyRequest, action: string, what = "audit endpoints") => {
+  const ctx = ctxOf(req);
+  const allowed = c.catalog.current().principals[ctx.principal]?.role === "operator";
+  await c.audit.record({
+    at: c.clock.now().toISOString(),
+    requestId: ctx.requestId,
+    principal: ctx.principal,
+    source: ctx.source,
+    action,
+    effect: allowed ? "allow" : "deny",
+    purpose: null,
+    subjectRef: null,
+    fields: [],
+    reasons: allowed ? [] : ["ROLE_NOT_PERMITTED"],
+  });
+  if (!allowed) {
+    throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" is not an operator`, {
+      reasons: [{ code: "ROLE_NOT_PERMITTED", message: `${what} need an operator principal` }],
+    });
+  }
+};
+
 export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
-
-  /** Audit endpoints are for operator principals only; anything else is denied and audited. */
-  const requireOperator = async (req: FastifyRequest, action: string) => {
-    const ctx = ctxOf(req);
-    const allowed = c.catalog.current().principals[ctx.principal]?.role === "operator";
-    await c.audit.record({
-      at: c.clock.now().toISOString(),
-      requestId: ctx.requestId,
-      principal: ctx.principal,
-      source: ctx.source,
-      action,
-      effect: allowed ? "allow" : "deny",
-      purpose: null,
-      subjectRef: null,
-      fields: [],
-      reasons: allowed ? [] : ["ROLE_NOT_PERMITTED"],
-    });
-    if (!allowed) {
-      throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" is not an operator`, {
-        reasons: [{ code: "ROLE_NOT_PERMITTED", message: "audit endpoints need an operator principal" }],
-      });
-    }
-  };
 
   r.get(
     "/v1/audit/verify",
@@ -59,7 +62,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       },
     },
     async (req) => {
-      await requireOperator(req, "audit.verify");
+      await requireOperator(c, req, "audit.verify");
       return c.services.audit.verify();
     },
   );
@@ -76,7 +79,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       },
     },
     async (req) => {
-      await requireOperator(req, "audit.verify");
+      await requireOperator(c, req, "audit.verify");
       const trusted = req.body.checkpoints.map((d, i) => {
         const { checkpoint, publicKey } = parseTrusted(d, i);
         if (!publicKey.equals(c.keyring.secrets.signer.publicKey)) {
@@ -99,7 +102,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
       },
     },
     async (req) => {
-      await requireOperator(req, "audit.checkpoint");
+      await requireOperator(c, req, "audit.checkpoint");
       return c.services.audit.checkpoint();
     },
   );

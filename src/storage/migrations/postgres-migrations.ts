@@ -228,6 +228,50 @@ export const pgDataMigrations: MigrationList = {
             )`,
       ]),
   },
+  // Detection (issue 5, ADR 0009): holds on principals (suspensions, throttles) that must outlive
+  // a restart, the alerts incidents are opened from, and the canary subjects' audit references.
+  // Kysely runs it in one transaction (PostgreSQL has transactional DDL).
+  "0006_principal_holds": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.principal_holds (
+              id text COLLATE "C" PRIMARY KEY,
+              principal text NOT NULL,
+              kind text NOT NULL CHECK (kind IN ('suspend', 'throttle')),
+              rule text,
+              alert_id text,
+              reason text NOT NULL,
+              at timestamptz NOT NULL,
+              until timestamptz,
+              lifted_at timestamptz,
+              lifted_by text,
+              lift_reason text
+            )`,
+        // Only holds not lifted: what every server reads at start and every few seconds.
+        sql`CREATE INDEX principal_holds_open ON haechi.principal_holds (principal) WHERE lifted_at IS NULL`,
+        sql`CREATE TABLE haechi.detection_alerts (
+              id text COLLATE "C" PRIMARY KEY,
+              at timestamptz NOT NULL,
+              principal text NOT NULL,
+              rule text NOT NULL,
+              type text NOT NULL,
+              reaction text NOT NULL CHECK (reaction IN ('alert', 'throttle', 'suspend')),
+              count bigint NOT NULL,
+              threshold bigint NOT NULL,
+              window_start timestamptz NOT NULL,
+              request_id text,
+              detail jsonb NOT NULL
+            )`,
+        sql`CREATE INDEX detection_alerts_by_at ON haechi.detection_alerts (at, id)`,
+        sql`CREATE INDEX detection_alerts_by_principal ON haechi.detection_alerts (principal, at)`,
+        // Audit references only: the decoys' ids are never stored; no route lists this table.
+        sql`CREATE TABLE haechi.canaries (
+              audit_ref text COLLATE "C" PRIMARY KEY,
+              principal text NOT NULL,
+              created_at timestamptz NOT NULL
+            )`,
+      ]),
+  },
   // Incidents (PIPA Art. 34; ADR 0010): the incident, its append-only timeline (the 72-hour
   // proof), the people of its latest scope (findable per person), the rendered notices and
   // reports, and the outbox of messages with their delivery proof. source, facts, scope, detail,

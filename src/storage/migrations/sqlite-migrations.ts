@@ -203,93 +203,146 @@ export const sqliteDataMigrations: MigrationList = {
             ) STRICT, WITHOUT ROWID`,
       ]),
   },
+  // Detection (issue 5, ADR 0009): holds on principals (suspensions, throttles) that must outlive
+  // a restart, the alerts incidents are opened from, and the canary subjects' audit references.
+  "0006_principal_holds": { up: (db) => inOneTransaction(db, DETECTION_TABLES) },
   // Incidents (PIPA Art. 34; ADR 0010): the incident, its append-only timeline (the 72-hour
   // proof), the people of its latest scope (findable per person), the rendered notices and
-  // reports, and the outbox of messages with their delivery proof. In one transaction of its own
-  // (Kysely runs SQLite migrations in autocommit): a crash half-way leaves nothing, and a rerun
-  // before Kysely recorded it finds the tables and only commits.
-  "0007_incidents": {
-    up: async (db) => {
-      await sql`BEGIN IMMEDIATE`.execute(db);
-      try {
-        await run(db, [
-          // source, facts and scope are JSON text.
-          sql`CREATE TABLE IF NOT EXISTS incidents (
-                id TEXT NOT NULL PRIMARY KEY,
-                kind TEXT NOT NULL
-                  CHECK (kind IN ('leak', 'loss', 'theft', 'forgery', 'alteration', 'damage', 'possible')),
-                status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
-                source TEXT NOT NULL,
-                summary TEXT NOT NULL,
-                aware_at INTEGER NOT NULL,
-                deadline INTEGER NOT NULL,
-                opened_at INTEGER NOT NULL,
-                opened_by TEXT NOT NULL,
-                facts TEXT NOT NULL,
-                scope TEXT,
-                updated_at INTEGER NOT NULL,
-                closed_at INTEGER
-              ) STRICT`,
-          sql`CREATE INDEX IF NOT EXISTS incidents_by_aware ON incidents (aware_at, id)`,
-          sql`CREATE TABLE IF NOT EXISTS incident_events (
-                seq INTEGER PRIMARY KEY,
-                incident_id TEXT NOT NULL REFERENCES incidents (id),
-                at INTEGER NOT NULL,
-                actor TEXT NOT NULL,
-                act TEXT NOT NULL,
-                detail TEXT NOT NULL,
-                audit_seq INTEGER NOT NULL
-              ) STRICT`,
-          sql`CREATE INDEX IF NOT EXISTS incident_events_by_incident ON incident_events (incident_id, seq)`,
-          sql`CREATE TRIGGER IF NOT EXISTS incident_events_no_update BEFORE UPDATE ON incident_events
-              BEGIN SELECT RAISE(ABORT, 'incident timeline is append-only'); END`,
-          sql`CREATE TRIGGER IF NOT EXISTS incident_events_no_delete BEFORE DELETE ON incident_events
-              BEGIN SELECT RAISE(ABORT, 'incident timeline is append-only'); END`,
-          // No foreign keys: to subjects, because an erased subject's row goes and the fact it was
-          // affected stays; to incidents, because a scope writes tens of thousands of rows at once
-          // (putScope writes them in the transaction that checks the incident).
-          sql`CREATE TABLE IF NOT EXISTS incident_subjects (
-                incident_id TEXT NOT NULL,
-                subject_id TEXT NOT NULL,
-                fields TEXT NOT NULL,
-                via TEXT NOT NULL,
-                PRIMARY KEY (incident_id, subject_id)
-              ) STRICT, WITHOUT ROWID`,
-          sql`CREATE INDEX IF NOT EXISTS incident_subjects_by_subject ON incident_subjects (subject_id)`,
-          sql`CREATE TABLE IF NOT EXISTS incident_notices (
-                id TEXT NOT NULL PRIMARY KEY,
-                incident_id TEXT NOT NULL REFERENCES incidents (id),
-                kind TEXT NOT NULL,
-                audience TEXT NOT NULL,
-                title TEXT NOT NULL,
-                body TEXT NOT NULL,
-                sha256 TEXT NOT NULL,
-                recipients INTEGER NOT NULL,
-                created_at INTEGER NOT NULL,
-                post_until INTEGER
-              ) STRICT`,
-          sql`CREATE INDEX IF NOT EXISTS incident_notices_by_incident ON incident_notices (incident_id, created_at)`,
-          sql`CREATE TABLE IF NOT EXISTS incident_outbox (
-                id TEXT NOT NULL PRIMARY KEY,
-                incident_id TEXT NOT NULL REFERENCES incidents (id),
-                notice_id TEXT NOT NULL REFERENCES incident_notices (id),
-                subject_id TEXT,
-                channel TEXT NOT NULL,
-                status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
-                queued_at INTEGER NOT NULL,
-                sent_at INTEGER,
-                proof TEXT,
-                error TEXT
-              ) STRICT, WITHOUT ROWID`,
-          sql`CREATE INDEX IF NOT EXISTS incident_outbox_by_incident ON incident_outbox (incident_id, status, id)`,
-        ]);
-        await sql`COMMIT`.execute(db);
-      } catch (e) {
-        await sql`ROLLBACK`.execute(db).catch(() => undefined);
-        throw e;
-      }
-    },
-  },
+  // reports, and the outbox of messages with their delivery proof.
+  "0007_incidents": { up: (db) => inOneTransaction(db, INCIDENT_TABLES) },
+};
+
+/**
+ * The tables of `0006_principal_holds`. `IF NOT EXISTS` throughout: Kysely records a SQLite
+ * migration after `up` returns, outside any transaction, so a crash in between runs it again.
+ */
+const DETECTION_TABLES = [
+  sql`CREATE TABLE IF NOT EXISTS principal_holds (
+        id TEXT PRIMARY KEY,
+        principal TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('suspend', 'throttle')),
+        rule TEXT,
+        alert_id TEXT,
+        reason TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        until INTEGER,
+        lifted_at INTEGER,
+        lifted_by TEXT,
+        lift_reason TEXT
+      ) STRICT, WITHOUT ROWID`,
+  // Only holds not lifted: what every server reads at start and every few seconds.
+  sql`CREATE INDEX IF NOT EXISTS principal_holds_open ON principal_holds (principal) WHERE lifted_at IS NULL`,
+  sql`CREATE TABLE IF NOT EXISTS detection_alerts (
+        id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        type TEXT NOT NULL,
+        reaction TEXT NOT NULL CHECK (reaction IN ('alert', 'throttle', 'suspend')),
+        count INTEGER NOT NULL,
+        threshold INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        request_id TEXT,
+        detail TEXT NOT NULL
+      ) STRICT, WITHOUT ROWID`,
+  sql`CREATE INDEX IF NOT EXISTS detection_alerts_by_at ON detection_alerts (at, id)`,
+  sql`CREATE INDEX IF NOT EXISTS detection_alerts_by_principal ON detection_alerts (principal, at)`,
+  // Audit references only: the decoys' ids are never stored, so the table names no one a
+  // principal could look up; no route lists it.
+  sql`CREATE TABLE IF NOT EXISTS canaries (
+        audit_ref TEXT PRIMARY KEY,
+        principal TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID`,
+];
+
+/** The tables of `0007_incidents` (ADR 0010); `IF NOT EXISTS` throughout, as for 0006. */
+const INCIDENT_TABLES = [
+  // source, facts and scope are JSON text.
+  sql`CREATE TABLE IF NOT EXISTS incidents (
+        id TEXT NOT NULL PRIMARY KEY,
+        kind TEXT NOT NULL
+          CHECK (kind IN ('leak', 'loss', 'theft', 'forgery', 'alteration', 'damage', 'possible')),
+        status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+        source TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        aware_at INTEGER NOT NULL,
+        deadline INTEGER NOT NULL,
+        opened_at INTEGER NOT NULL,
+        opened_by TEXT NOT NULL,
+        facts TEXT NOT NULL,
+        scope TEXT,
+        updated_at INTEGER NOT NULL,
+        closed_at INTEGER
+      ) STRICT`,
+  sql`CREATE INDEX IF NOT EXISTS incidents_by_aware ON incidents (aware_at, id)`,
+  sql`CREATE TABLE IF NOT EXISTS incident_events (
+        seq INTEGER PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents (id),
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        act TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        audit_seq INTEGER NOT NULL
+      ) STRICT`,
+  sql`CREATE INDEX IF NOT EXISTS incident_events_by_incident ON incident_events (incident_id, seq)`,
+  sql`CREATE TRIGGER IF NOT EXISTS incident_events_no_update BEFORE UPDATE ON incident_events
+      BEGIN SELECT RAISE(ABORT, 'incident timeline is append-only'); END`,
+  sql`CREATE TRIGGER IF NOT EXISTS incident_events_no_delete BEFORE DELETE ON incident_events
+      BEGIN SELECT RAISE(ABORT, 'incident timeline is append-only'); END`,
+  // No foreign keys: to subjects, because an erased subject's row goes and the fact it was
+  // affected stays; to incidents, because a scope writes tens of thousands of rows at once
+  // (putScope writes them in the transaction that checks the incident).
+  sql`CREATE TABLE IF NOT EXISTS incident_subjects (
+        incident_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        via TEXT NOT NULL,
+        PRIMARY KEY (incident_id, subject_id)
+      ) STRICT, WITHOUT ROWID`,
+  sql`CREATE INDEX IF NOT EXISTS incident_subjects_by_subject ON incident_subjects (subject_id)`,
+  sql`CREATE TABLE IF NOT EXISTS incident_notices (
+        id TEXT NOT NULL PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents (id),
+        kind TEXT NOT NULL,
+        audience TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        recipients INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        post_until INTEGER
+      ) STRICT`,
+  sql`CREATE INDEX IF NOT EXISTS incident_notices_by_incident ON incident_notices (incident_id, created_at)`,
+  sql`CREATE TABLE IF NOT EXISTS incident_outbox (
+        id TEXT NOT NULL PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents (id),
+        notice_id TEXT NOT NULL REFERENCES incident_notices (id),
+        subject_id TEXT,
+        channel TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed')),
+        queued_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        proof TEXT,
+        error TEXT
+      ) STRICT, WITHOUT ROWID`,
+  sql`CREATE INDEX IF NOT EXISTS incident_outbox_by_incident ON incident_outbox (incident_id, status, id)`,
+];
+
+/**
+ * Runs statements atomically. Kysely runs SQLite migrations without a transaction of their own
+ * (its SQLite adapter has no transactional DDL), on the one writer connection: a crash halfway
+ * would otherwise leave half the tables.
+ */
+const inOneTransaction = async (db: Kysely<any>, statements: readonly ReturnType<typeof sql>[]): Promise<void> => {
+  await sql`BEGIN IMMEDIATE`.execute(db);
+  try {
+    await run(db, statements);
+    await sql`COMMIT`.execute(db);
+  } catch (e) {
+    await sql`ROLLBACK`.execute(db).catch(() => undefined);
+    throw e;
+  }
 };
 
 /**
@@ -480,18 +533,10 @@ export const sqliteAuditMigrations: MigrationList = {
   // only, so an incident can be opened from an alert's id. Building both over an existing log
   // reads it once (docs/operations.md); IF NOT EXISTS makes a rerun after a crash finish the job.
   "0002_audit_by_principal": {
-    up: async (db) => {
-      await sql`BEGIN IMMEDIATE`.execute(db);
-      try {
-        await run(db, [
-          sql`CREATE INDEX IF NOT EXISTS audit_log_by_principal ON audit_log (principal, at) WHERE principal IS NOT NULL`,
-          sql`CREATE INDEX IF NOT EXISTS audit_log_alerts ON audit_log (seq) WHERE action = 'detection.alert'`,
-        ]);
-        await sql`COMMIT`.execute(db);
-      } catch (e) {
-        await sql`ROLLBACK`.execute(db).catch(() => undefined);
-        throw e;
-      }
-    },
+    up: (db) =>
+      inOneTransaction(db, [
+        sql`CREATE INDEX IF NOT EXISTS audit_log_by_principal ON audit_log (principal, at) WHERE principal IS NOT NULL`,
+        sql`CREATE INDEX IF NOT EXISTS audit_log_alerts ON audit_log (seq) WHERE action = 'detection.alert'`,
+      ]),
   },
 };

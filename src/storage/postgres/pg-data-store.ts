@@ -46,6 +46,7 @@ import {
 import type { SharedPool } from "./pg-pool.js";
 import { pgProvisionStore } from "./pg-provision-store.js";
 import { pgIncidentStore } from "./pg-incident-store.js";
+import { pgDetectionStore } from "./pg-detection-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
@@ -617,12 +618,14 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
         return result;
       }),
   });
+  const detection = pgDetectionStore({ pool, outsideTransaction });
 
   return {
     transaction,
     provisions,
     sealed,
     incidents,
+    detection,
 
     getSubject: (id) =>
       guard(async () => {

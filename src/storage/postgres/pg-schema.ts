@@ -93,6 +93,34 @@ export interface PgDataDb {
     sealed_at: Date;
   };
   "haechi.erase_backlog": { subject_id: string; erased_at: Date };
+  "haechi.principal_holds": {
+    id: string;
+    principal: string;
+    kind: string;
+    rule: string | null;
+    alert_id: string | null;
+    reason: string;
+    at: Date;
+    until: Date | null;
+    lifted_at: Date | null;
+    lifted_by: string | null;
+    lift_reason: string | null;
+  };
+  "haechi.detection_alerts": {
+    id: string;
+    at: Date;
+    principal: string;
+    rule: string;
+    type: string;
+    reaction: string;
+    /** bigint: pg returns it as a string. */
+    count: string;
+    threshold: string;
+    window_start: Date;
+    request_id: string | null;
+    detail: Record<string, string | number | boolean | null>;
+  };
+  "haechi.canaries": { audit_ref: string; principal: string; created_at: Date };
 }
 
 export interface PgKeyDb {

@@ -49,6 +49,7 @@ import {
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
 import { sqliteIncidentStore } from "./sqlite-incident-store.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
+import { sqliteDetectionStore } from "./sqlite-detection-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
@@ -525,12 +526,14 @@ const sqliteDataStore = (
   const provisions = sqliteProvisionStore({ writer, writerDb, reader, readerDb, exclusive });
   const sealed = sqliteSealedStore({ writer, reader, exclusive });
   const incidents = sqliteIncidentStore({ writer, reader, exclusive });
+  const detection = sqliteDetectionStore({ writer, reader, exclusive });
 
   return {
     transaction,
     provisions,
     sealed,
     incidents,
+    detection,
 
     getSubject: (id) =>
       read(() => {

@@ -93,6 +93,34 @@ export interface SqliteDataDb {
     sealed_at: number;
   };
   erase_backlog: { subject_id: string; erased_at: number };
+  principal_holds: {
+    id: string;
+    principal: string;
+    kind: string;
+    rule: string | null;
+    alert_id: string | null;
+    reason: string;
+    at: number;
+    until: number | null;
+    lifted_at: number | null;
+    lifted_by: string | null;
+    lift_reason: string | null;
+  };
+  detection_alerts: {
+    id: string;
+    at: number;
+    principal: string;
+    rule: string;
+    type: string;
+    reaction: string;
+    count: number;
+    threshold: number;
+    window_start: number;
+    request_id: string | null;
+    /** JSON object. */
+    detail: string;
+  };
+  canaries: { audit_ref: string; principal: string; created_at: number };
 }
 
 export interface SqliteKeyDb {
