@@ -23,7 +23,8 @@ const demo = loadCatalog(DEMO_CATALOG);
 const emailOnly: Catalog = { ...demo, incident_response: { ...demo.incident_response!, contact_fields: ["email"] } };
 /** Members the console scrapes: enough for the Decree 40(1)1 threshold of 1,000 people. */
 const N = 1000;
-const MIN = 60_000;
+/** The operator principal (the privacy office). */
+const OP_KEY = "privacy-office";
 
 const recorder = () => {
   const sent: OutgoingNotice[] = [];
@@ -305,6 +306,52 @@ for (const kind of STORE_KINDS) {
       const again = await t.call("privacy-office", "POST", `/v1/incidents/${incidentId}/notices`);
       assert.equal(again.status, 409);
       assert.match(again.body.error.message, /nothing to send/);
+    });
+  });
+}
+
+for (const kind of STORE_KINDS) {
+  describe(`open-chat drill, both halves, on ${kind}: detected, then opened from the alert`, () => {
+    let t: TestApp;
+    // Tuesday 14:00 in Seoul: office hours, so only the scrape is unusual.
+    const clock = fixedClock("2026-11-17T05:00:00.000Z");
+    const members: string[] = [];
+    before(async () => {
+      t = await startApp(kind, { clock, detection: true, detectionRefreshMs: 100 });
+      for (let i = 0; i < 60; i++) {
+        const r = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: member(i) });
+        assert.equal(r.status, 201, JSON.stringify(r.body));
+        members.push(r.body.id);
+      }
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test("LAW §15 H1: the scrape is throttled and alerted; the incident opened from the alert's id scopes exactly the members served", async () => {
+      clock.set("2026-11-17T05:10:00.000Z");
+      const served: string[] = [];
+      for (const id of members) {
+        const r = await t.call("talk-app", "GET", `/v1/subjects/${id}?purpose=talk_service&fields=name,phone`);
+        if (r.status === 200) served.push(id);
+      }
+      assert.ok(served.length > 0 && served.length < members.length, `served ${served.length} of ${members.length}`);
+      await t.c.services.detection.settle();
+      const alerts = (await t.call(OP_KEY, "GET", "/v1/alerts?rule=scrape_burst")).body.alerts;
+      assert.equal(alerts.length, 1, JSON.stringify(alerts));
+      clock.set("2026-11-17T05:20:00.000Z");
+      const r = await t.call(OP_KEY, "POST", "/v1/incidents", { kind: "leak", summary: "talk-app key used to scrape members", source: { type: "alert", alertId: alerts[0].id } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      const v = r.body;
+      assert.equal(v.source.alertId, alerts[0].id);
+      assert.equal(v.source.rule, "scrape_burst");
+      assert.equal(v.awareAt, alerts[0].at, "awareness is the alert's time");
+      assert.deepEqual(v.scope.principals, ["talk-app"]);
+      assert.equal(v.scope.people.total, served.length);
+      const p = pseudonyms(t.c.keyring.secrets.pseudonymKey);
+      const expected = served.map((id) => p.resolve("talk-app", id)!).sort();
+      const got = (await t.c.stores.data.incidents.subjects(v.id, null, 1000)).map((s) => s.subjectId as string);
+      assert.deepEqual(got, expected, "exactly the members the scraper was served");
     });
   });
 }
