@@ -46,7 +46,6 @@ import {
   type OutboxRow,
   type OutboxStatus,
   type PossibleGround,
-  type ScopeWindow,
 } from "../core/incident/incident-types.js";
 import { firstNoticeKind, noticeContextOf, renderReport, renderSubjectNotice, type NoticeContext, type RenderedNotice } from "../core/incident/notice-fns.js";
 import { scopeAccumulator } from "../core/incident/scope-fns.js";
@@ -253,7 +252,7 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         throw new HaechiError("VALIDATION_FAILED", `audit entry #${source.auditSeq} is a ${row.action} entry, not a detection.alert: give the seq of the alert's entry`);
       }
       const entry = parse(row);
-      if (source.alertId !== undefined && !alertMatches(row, entry, source.alertId)) {
+      if (source.alertId !== undefined && !alertMatches(entry, source.alertId)) {
         throw new HaechiError("VALIDATION_FAILED", `audit entry #${source.auditSeq} is not alert ${source.alertId}`);
       }
       return { row, entry };
@@ -263,7 +262,7 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       const rows = await deps.auditStore.detectionAlerts(after, 1000);
       for (const row of rows) {
         const entry = parse(row);
-        if (alertMatches(row, entry, id)) return { row, entry };
+        if (alertMatches(entry, id)) return { row, entry };
       }
       if (rows.length < 1000) break;
       after = rows[rows.length - 1]!.seq;
@@ -271,7 +270,7 @@ export const incidentService = (deps: IncidentServiceDeps) => {
     throw new HaechiError("NOT_FOUND", `no detection.alert entry in the audit log has alert id "${id}"`);
   };
   /** The detection branch records the alert's id in `meta.alert`; `alertId`, `id` and the request id are accepted too. */
-  const alertMatches = (_row: AuditRow, e: AuditEntry, id: string) =>
+  const alertMatches = (e: AuditEntry, id: string) =>
     e.requestId === id || [e.meta?.alert, e.meta?.alertId, e.meta?.id].some((v) => v === id);
 
   // ---------------------------------------------------------------- scope
@@ -419,22 +418,30 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       if (docs.length === 0 || pending([audience])) return null;
       return docs[docs.length - 1]!.createdAt.toISOString();
     };
-    const covered = lastNotify !== undefined && row.scope !== null && lastNotify.detail.scopeComputedAt === row.scope.computedAt;
+    /**
+     * When the latest round to people was handed over, if it was of one of these kinds, owed
+     * nothing more (a partial notice owes its follow-up), covered the current scope and left
+     * nothing pending.
+     */
+    const roundDone = (kinds: NoticeKind[]): string | null =>
+      lastNotify !== undefined &&
+      kinds.includes(lastNotify.detail.kind as NoticeKind) &&
+      lastNotify.detail.pendingKind === null &&
+      (row.scope === null || lastNotify.detail.scopeComputedAt === row.scope.computedAt) &&
+      !pending(["subject", "public"])
+        ? lastNotify.at.toISOString()
+        : null;
     return duties.map((d): DutyView => {
       let doneAt: string | null = null;
       switch (d.code) {
         case "NOTIFY_SUBJECTS":
-          // The latest round told everyone in the current scope in full (a possible-breach or partial notice is not enough).
-          doneAt =
-            covered && lastNotify.detail.pendingKind === null && (lastNotify.detail.kind === "full" || lastNotify.detail.kind === "followup") && !pending(["subject", "public"])
-              ? lastNotify.at.toISOString()
-              : null;
+          doneAt = roundDone(["full", "followup"]);
           break;
         case "NOTIFY_POSSIBLE_BREACH":
-          doneAt = covered || (row.scope === null && notices.some((n) => n.kind === "possible")) ? sentAt(["possible"], notices.some((n) => n.kind === "possible" && n.audience === "subject") ? "subject" : "public") : null;
+          doneAt = roundDone(["possible"]);
           break;
         case "NOTIFY_NO_BREACH":
-          doneAt = sentAt(["no_breach"], notices.some((n) => n.kind === "no_breach" && n.audience === "subject") ? "subject" : "public");
+          doneAt = roundDone(["no_breach"]);
           break;
         case "WEBSITE_POSTING":
           doneAt = sentAt(["full", "partial", "followup", "possible"], "public");
