@@ -758,9 +758,9 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         if (noBreach) return had?.has("possible") && !had.has("no_breach") ? "no_breach" : null;
         if (row.kind === "possible") return had?.has("possible") ? null : "possible";
         // A possible-breach notice is no breach notice: once confirmed, the person is told in full (Decree 39-3).
-        const told = (k: NoticeKind) => had?.has(k) === true;
-        if (!told("full") && !told("partial") && !told("followup")) return first;
-        if (first === "full" && told("partial") && !told("followup") && !told("full")) return "followup";
+        const got = (k: NoticeKind) => had?.has(k) === true;
+        if (!got("full") && !got("partial") && !got("followup")) return first;
+        if (first === "full" && got("partial") && !got("followup") && !got("full")) return "followup";
         return null;
       };
       const contactFields = catalog.incident_response?.contact_fields ?? [];

@@ -5,7 +5,9 @@
  * incident is opened from that outside report naming the principal and the window; its scope is
  * exactly the members the console read in the window; the notices (Korean and English, every
  * item) and the PIPC/KISA report are produced and timestamped before the 72-hour deadline, and
- * members who cannot be reached directly get the website posting.
+ * members who cannot be reached directly get the website posting. And both halves together: the
+ * real detection throttles a scrape and alerts, and the incident opened from that alert's id
+ * scopes exactly the members served.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
