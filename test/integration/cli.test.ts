@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { buildCli } from "../../src/cli/cli.js";
+import { runCli, type Env } from "../helpers/cli.js";
 import { STORE_KINDS, pgUrl, startApp, type TestApp } from "../helpers/app.js";
 import { freshDatabase } from "../helpers/pg.js";
 import { tamperAudit } from "../helpers/tamper.js";
@@ -17,24 +17,7 @@ import { tamperAudit } from "../helpers/tamper.js";
 const root = path.resolve(import.meta.dirname, "../..");
 const EXAMPLE = path.join(root, "examples/haechi.yaml");
 
-type Env = Record<string, string>;
-
-/** Runs a command in this process: its stdout, the exit code it set, and what it threw. */
-const cli = async (env: Env, ...args: string[]): Promise<{ out: string; code: number; error?: unknown }> => {
-  const chunks: string[] = [];
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await buildCli(env, (s) => chunks.push(s))
-      .exitOverride()
-      .parseAsync(["node", "haechi", ...args]);
-    return { out: chunks.join(""), code: Number(process.exitCode ?? 0) };
-  } catch (error) {
-    return { out: chunks.join(""), code: 1, error };
-  } finally {
-    process.exitCode = saved;
-  }
-};
+const cli = runCli;
 
 /** Runs `node --import tsx src/main.ts …` as a subprocess. */
 const bin = (env: Env, ...args: string[]) =>

@@ -4,26 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { buildCli } from "../../src/cli/cli.js";
+import { runCli, type Env } from "../helpers/cli.js";
 import { STORE_KINDS, startApp, type TestApp } from "../helpers/app.js";
 
-type Env = Record<string, string>;
-
-const cli = async (env: Env, ...args: string[]): Promise<{ out: string; code: number; error?: unknown }> => {
-  const chunks: string[] = [];
-  const saved = process.exitCode;
-  process.exitCode = undefined;
-  try {
-    await buildCli(env, (s) => chunks.push(s))
-      .exitOverride()
-      .parseAsync(["node", "haechi", ...args]);
-    return { out: chunks.join(""), code: Number(process.exitCode ?? 0) };
-  } catch (error) {
-    return { out: chunks.join(""), code: 1, error };
-  } finally {
-    process.exitCode = saved;
-  }
-};
+const cli = runCli;
 
 for (const kind of STORE_KINDS) {
   describe(`haechi incident on ${kind}`, () => {
