@@ -16,6 +16,8 @@ import { buildContainer, loadCatalog, type Container, type ContainerOptions } fr
 import type { Catalog } from "../../src/core/catalog/catalog-schema.js";
 import { buildServer } from "../../src/http/server.js";
 import { freshDatabase } from "./pg.js";
+import { asSubjectId, type SubjectId } from "../../src/core/ids.js";
+import { pseudonyms } from "../../src/crypto/pseudonym.js";
 
 export type StoreKind = "sqlite" | "postgres";
 export const STORE_KINDS: StoreKind[] = ["sqlite", "postgres"];
@@ -116,3 +118,7 @@ export const startApp = async (kind: StoreKind, opts: StartOptions = {}): Promis
     },
   };
 };
+
+/** The internal subject id behind a principal's pseudonymous id (tests look into the stores with it). */
+export const internalOf = (t: TestApp, principal: string, external: string): SubjectId =>
+  asSubjectId(pseudonyms(t.c.keyring.secrets.pseudonymKey).resolve(principal, external)!);

@@ -21,7 +21,7 @@ import type { StoredField } from "../../src/core/ports.js";
 import { pseudonyms } from "../../src/crypto/pseudonym.js";
 import { restoreBackup } from "../../src/services/backup-service.js";
 import { payFields } from "../fixtures/people.js";
-import { STORE_KINDS, pgUrl, startApp, type TestApp } from "../helpers/app.js";
+import { STORE_KINDS, internalOf, pgUrl, startApp, type TestApp } from "../helpers/app.js";
 import { assertNoKeyOpens, assertNotStored } from "../helpers/destruction.js";
 import { freshDatabase } from "../helpers/pg.js";
 
@@ -40,6 +40,13 @@ const auditBodies = async (t: TestApp) => {
   return out;
 };
 
+/** A messenger account made through the API; its pseudonymous id. */
+const createTalker = async (t: TestApp, n: number) => {
+  const r = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: talker(n) });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body.id as string;
+};
+
 for (const kind of STORE_KINDS) {
   describe(`dormancy: separate, refuse, reactivate on ${kind}`, () => {
     let t: TestApp;
@@ -50,12 +57,8 @@ for (const kind of STORE_KINDS) {
     after(async () => {
       await t?.close();
     });
-    const internal = (principal: string, ext: string) => asSubjectId(pseudonyms(t.c.keyring.secrets.pseudonymKey).resolve(principal, ext)!);
-    const create = async (n: number) => {
-      const r = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: talker(n) });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-      return r.body.id as string;
-    };
+    const internal = (principal: string, ext: string) => internalOf(t, principal, ext);
+    const create = (n: number) => createTalker(t, n);
 
     test("PIPA Art. 21 / former Decree 48-5: an account inactive past `after` is separated; every read, update and grant is refused with SUBJECT_DORMANT (audited), its lookups are gone; reactivated, it reads and is found again", async () => {
       const quiet = await create(1);
@@ -264,12 +267,8 @@ for (const kind of STORE_KINDS) {
     after(async () => {
       await t?.close();
     });
-    const internal = (principal: string, ext: string) => asSubjectId(pseudonyms(t.c.keyring.secrets.pseudonymKey).resolve(principal, ext)!);
-    const create = async (n: number) => {
-      const r = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: talker(n) });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-      return r.body.id as string;
-    };
+    const internal = (principal: string, ext: string) => internalOf(t, principal, ext);
+    const create = (n: number) => createTalker(t, n);
 
     test("PIPA Art. 21(1) and 21(3): a separated account still dormant `destroy_after` after separation is erased (its payment records sealed first) and proven destroyed; people are told in advance", async () => {
       const talk = await create(10);

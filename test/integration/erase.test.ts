@@ -8,15 +8,14 @@ import crypto from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { buildCli } from "../../src/cli/cli.js";
 import { fixedClock } from "../../src/core/clock.js";
-import { asSubjectId, type SubjectId } from "../../src/core/ids.js";
+import type { SubjectId } from "../../src/core/ids.js";
 import type { StoredField, WrappedKeyRow } from "../../src/core/ports.js";
 import { pseudonyms } from "../../src/crypto/pseudonym.js";
 import { payFields } from "../fixtures/people.js";
-import { STORE_KINDS, startApp, type TestApp } from "../helpers/app.js";
+import { STORE_KINDS, internalOf, startApp, type TestApp } from "../helpers/app.js";
 import { assertNoKeyOpens, assertNotStored } from "../helpers/destruction.js";
 
 const DAY = 24 * 3600 * 1000;
-const internalOf = (t: TestApp, principal: string, ext: string) => asSubjectId(pseudonyms(t.c.keyring.secrets.pseudonymKey).resolve(principal, ext)!);
 
 for (const kind of STORE_KINDS) {
   describe(`account deletion on ${kind}`, () => {

@@ -12,9 +12,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { buildCli } from "../../src/cli/cli.js";
 import { fixedClock } from "../../src/core/clock.js";
 import { STORE_KINDS, startApp, type TestApp } from "../helpers/app.js";
+import { runCli, type Env } from "../helpers/cli.js";
 
 const HOUR = 3600 * 1000;
 
@@ -30,18 +30,13 @@ for (const kind of STORE_KINDS) {
       await t?.close();
     });
 
+    /** Runs a command against this app's stores; what it throws is thrown here. */
     const cli = async (...args: string[]) => {
-      const env: Record<string, string> = { HAECHI_HOME: t.home, HAECHI_LOG_LEVEL: "silent" };
+      const env: Env = { HAECHI_HOME: t.home, HAECHI_LOG_LEVEL: "silent" };
       if (t.c.config.store.kind === "postgres") Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: t.c.config.store.url });
-      const out: string[] = [];
-      const saved = process.exitCode;
-      process.exitCode = undefined;
-      try {
-        await buildCli(env, (s) => out.push(s)).exitOverride().parseAsync(["node", "haechi", ...args]);
-        return { out: out.join(""), code: Number(process.exitCode ?? 0) };
-      } finally {
-        process.exitCode = saved;
-      }
+      const r = await runCli(env, ...args);
+      if (r.error !== undefined) throw r.error;
+      return r;
     };
 
     test("Safety Standard Art. 8(2): a finished month is reviewed from the audit log, bulk releases carry their justification, and the sign-off is recorded against the report", async () => {
