@@ -105,6 +105,17 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     signer: keyring.secrets.signer,
     clock,
   });
+  const incidents = incidentService({
+    ...base,
+    incidents: stores.data.incidents,
+    auditStore,
+    flushAudit: () => audit.flush(),
+    keys: stores.keys,
+    data: stores.data,
+    provisions: stores.data.provisions,
+    subjectKeys: keys,
+    transport: opts.transport ?? pickupTransport(),
+  });
   const services = {
     subjects,
     erase,
@@ -146,17 +157,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       pageSize: config.provisionPageSize,
       ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
     }),
-    incidents: incidentService({
-      ...base,
-      incidents: stores.data.incidents,
-      auditStore,
-      flushAudit: () => audit.flush(),
-      keys: stores.keys,
-      data: stores.data,
-      provisions: stores.data.provisions,
-      subjectKeys: keys,
-      transport: opts.transport ?? pickupTransport(),
-    }),
+    incidents,
     import: importService({
       ...base,
       ...ids,
@@ -172,6 +173,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       keys: stores.keys,
       verify: () => auditSvc.verify(),
       checkpoint: () => auditSvc.checkpoint(),
+      incidents: (from, to) => incidents.inWindow(from, to),
       signer: keyring.secrets.signer,
       catalogFile: config.catalogFile,
       reportsDir: config.reportsDir,

@@ -932,6 +932,21 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       return { messages, next: rows.length === limit ? rows[rows.length - 1]!.id : null };
     },
 
+    /**
+     * Every incident that was open at some time in [from, to) (aware before `to`, not closed before
+     * `from`), each with its facts, scope summary, duties and timeline: the evidence pack's part.
+     * The scope summary names no person, and the timeline holds counts and codes only.
+     */
+    async inWindow(from: Date, to: Date): Promise<IncidentView[]> {
+      const out: IncidentView[] = [];
+      for (const status of ["open", "closed"] as const) {
+        for (const row of await deps.incidents.list({ status, limit: 10_000 })) {
+          if (row.awareAt < to && (row.closedAt === null || row.closedAt >= from)) out.push(await viewOf(row));
+        }
+      }
+      return out.sort((a, b) => (a.awareAt < b.awareAt ? -1 : a.awareAt > b.awareAt ? 1 : a.id < b.id ? -1 : 1));
+    },
+
     /** Incidents whose latest scope includes the person (their transparency report, issue 6). */
     async forSubject(subjectId: SubjectId): Promise<IncidentSummaryView[]> {
       const now = deps.clock.now();
