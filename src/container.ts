@@ -2,6 +2,7 @@
  * The one place where the layers are wired: config → catalog → keyring → stores → audit →
  * services. Each module exposes a factory taking narrow deps; this file only composes them.
  */
+import type { SubjectId } from "./core/ids.js";
 import { auditLog, type AuditLog } from "./audit/audit-log.js";
 import type { Config } from "./config/config.js";
 import type { Catalog } from "./core/catalog/catalog-schema.js";
@@ -78,6 +79,11 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     blindIndex: blindIndex(keyring.secrets.blindIndexKey),
   };
   const journal = fileShredJournal(config.shredJournalFile);
+  /** The canary subjects (ADR 0009), resolved from their audit references in one key-store pass. */
+  const canaries = async (): Promise<ReadonlySet<SubjectId>> => {
+    const refs = (await stores.data.detection.canaries()).map((c) => c.auditRef);
+    return refs.length === 0 ? new Set() : new Set((await stores.keys.findByAuditRefs(refs)).values());
+  };
   const erase = eraseService({
     ...base,
     data: stores.data,
@@ -86,6 +92,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     subjectKeys: keys,
     pseudonyms: ids.pseudonyms,
     journal,
+    canaries,
   });
   const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed, journal });
   // Detection reads the live access stream: every entry as it is recorded (ADR 0009).
@@ -115,6 +122,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     provisions: stores.data.provisions,
     subjectKeys: keys,
     transport: opts.transport ?? pickupTransport(),
+    canaryRefs: async () => (await stores.data.detection.canaries()).map((c) => c.auditRef),
   });
   const services = {
     subjects,
@@ -155,6 +163,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       exportDir: config.exportDir,
       exportKeep: config.exportKeep,
       pageSize: config.provisionPageSize,
+      canaries,
       ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
     }),
     incidents,

@@ -51,6 +51,11 @@ export type EraseServiceDeps = BaseDeps & {
   pseudonyms: Pseudonyms;
   /** Written ahead of every destruction, so a restored backup destroys again (backup-service). */
   journal: ShredJournal;
+  /**
+   * The canary (decoy) subjects (ADR 0009): the dormancy sweep leaves them alone, so a decoy
+   * planted years ago still trips the detector. Absent: none.
+   */
+  canaries?: () => Promise<ReadonlySet<SubjectId>>;
 };
 
 /** Sealed values use their own key and their own associated data: never mistaken for live ones. */
@@ -251,6 +256,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
   };
 
   type DormancyOpts = { by: string; batch?: number; onProgress?: (done: number) => void };
+  /** Canaries, read at the start of each dormancy sweep: never separated, erased or counted for notice. */
+  let decoys: ReadonlySet<SubjectId> = new Set();
   /** A page's subjects (in id order) by a digest of their ids, one per line, as the shred journal lists them. */
   const idsDigest = (ids: readonly SubjectId[]) => crypto.createHash("sha256").update(ids.join("\n")).digest("hex");
   /**
@@ -305,15 +312,17 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const page = await data.dormant(cutoff, after, opts.batch ?? 50_000);
       if (page.length === 0) break;
       after = page[page.length - 1]!.id;
-      const ids = page.map((s) => s.id);
-      for (const s of page) if (s.updatedAt < lateBefore) res.overdue++;
+      const people = page.filter((s) => !decoys.has(s.id));
+      if (people.length === 0) continue;
+      const ids = people.map((s) => s.id);
+      for (const s of people) if (s.updatedAt < lateBefore) res.overdue++;
       await deps.audit.record({
         ...entryBase(ctx, now),
         action: "dormancy.separate",
         effect: "info",
         purpose: null,
         subjectRef: null,
-        fields: [...new Set(page.flatMap((s) => s.fields))].sort(),
+        fields: [...new Set(people.flatMap((s) => s.fields))].sort(),
         reasons: [rule],
         count: ids.length,
         meta: {
@@ -352,7 +361,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const bulk: SubjectId[] = [];
       const oneByOne: SubjectId[] = [];
       for (const s of page) {
-        if (!due(s)) continue;
+        if (!due(s) || decoys.has(s.id)) continue;
         if (late(s)) res.overdue++;
         (keepsSomething(s.fields) ? oneByOne : bulk).push(s.id);
       }
@@ -377,7 +386,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const page = await list(before, a, 5000);
       if (page.length === 0) return n;
       a = page[page.length - 1]!.id;
-      n += page.filter(inWindow).length;
+      n += page.filter((s) => inWindow(s) && !decoys.has(s.id)).length;
     }
   };
 
@@ -531,6 +540,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
         compacted: 0,
       };
       const batch = opts.batch ?? 50_000;
+      decoys = (await deps.canaries?.()) ?? new Set();
       // Also what an interrupted run left queued, whatever the policy is now.
       const compactAll = async () => {
         if (opts.compact !== false) res.compacted = (await service.compact({ batch })).compacted;

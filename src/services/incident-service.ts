@@ -63,6 +63,8 @@ export type IncidentServiceDeps = Omit<BaseDeps, "audit"> & {
   /** Waits until every entry recorded so far is in the store, so a scope sees them. */
   flushAudit: () => Promise<void>;
   keys: Pick<KeyStore, "findByAuditRefs">;
+  /** Audit references of the canary (decoy) subjects (ADR 0009): left out of the people in a scope. Absent: none. */
+  canaryRefs?: () => Promise<readonly string[]>;
   data: Pick<DataStore, "getSubject" | "getFields" | "getDormantFields">;
   provisions: Pick<ProvisionStore, "ledgerByRecipient">;
   subjectKeys: Pick<SubjectKeys, "get">;
@@ -332,8 +334,10 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         after = { provisionId: last.provisionId, subjectId: last.subjectId };
       }
     }
-    const resolved = await deps.keys.findByAuditRefs(acc.refs() as never[]);
+    const decoys = new Set(await deps.canaryRefs?.());
+    const resolved = await deps.keys.findByAuditRefs(acc.refs().filter((r) => !decoys.has(r)) as never[]);
     return acc.finish({
+      decoys,
       resolved: resolved as ReadonlyMap<string, SubjectId>,
       window: { from: window.from.toISOString(), to: window.to.toISOString() },
       principals: names.principals,
