@@ -352,7 +352,7 @@ describe("each rule type, over HTTP", () => {
     assert.deepEqual([alerts[0].rule, alerts[0].principal, alerts[0].detail.local, alerts[0].detail.time_zone], ["after_hours", "support-console", "sat 03:00", "Asia/Seoul"]);
   });
 
-  test("deny storm: a principal collecting denials is suspended at the threshold; the next request is refused", async () => {
+  test("deny storm: a principal collecting denials is suspended at the threshold; the next request is refused; an operator lifts the hold over HTTP with a reason", async () => {
     const { t } = await start();
     await signUp(t, STORM + 1);
     const statuses: number[] = [];
@@ -364,6 +364,23 @@ describe("each rule type, over HTTP", () => {
     assert.deepEqual(statuses, [...Array(STORM).fill(200), 403]);
     const [a] = await alertsOf(t);
     assert.deepEqual([a.rule, a.type, a.reaction, a.principal, a.count], ["denial_storm", "deny_storm", "suspend", "marketing-svc", STORM]);
+
+    // Over HTTP: the operator sees the hold and lifts it with a reason; no one else may.
+    const holds = await t.call("privacy-office", "GET", "/v1/holds?principal=marketing-svc");
+    assert.equal(holds.status, 200, JSON.stringify(holds.body));
+    assert.deepEqual(holds.body.holds.map((h: any) => [h.kind, h.rule, h.alertId, h.liftedAt]), [["suspend", "denial_storm", a.id, null]]);
+    assert.equal((await t.call("talk-app", "GET", "/v1/holds")).status, 403, "holds are for operators");
+    assert.equal((await t.call("talk-app", "POST", "/v1/principals/marketing-svc/lift", { reason: "mine" })).status, 403, "a service cannot lift a hold");
+    const noReason = await t.call("privacy-office", "POST", "/v1/principals/marketing-svc/lift", { reason: "" });
+    assert.deepEqual([noReason.status, noReason.body.error.code], [400, "VALIDATION_FAILED"]);
+    const lifted = await t.call("privacy-office", "POST", "/v1/principals/marketing-svc/lift", { reason: "consent sync bug fixed" });
+    assert.equal(lifted.status, 200, JSON.stringify(lifted.body));
+    assert.deepEqual(lifted.body.lifted.map((h: any) => [h.kind, h.liftedBy, h.liftReason]), [["suspend", "privacy-office", "consent sync bug fixed"]]);
+    assert.equal((await t.call("marketing-svc", "POST", "/v1/lookup", { purpose: "marketing", field: "phone", value: member(0).phone })).status, 200, "let in again");
+    const again = await t.call("privacy-office", "POST", "/v1/principals/marketing-svc/lift", { reason: "again" });
+    assert.deepEqual([again.status, again.body.error.code], [404, "NOT_FOUND"]);
+    const audited = (await auditBodies(t)).filter((b) => b.action === "detection.lift");
+    assert.deepEqual(audited.map((b) => [b.principal, b.effect]), [["talk-app", "deny"], ["privacy-office", "allow"], ["privacy-office", "allow"]], "the empty reason never reached the route");
   });
 
   test("exports beyond baseline: a provision run sending more subjects than the recipient's baseline × factor raises an alert", async () => {
