@@ -60,7 +60,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   const stores =
     config.store.kind === "sqlite"
       ? await openSqliteStores({ dir: config.store.dir, synchronous: config.store.synchronous })
-      : await openPostgresStores({ url: config.store.url, poolSize: config.store.poolSize });
+      : await openPostgresStores({ url: config.store.url, poolSize: config.store.poolSize, commitTimeoutMs: config.store.commitTimeoutMs });
   const auditStore = opts.wrapAuditStore ? opts.wrapAuditStore(stores.audit) : stores.audit;
   // Appends are durable commits that take a while (a PostgreSQL round trip, an fsync on SQLite's
   // writer thread): keep more than one in flight, each chained to the head the previous one
