@@ -570,6 +570,8 @@ export interface SubjectRequestStore {
   list(filter: SubjectRequestFilter): Promise<SubjectRequestRow[]>;
   /** The history, in order. */
   events(id: string): Promise<RequestEvent[]>;
+  /** Requests still open (received, in progress, extended), and those of them past their deadline at `now`. */
+  openCounts(now: Date): Promise<{ open: number; overdue: number }>;
 }
 
 // ---------------------------------------------------------------- detection (issue 5)

@@ -370,7 +370,7 @@ export const requestService = (deps: RequestServiceDeps) => {
         ...(filter.overdue ? { dueBefore: now } : {}),
         limit,
       });
-      const open = await requests.list({ statuses: OPEN_STATUSES, limit: 100_000 });
+      const counts = await requests.openCounts(now);
       await deps.audit.record({
         ...entryBase(ctx, now),
         action: "request.list",
@@ -383,7 +383,7 @@ export const requestService = (deps: RequestServiceDeps) => {
       });
       return {
         requests: await Promise.all(rows.map((r) => viewOf(r, now))),
-        counts: { open: open.length, overdue: open.filter((r) => r.deadline.getTime() < now.getTime()).length },
+        counts,
       };
     },
 

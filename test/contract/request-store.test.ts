@@ -88,6 +88,16 @@ forEachStore("SubjectRequestStore", (fx) => {
     assert.deepEqual(await requests.list({ filedBy: filer, statuses: [], limit: 10 }), []);
   });
 
+  it("Art. 35(3): counts open requests and the overdue among them", async () => {
+    const { requests } = fx().stores.data;
+    const before = await requests.openCounts(at(10 * DAY + 1));
+    await requests.insert(requestRow({ deadline: at(10 * DAY) }), event());
+    await requests.insert(requestRow({ deadline: at(30 * DAY), status: "extended" }), event());
+    await requests.insert(requestRow({ deadline: at(5 * DAY), status: "refused", closedAt: at(DAY) }), event());
+    const after = await requests.openCounts(at(10 * DAY + 1));
+    assert.deepEqual({ open: after.open - before.open, overdue: after.overdue - before.overdue }, { open: 2, overdue: 1 });
+  });
+
   it("the history is append-only in the database itself; migration 0010_subject_requests is recorded", async () => {
     const f = fx();
     const row = requestRow();

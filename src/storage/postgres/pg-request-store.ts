@@ -46,6 +46,11 @@ const EVENT = named(
   `INSERT INTO haechi.subject_request_events (request_id, at, actor, act, detail, audit_seq) VALUES ($1, $2, $3, $4, $5, $6)
    RETURNING seq, request_id, at, actor, act, detail, audit_seq`,
 );
+const OPEN_COUNTS = named(
+  "haechi_requests_open_counts",
+  `SELECT count(*) AS open, count(*) FILTER (WHERE deadline < $1) AS overdue FROM haechi.subject_requests
+   WHERE status IN ('received', 'in_progress', 'extended')`,
+);
 const EVENTS = named(
   "haechi_requests_events",
   "SELECT seq, request_id, at, actor, act, detail, audit_seq FROM haechi.subject_request_events WHERE request_id = $1 ORDER BY seq",
@@ -90,5 +95,10 @@ export const pgRequestStore = (deps: PgRequestDeps): SubjectRequestStore => {
         ).rows.map((r) => requestFromColumns(r, same)),
       ),
     events: (id) => guard(async () => (await runNamed<RequestEventColumns<Date>>(pool, EVENTS, [id])).rows.map((r) => requestEventFromColumns(r, same))),
+    openCounts: (now) =>
+      guard(async () => {
+        const c = (await runNamed<{ open: string; overdue: string }>(pool, OPEN_COUNTS, [now])).rows[0]!;
+        return { open: Number(c.open), overdue: Number(c.overdue) };
+      }),
   };
 };

@@ -39,6 +39,10 @@ export const sqliteRequestStore = (deps: SqliteRequestDeps): SubjectRequestStore
          AND (? IS NULL OR subject_id = ?)
        ORDER BY deadline, id LIMIT ?`,
     ),
+    openCounts: reader.prepare<[number], { open: number; overdue: number | null }>(
+      `SELECT count(*) AS open, sum(deadline < ?) AS overdue FROM subject_requests
+       WHERE status IN ('received', 'in_progress', 'extended')`,
+    ),
     events: reader.prepare<[string], RequestEventColumns<number>>(
       "SELECT seq, request_id, at, actor, act, detail, audit_seq FROM subject_request_events WHERE request_id = ? ORDER BY seq",
     ),
@@ -93,5 +97,10 @@ export const sqliteRequestStore = (deps: SqliteRequestDeps): SubjectRequestStore
           .map(fromRow);
       }),
     events: (id) => guard(() => r.events.all(id).map(toEvent)),
+    openCounts: (now) =>
+      guard(() => {
+        const c = r.openCounts.get(ms(now))!;
+        return { open: c.open, overdue: c.overdue ?? 0 };
+      }),
   };
 };
