@@ -308,3 +308,38 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+for (const kind of STORE_KINDS) {
+  describe(`data-subject requests fail closed on ${kind}`, () => {
+    let t: TestApp;
+    let broken = false;
+    before(async () => {
+      t = await startApp(kind, {
+        wrapAuditStore: (s) => ({ ...s, appendBatch: (build) => (broken ? Promise.reject(new Error("disk full")) : s.appendBatch(build)) }),
+      });
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test("ADR 0003: if the audit entry cannot be written, no request is recorded, no data is released, and an operator's act changes nothing", async () => {
+      const c = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: person(90) });
+      assert.equal(c.status, 201, JSON.stringify(c.body));
+      const open = await t.call("talk-app", "POST", `/v1/subjects/${c.body.id}/requests`, { kind: "deletion", channel: "portal", fulfil: false });
+      assert.equal(open.status, 201, JSON.stringify(open.body));
+      broken = true;
+      try {
+        const r = await t.call("talk-app", "POST", `/v1/subjects/${c.body.id}/requests`, { kind: "access", channel: "portal" });
+        assert.equal(r.status, 503);
+        assert.equal(r.body.error.code, "AUDIT_UNAVAILABLE");
+        assert.equal(JSON.stringify(r.body).includes("7777"), false);
+        const done = await t.call("privacy-office", "POST", `/v1/requests/${open.body.request.id}/complete`, { result: "deleted by hand" });
+        assert.equal(done.status, 503);
+      } finally {
+        broken = false;
+      }
+      const mine = await t.c.stores.data.requests.list({ subjectId: internalOf(t, "talk-app", c.body.id), limit: 10 });
+      assert.deepEqual(mine.map((m) => [m.kind, m.status]), [["deletion", "received"]]);
+    });
+  });
+}
