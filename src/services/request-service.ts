@@ -172,7 +172,9 @@ export const requestService = (deps: RequestServiceDeps) => {
     const seq = await deps.audit.record({
       ...entryBase(ctx, at),
       action: ACTION_OF[act],
-      effect: act === "fulfilment_failed" ? "deny" : "allow",
+      // A fulfilment the vault refused is recorded as information: the path that refused it has
+      // audited its own denial, and a request left for review is no denial (nor a deny storm).
+      effect: act === "fulfilment_failed" ? "info" : "allow",
       purpose: null,
       subjectRef: await auditRefOf(row.subjectId),
       fields: [],
