@@ -50,6 +50,7 @@ import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connectio
 import { sqliteIncidentStore } from "./sqlite-incident-store.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
 import { sqliteDetectionStore } from "./sqlite-detection-store.js";
+import { sqliteRequestStore } from "./sqlite-request-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
@@ -534,6 +535,7 @@ const sqliteDataStore = (
   const sealed = sqliteSealedStore({ writer, reader, exclusive });
   const incidents = sqliteIncidentStore({ writer, reader, exclusive });
   const detection = sqliteDetectionStore({ writer, reader, exclusive });
+  const requests = sqliteRequestStore({ writer, reader, exclusive });
 
   return {
     transaction,
@@ -541,6 +543,7 @@ const sqliteDataStore = (
     sealed,
     incidents,
     detection,
+    requests,
 
     getSubject: (id) =>
       read(() => {
