@@ -4,6 +4,7 @@
  *
  *   node --import tsx bench/incident-scope.bench.ts [--store sqlite|postgres] [--entries 10000000]
  *        [--subjects 1000000] [--scraped 65719] [--runs 3] [--append 100000] [--max-load 1.5] [--keep]
+ *        [--reuse <home> [--scope-only]]
  *
  * Load (not measured as the target): a key store of --subjects keys (each with its audit
  * reference; 1 % of the scraped people's keys then destroyed, as if they had deleted their account),
@@ -25,6 +26,12 @@
  *    this size). The ratio with/without is the index's cost to the append path.
  * Writes bench/results/incident-scope-<store>.json. PostgreSQL: HAECHI_PG_URL if set, else a fresh
  * database on HAECHI_TEST_PG_URL's server, else a throw-away server of its own.
+ *
+ * Filling the log takes minutes. `--keep` leaves the home (and, on a server that outlives the run,
+ * the PostgreSQL database) with a `bench-meta.json`; `--reuse <home>` measures that load again
+ * without filling it, so a change can be compared against the same database, runs alternated.
+ * `--scope-only` skips the append measurements (which add to the log and rebuild the index).
+ * Incidents opened by earlier runs stay in a reused database.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -51,6 +58,8 @@ const { values } = parseArgs({
     append: { type: "string", default: "100000" },
     "max-load": { type: "string", default: "1.5" },
     keep: { type: "boolean", default: false },
+    reuse: { type: "string" },
+    "scope-only": { type: "boolean", default: false },
   },
 });
 const kind = values.store;
@@ -66,7 +75,28 @@ for (const [k, v] of Object.entries({ entries: N, subjects: SUBJECTS, scraped: S
 if (SCRAPED > SUBJECTS) throw new Error("--scraped cannot exceed --subjects");
 const TARGET_SECONDS = 1;
 
-const { c, home, dispose } = await openBenchContainer("incident-scope", kind);
+/** What a filled home holds, written after the fill so that `--reuse` can check it and skip the fill. */
+interface BenchMeta {
+  store: string;
+  entries: number;
+  subjects: number;
+  scraped: number;
+  people: number;
+  erased: number;
+  fillSeconds: number;
+  pgUrl?: string;
+}
+const META = "bench-meta.json";
+const reused: BenchMeta | undefined = values.reuse === undefined ? undefined : JSON.parse(fs.readFileSync(path.join(values.reuse, META), "utf8"));
+if (reused !== undefined && (reused.store !== kind || reused.entries !== N || reused.subjects !== SUBJECTS || reused.scraped !== SCRAPED)) {
+  throw new Error(`${values.reuse} holds ${JSON.stringify(reused)}, not this run's --store/--entries/--subjects/--scraped`);
+}
+const { c, home, pgUrl, dispose } = await openBenchContainer(
+  "incident-scope",
+  kind,
+  {},
+  reused === undefined ? undefined : { home: values.reuse!, ...(reused.pgUrl !== undefined ? { pgUrl: reused.pgUrl } : {}) },
+);
 const ctx = { principal: "privacy-office", source: "bench", requestId: "bench" };
 
 // ---------------------------------------------------------------- the key store
@@ -74,7 +104,7 @@ const ref = (i: number): AuditRef => asAuditRef(`ar_${crypto.createHash("sha256"
 const sid = (i: number): SubjectId => asSubjectId(crypto.createHash("sha256").update(`sub${i}`).digest().subarray(0, 16).toString("base64url"));
 /** The scraped people: distinct indices spread over the key store. */
 const scrapedIndex = (k: number) => (k * 7919) % SUBJECTS;
-{
+if (reused === undefined) {
   const t0 = performance.now();
   const created = new Date("2026-01-01T00:00:00.000Z");
   const wrapped = crypto.randomBytes(60);
@@ -146,8 +176,8 @@ function* entries(): Generator<AuditEntry> {
     }
   }
 }
-let fillSeconds: number;
-{
+let fillSeconds = reused?.fillSeconds ?? 0;
+if (reused === undefined) {
   const t0 = performance.now();
   const gen = entries();
   for (let done = 0; done < N; ) {
@@ -175,9 +205,13 @@ let fillSeconds: number;
 }
 // 1 % of the scraped people deleted their account since: their keys are gone, they are "erased, unlinkable".
 const erasedIdx = Array.from({ length: Math.floor(SCRAPED / 100) }, (_, k) => scrapedIndex(k * 100));
-await c.stores.keys.destroyMany(erasedIdx.map(sid));
+if (reused === undefined) await c.stores.keys.destroyMany(erasedIdx.map(sid));
 const ERASED = erasedIdx.length;
-const PEOPLE = expected.size;
+const PEOPLE = reused?.people ?? expected.size;
+if (reused === undefined) {
+  const meta: BenchMeta = { store: kind, entries: N, subjects: SUBJECTS, scraped: SCRAPED, people: PEOPLE, erased: ERASED, fillSeconds, ...(pgUrl !== undefined ? { pgUrl } : {}) };
+  fs.writeFileSync(path.join(home, META), `${JSON.stringify(meta)}\n`, { mode: 0o600 });
+}
 
 const sqliteFile = kind === "sqlite" ? path.join(home, "db", "audit.db") : undefined;
 const storeMiB = sqliteFile ? Number((fs.statSync(sqliteFile).size / 2 ** 20).toFixed(1)) : undefined;
@@ -221,11 +255,18 @@ const parts = await (async () => {
   const seen = new Map<string, string[]>();
   let rows = 0;
   let read = 0;
-  let after: { at: Date; seq: number } | null = null;
+  // As the service reads: the next page asked for before this one is parsed.
+  const pageOf = (after: { at: Date; seq: number } | null) => c.stores.audit.byPrincipal(SCRAPER, WINDOW.from, WINDOW.to, after, 10_000);
+  let next = pageOf(null);
   for (;;) {
     const r0 = performance.now();
-    const page = await c.stores.audit.byPrincipal(SCRAPER, WINDOW.from, WINDOW.to, after, 10_000);
+    const page = await next;
     read += performance.now() - r0;
+    const full = page.length === 10_000;
+    // Timed too: on SQLite the read runs inside this call, on PostgreSQL it only sends the query.
+    const r1 = performance.now();
+    if (full) next = pageOf({ at: page[page.length - 1]!.at, seq: page[page.length - 1]!.seq });
+    read += performance.now() - r1;
     for (const r of page) {
       rows += 1;
       if (r.subjectRef !== null) {
@@ -233,8 +274,7 @@ const parts = await (async () => {
         refs.add(r.subjectRef);
       }
     }
-    if (page.length < 10_000) break;
-    after = { at: page[page.length - 1]!.at, seq: page[page.length - 1]!.seq };
+    if (!full) break;
   }
   const auditSeconds = (performance.now() - t0) / 1000;
   t0 = performance.now();
@@ -248,6 +288,7 @@ const parts = await (async () => {
   const storeSeconds = (performance.now() - t0) / 1000;
   return {
     auditRows: rows,
+    /** Time spent waiting for pages (on PostgreSQL the next page is read while this one is parsed). */
     auditReadSeconds: Number((read / 1000).toFixed(3)),
     auditReadAndParseSeconds: Number(auditSeconds.toFixed(3)),
     distinctRefs: refs.size,
@@ -258,6 +299,13 @@ const parts = await (async () => {
   };
 })();
 console.log(`parts: audit read ${parts.auditReadSeconds} s, + parse ${parts.auditReadAndParseSeconds} s (${parts.auditRows} rows), key pass ${parts.keyPassSeconds} s (${parts.distinctRefs} refs over ${SUBJECTS} keys), storing the people ${parts.storePeopleSeconds} s`);
+if (values["scope-only"]) {
+  // No result file: this is for comparing changes on a kept load, not the recorded result.
+  const seconds = median(runs.map((r) => r.seconds));
+  console.log(JSON.stringify({ store: kind, seconds, cold: cold.seconds, runs, rescope: rescope.seconds, parts, loadAverage: os.loadavg().map((x) => Number(x.toFixed(2))) }));
+  await dispose(values.keep || reused !== undefined);
+  process.exit(0);
+}
 
 // ---------------------------------------------------------------- appends with and without the index
 const appendRun = async (label: string) => {

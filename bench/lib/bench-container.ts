@@ -1,6 +1,7 @@
 /**
  * A Haechi container on a fresh home for a benchmark: SQLite, or PostgreSQL from HAECHI_PG_URL as
  * given, a fresh database on HAECHI_TEST_PG_URL's server, or a throw-away server of its own.
+ * `reuse` opens a home kept by an earlier run (and, on PostgreSQL, its database) instead.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -13,22 +14,30 @@ export const openBenchContainer = async (
   name: string,
   store: "sqlite" | "postgres",
   extraEnv: Record<string, string> = {},
-): Promise<{ c: Container; home: string; dispose(keep: boolean): Promise<void> }> => {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), `haechi-bench-${name}-`));
+  reuse?: { home: string; pgUrl?: string },
+): Promise<{ c: Container; home: string; pgUrl?: string; dispose(keep: boolean): Promise<void> }> => {
+  const home = reuse?.home ?? fs.mkdtempSync(path.join(os.tmpdir(), `haechi-bench-${name}-`));
   const env: Record<string, string> = { HAECHI_HOME: home, HAECHI_LOG_LEVEL: "silent", ...extraEnv };
-  const ownServer = store === "postgres" && !process.env.HAECHI_PG_URL && !process.env.HAECHI_TEST_PG_URL ? await startPostgres() : undefined;
-  const db = store === "postgres" && !process.env.HAECHI_PG_URL ? await freshDatabase(process.env.HAECHI_TEST_PG_URL ?? ownServer!.url) : undefined;
-  if (store === "postgres") Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: process.env.HAECHI_PG_URL ?? db!.url });
-  const c = await buildContainer(loadConfig(env), { createKeyring: true });
+  if (store === "postgres" && reuse !== undefined && reuse.pgUrl === undefined) throw new Error("reusing a PostgreSQL bench needs its database URL");
+  const given = reuse?.pgUrl ?? process.env.HAECHI_PG_URL;
+  const ownServer = store === "postgres" && !given && !process.env.HAECHI_TEST_PG_URL ? await startPostgres() : undefined;
+  const db = store === "postgres" && !given ? await freshDatabase(process.env.HAECHI_TEST_PG_URL ?? ownServer!.url) : undefined;
+  const pgUrl = store === "postgres" ? (given ?? db!.url) : undefined;
+  if (pgUrl !== undefined) Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: pgUrl });
+  const c = await buildContainer(loadConfig(env), { createKeyring: reuse === undefined });
   return {
     c,
     home,
+    ...(pgUrl !== undefined ? { pgUrl } : {}),
     async dispose(keep) {
       await c.close();
-      await db?.drop();
+      // A kept PostgreSQL database outlives the run only on a server that does too.
+      if (keep && ownServer !== undefined) console.log("the database is not kept: it was on a throw-away server (set HAECHI_TEST_PG_URL)");
+      if (!keep || ownServer !== undefined) await db?.drop();
       await ownServer?.stop();
-      if (!keep) fs.rmSync(home, { recursive: true, force: true });
-      else console.log(`kept ${home}`);
+      if (!keep) {
+        if (reuse === undefined) fs.rmSync(home, { recursive: true, force: true });
+      } else console.log(`kept ${home}`);
     },
   };
 };

@@ -307,18 +307,26 @@ export const incidentService = (deps: IncidentServiceDeps) => {
     const acc = scopeAccumulator({ writes: countsWrites(kind) });
     const fieldLists = new Map<string, string[]>();
     for (const principal of names.principals) {
-      let after: { at: Date; seq: number } | null = null;
+      const page = (after: { at: Date; seq: number } | null) => deps.auditStore.byPrincipal(principal, window.from, window.to, after, pageSize);
+      let next = page(null);
       for (;;) {
-        const rows = await deps.auditStore.byPrincipal(principal, window.from, window.to, after, pageSize);
+        const rows = await next;
+        const full = rows.length === pageSize;
+        if (full) {
+          // The next page is asked for before this one is parsed: a server reads it meanwhile
+          // (PostgreSQL; on SQLite the read is synchronous either way). A failure here is
+          // the loop's to report, not an unhandled rejection if the parse throws first.
+          const last = rows[rows.length - 1]!;
+          next = page({ at: last.at, seq: last.seq });
+          next.catch(() => undefined);
+        }
         for (const row of rows) {
           // Parse only what may count: the action and the reference are columns.
           if (row.subjectRef === null || !acc.counts({ action: row.action, effect: "allow", subjectRef: row.subjectRef })) continue;
           const { effect, fields } = effectAndFieldsOf(row.body, fieldLists);
           acc.addEntry({ at: row.at, principal, subjectRef: row.subjectRef, action: row.action, effect, fields });
         }
-        if (rows.length < pageSize) break;
-        const last = rows[rows.length - 1]!;
-        after = { at: last.at, seq: last.seq };
+        if (!full) break;
       }
     }
     for (const recipient of names.recipients) {

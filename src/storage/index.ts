@@ -39,6 +39,8 @@ export interface SqliteStoresOptions {
   dir: string;
   /** Default FULL: every commit is synced (WAL). NORMAL may lose the latest commits on power loss. */
   synchronous?: SqliteSynchronous;
+  /** The key store's scan threads for `findByAuditRefs` (sqlite-key-store.ts; ADR 0015). */
+  keyScan?: { threads?: number; minBytes?: number };
 }
 
 export interface PostgresStoresOptions {
@@ -70,7 +72,12 @@ export async function openSqliteStores(opts: SqliteStoresOptions): Promise<Store
   try {
     const data = await openSqliteDataStore({ file: files.data, synchronous });
     opened.push(data);
-    const keys = await openSqliteKeyStore({ file: files.keys, synchronous });
+    const keys = await openSqliteKeyStore({
+      file: files.keys,
+      synchronous,
+      ...(opts.keyScan?.threads !== undefined ? { scanThreads: opts.keyScan.threads } : {}),
+      ...(opts.keyScan?.minBytes !== undefined ? { parallelScanMinBytes: opts.keyScan.minBytes } : {}),
+    });
     opened.push(keys);
     const audit = await openSqliteAuditStore({ file: files.audit, synchronous });
     opened.push(audit);

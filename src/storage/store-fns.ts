@@ -27,8 +27,10 @@ import type {
   IncidentScope,
   IncidentSource,
   IncidentStatus,
+  IncidentSubjectRow,
   OutboxRow,
 } from "../core/incident/incident-types.js";
+import { asSubjectId } from "../core/ids.js";
 
 export const consentStatus = (action: ConsentEvent["action"]): ConsentState["status"] =>
   action === "grant" ? "granted" : "withdrawn";
@@ -279,4 +281,50 @@ export const checkNoticeBatch = (id: string, notices: readonly IncidentNoticeRow
     if (o.incidentId !== id) throw new HaechiError("INTERNAL", "outbox message belongs to another incident");
     if (!ids.has(o.noticeId)) throw new HaechiError("INTERNAL", "outbox message names a notice outside its batch");
   }
+};
+
+/**
+ * A scope's people as stored (migration 0011_scope_sets, ADR 0015): each distinct field or
+ * channel list once, as JSON text numbered from 0 (`sets`), and per person the numbers of theirs
+ * (`people`: [subject, fields set, via set], in the order given). Lists are told apart by their
+ * text; the accumulator hands out one shared array per set, so most lookups hit by identity.
+ */
+export const scopeSetsOf = (subjects: readonly IncidentSubjectRow[]): { sets: string[]; people: [string, number, number][] } => {
+  const sets: string[] = [];
+  const byText = new Map<string, number>();
+  const byArray = new Map<readonly string[], number>();
+  const no = (names: readonly string[]): number => {
+    let n = byArray.get(names);
+    if (n === undefined) {
+      const text = JSON.stringify(names);
+      n = byText.get(text);
+      if (n === undefined) {
+        n = sets.length;
+        sets.push(text);
+        byText.set(text, n);
+      }
+      byArray.set(names, n);
+    }
+    return n;
+  };
+  return { sets, people: subjects.map((s) => [s.subjectId, no(s.fields), no(s.via)]) };
+};
+
+/** A stored person back: the set texts parsed once per page. */
+export const scopeSubjectReader = () => {
+  const parsed = new Map<string, string[]>();
+  const names = (text: string) => {
+    let v = parsed.get(text);
+    if (v === undefined) {
+      v = JSON.parse(text) as string[];
+      parsed.set(text, v);
+    }
+    // A copy: callers own the rows they get.
+    return [...v];
+  };
+  return (subjectId: string, fields: string, via: string): IncidentSubjectRow => ({
+    subjectId: asSubjectId(subjectId),
+    fields: names(fields),
+    via: names(via),
+  });
 };

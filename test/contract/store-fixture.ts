@@ -38,14 +38,17 @@ const openFixture = async (kind: StoreKind): Promise<StoreFixture & { teardown()
   const extra: Stores[] = [];
   if (kind === "sqlite") {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-contract-"));
-    const stores = await openSqliteStores({ dir });
+    // The key scan on its threads whatever the table's size, so the suite runs that path (the
+    // one-connection path is the default for small stores and runs in every other test).
+    const keyScan = { threads: 2, minBytes: 0 };
+    const stores = await openSqliteStores({ dir, keyScan });
     return {
       kind,
       stores,
       dir,
       url: undefined,
       openAnother: async () => {
-        const s = await openSqliteStores({ dir });
+        const s = await openSqliteStores({ dir, keyScan });
         extra.push(s);
         return s;
       },

@@ -389,6 +389,31 @@ export const pgDataMigrations: MigrationList = {
               FOR EACH ROW EXECUTE FUNCTION haechi.forbid_change()`,
       ]),
   },
+  // A scope's people stored cheaply (ADR 0015): each incident's distinct field and channel sets
+  // once in `incident_scope_sets`, a person's row naming theirs by number, and no index by
+  // subject (`bySubject` probes each incident's primary key instead). Existing rows converted.
+  "0011_scope_sets": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.incident_scope_sets (
+              incident_id text COLLATE "C" NOT NULL,
+              set_no integer NOT NULL,
+              names text NOT NULL,
+              PRIMARY KEY (incident_id, set_no)
+            )`,
+        sql`INSERT INTO haechi.incident_scope_sets (incident_id, set_no, names)
+            SELECT incident_id, (row_number() OVER (PARTITION BY incident_id ORDER BY names COLLATE "C"))::integer - 1, names
+            FROM (SELECT incident_id, fields AS names FROM haechi.incident_subjects
+                  UNION SELECT incident_id, via FROM haechi.incident_subjects) u`,
+        sql`ALTER TABLE haechi.incident_subjects ADD COLUMN fields_set integer, ADD COLUMN via_set integer`,
+        sql`UPDATE haechi.incident_subjects s SET fields_set = f.set_no, via_set = v.set_no
+            FROM haechi.incident_scope_sets f, haechi.incident_scope_sets v
+            WHERE f.incident_id = s.incident_id AND f.names = s.fields AND v.incident_id = s.incident_id AND v.names = s.via`,
+        sql`ALTER TABLE haechi.incident_subjects ALTER COLUMN fields_set SET NOT NULL, ALTER COLUMN via_set SET NOT NULL,
+              DROP COLUMN fields, DROP COLUMN via`,
+        sql`DROP INDEX haechi.incident_subjects_by_subject`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

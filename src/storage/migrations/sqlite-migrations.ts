@@ -213,6 +213,51 @@ export const sqliteDataMigrations: MigrationList = {
   // Data-subject requests (PIPA Arts. 35–37; Decree Arts. 41–44): the request with its 10-day
   // deadline, and its append-only history. (0008 and 0009 are reserved for other work.)
   "0010_subject_requests": { up: (db) => inOneTransaction(db, SUBJECT_REQUEST_TABLES) },
+  // A scope's people stored cheaply (ADR 0015): each incident's distinct field and channel sets
+  // once in `incident_scope_sets`, a person's row naming theirs by number, and no index by
+  // subject (`bySubject` probes each incident's primary key instead). Storing the 65,719 people
+  // of the open-chat scrape cost about a quarter as much. The table is rebuilt with its rows
+  // converted, in one transaction of its own (Kysely runs SQLite migrations in autocommit); a rerun
+  // after a crash before Kysely recorded it finds the new form and only commits.
+  "0011_scope_sets": {
+    up: async (db) => {
+      await sql`BEGIN IMMEDIATE`.execute(db);
+      try {
+        const current = (await sql<{ sql: string }>`SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'incident_subjects'`.execute(db)).rows[0];
+        if (current === undefined) throw new Error("0011_scope_sets: table incident_subjects is missing");
+        if (!/\bfields_set\b/.test(current.sql)) {
+          await run(db, [
+            sql`CREATE TABLE incident_scope_sets (
+                  incident_id TEXT NOT NULL,
+                  set_no INTEGER NOT NULL,
+                  names TEXT NOT NULL,
+                  PRIMARY KEY (incident_id, set_no)
+                ) STRICT, WITHOUT ROWID`,
+            sql`INSERT INTO incident_scope_sets (incident_id, set_no, names)
+                SELECT incident_id, row_number() OVER (PARTITION BY incident_id ORDER BY names) - 1, names
+                FROM (SELECT incident_id, fields AS names FROM incident_subjects UNION SELECT incident_id, via FROM incident_subjects)`,
+            sql`CREATE TABLE new_incident_subjects (
+                  incident_id TEXT NOT NULL,
+                  subject_id TEXT NOT NULL,
+                  fields_set INTEGER NOT NULL,
+                  via_set INTEGER NOT NULL,
+                  PRIMARY KEY (incident_id, subject_id)
+                ) STRICT, WITHOUT ROWID`,
+            sql`INSERT INTO new_incident_subjects (incident_id, subject_id, fields_set, via_set)
+                SELECT s.incident_id, s.subject_id, f.set_no, v.set_no FROM incident_subjects s
+                JOIN incident_scope_sets f ON f.incident_id = s.incident_id AND f.names = s.fields
+                JOIN incident_scope_sets v ON v.incident_id = s.incident_id AND v.names = s.via`,
+            sql`DROP TABLE incident_subjects`,
+            sql`ALTER TABLE new_incident_subjects RENAME TO incident_subjects`,
+          ]);
+        }
+        await sql`COMMIT`.execute(db);
+      } catch (e) {
+        await sql`ROLLBACK`.execute(db).catch(() => undefined);
+        throw e;
+      }
+    },
+  },
 };
 
 /**

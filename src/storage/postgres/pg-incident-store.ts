@@ -10,7 +10,6 @@ import type {
   IncidentAct,
   IncidentEvent,
   IncidentNoticeRow,
-  IncidentSubjectRow,
   NewIncidentEvent,
   NoticeAudience,
   NoticeKind,
@@ -19,7 +18,15 @@ import type {
 } from "../../core/incident/incident-types.js";
 import type { IncidentStore } from "../../core/ports.js";
 import { INCIDENT_EXISTS, INCIDENT_NOT_FOUND, NOTICE_EXISTS, guard } from "../storage-errors.js";
-import { checkNoticeBatch, incidentFromColumns, incidentPatchColumns, incidentToColumns, type IncidentColumns } from "../store-fns.js";
+import {
+  checkNoticeBatch,
+  incidentFromColumns,
+  incidentPatchColumns,
+  incidentToColumns,
+  scopeSetsOf,
+  scopeSubjectReader,
+  type IncidentColumns,
+} from "../store-fns.js";
 import { iso, named, runNamed, type PgConn } from "./pg-query.js";
 
 export interface PgIncidentDeps {
@@ -86,26 +93,37 @@ const LIST = named(
 const EVENTS = named("haechi_inc_events", "SELECT * FROM haechi.incident_events WHERE incident_id = $1 ORDER BY seq");
 const SET_SCOPE = named("haechi_inc_set_scope", "UPDATE haechi.incidents SET scope = $1, updated_at = $2 WHERE id = $3");
 const CLEAR_SUBJECTS = named("haechi_inc_clear_subjects", "DELETE FROM haechi.incident_subjects WHERE incident_id = $1");
+const CLEAR_SETS = named("haechi_inc_clear_sets", "DELETE FROM haechi.incident_scope_sets WHERE incident_id = $1");
+/** The field and channel sets (0011_scope_sets) as a JSON array of their texts, numbered from 0. */
+const INSERT_SETS = named(
+  "haechi_inc_insert_sets",
+  `INSERT INTO haechi.incident_scope_sets (incident_id, set_no, names)
+   SELECT $1, (n - 1)::integer, t FROM json_array_elements_text($2::json) WITH ORDINALITY AS s(t, n)`,
+);
 /**
- * A scope's people as one JSON document of [subject, fields, via] triples: serialising three
+ * A scope's people as one JSON document of [subject, fields set, via set] triples: serialising
  * 66k-element arrays into PostgreSQL's array format cost more than the insert (0.63 s against
  * the JSON form's, measured on 65,719 people).
  */
 const INSERT_SUBJECTS = named(
-  "haechi_inc_insert_subjects_json",
-  `INSERT INTO haechi.incident_subjects (incident_id, subject_id, fields, via)
-   SELECT $1, r->>0, r->>1, r->>2 FROM json_array_elements($2::json) AS r`,
+  "haechi_inc_insert_subjects_sets",
+  `INSERT INTO haechi.incident_subjects (incident_id, subject_id, fields_set, via_set)
+   SELECT $1, r->>0, (r->>1)::integer, (r->>2)::integer FROM json_array_elements($2::json) AS r`,
 );
+/** The sets joined in the same statement: one snapshot, whatever a rescope does meanwhile. */
 const SUBJECTS = named(
-  "haechi_inc_subjects",
-  `SELECT subject_id, fields, via FROM haechi.incident_subjects WHERE incident_id = $1 AND subject_id > $2
-   ORDER BY subject_id LIMIT $3`,
+  "haechi_inc_subjects_sets",
+  `SELECT s.subject_id, f.names, v.names FROM haechi.incident_subjects s
+   JOIN haechi.incident_scope_sets f ON f.incident_id = s.incident_id AND f.set_no = s.fields_set
+   JOIN haechi.incident_scope_sets v ON v.incident_id = s.incident_id AND v.set_no = s.via_set
+   WHERE s.incident_id = $1 AND s.subject_id > $2 ORDER BY s.subject_id LIMIT $3`,
 );
+/** No index by subject (0011_scope_sets): one primary-key probe per scoped incident. */
 const BY_SUBJECT = named(
-  "haechi_inc_by_subject",
-  `SELECT ${COLUMNS.map((c) => `i.${c}`).join(", ")}
-   FROM haechi.incident_subjects s JOIN haechi.incidents i ON i.id = s.incident_id
-   WHERE s.subject_id = $1 ORDER BY i.aware_at DESC, i.id DESC`,
+  "haechi_inc_by_subject_probe",
+  `SELECT ${INCIDENT_COLUMNS} FROM haechi.incidents i
+   WHERE i.scope IS NOT NULL AND EXISTS (SELECT 1 FROM haechi.incident_subjects s WHERE s.incident_id = i.id AND s.subject_id = $1)
+   ORDER BY i.aware_at DESC, i.id DESC`,
 );
 const TOUCH = named("haechi_inc_touch", "UPDATE haechi.incidents SET updated_at = $1 WHERE id = $2");
 const INSERT_NOTICES = named(
@@ -212,8 +230,11 @@ export const pgIncidentStore = (deps: PgIncidentDeps): IncidentStore => {
       write(async (client) => {
         requireTouched((await runNamed(client, SET_SCOPE, [JSON.stringify(scope), event.at, id])).rowCount);
         await runNamed(client, CLEAR_SUBJECTS, [id]);
+        await runNamed(client, CLEAR_SETS, [id]);
         if (subjects.length > 0) {
-          await runNamed(client, INSERT_SUBJECTS, [id, JSON.stringify(subjects.map((s) => [s.subjectId, JSON.stringify(s.fields), JSON.stringify(s.via)]))]);
+          const { sets, people } = scopeSetsOf(subjects);
+          await runNamed(client, INSERT_SETS, [id, JSON.stringify(sets)]);
+          await runNamed(client, INSERT_SUBJECTS, [id, JSON.stringify(people)]);
         }
         return appendEvent(client, id, event);
       }),
@@ -228,15 +249,11 @@ export const pgIncidentStore = (deps: PgIncidentDeps): IncidentStore => {
       ),
     events: (id) => guard(async () => (await runNamed<EventDbRow>(pool, EVENTS, [id])).rows.map(toEvent)),
     subjects: (id, afterId, limit) =>
-      guard(async () =>
-        (await runNamed<{ subject_id: string; fields: string; via: string }>(pool, SUBJECTS, [id, afterId ?? "", limit])).rows.map(
-          (s): IncidentSubjectRow => ({
-            subjectId: asSubjectId(s.subject_id),
-            fields: JSON.parse(s.fields) as string[],
-            via: JSON.parse(s.via) as string[],
-          }),
-        ),
-      ),
+      guard(async () => {
+        const row = scopeSubjectReader();
+        const { rows } = await pool.query<[string, string, string]>({ ...SUBJECTS, values: [id, afterId ?? "", limit], rowMode: "array" });
+        return rows.map(([subjectId, fields, via]) => row(subjectId, fields, via));
+      }),
     bySubject: (subjectId) =>
       guard(async () => (await runNamed<IncidentDbRow>(pool, BY_SUBJECT, [subjectId])).rows.map((r) => incidentFromColumns(r, same))),
     putNotices: (id, notices, outbox, event) =>

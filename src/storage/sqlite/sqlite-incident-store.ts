@@ -5,12 +5,11 @@
  */
 import type Database from "better-sqlite3";
 import { HaechiError } from "../../core/errors.js";
-import { asSubjectId, type SubjectId } from "../../core/ids.js";
+import { asSubjectId } from "../../core/ids.js";
 import type {
   IncidentEvent,
   IncidentNoticeRow,
   IncidentAct,
-  IncidentSubjectRow,
   NewIncidentEvent,
   NoticeAudience,
   NoticeKind,
@@ -19,7 +18,15 @@ import type {
 } from "../../core/incident/incident-types.js";
 import type { IncidentStore } from "../../core/ports.js";
 import { INCIDENT_EXISTS, INCIDENT_NOT_FOUND, NOTICE_EXISTS, guard } from "../storage-errors.js";
-import { checkNoticeBatch, incidentFromColumns, incidentPatchColumns, incidentToColumns, type IncidentColumns } from "../store-fns.js";
+import {
+  checkNoticeBatch,
+  incidentFromColumns,
+  incidentPatchColumns,
+  incidentToColumns,
+  scopeSetsOf,
+  scopeSubjectReader,
+  type IncidentColumns,
+} from "../store-fns.js";
 
 export interface SqliteIncidentDeps {
   writer: Database.Database;
@@ -114,14 +121,20 @@ export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => 
       `SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE status = ? ORDER BY aware_at DESC, id DESC LIMIT ?`,
     ),
     events: reader.prepare<[string], EventDbRow>("SELECT * FROM incident_events WHERE incident_id = ? ORDER BY seq"),
-    subjects: reader.prepare<[string, string, number], { subject_id: string; fields: string; via: string }>(
-      `SELECT subject_id, fields, via FROM incident_subjects WHERE incident_id = ? AND subject_id > ?
-       ORDER BY subject_id LIMIT ?`,
-    ),
+    // The sets joined in the same statement: one snapshot, whatever a rescope does meanwhile.
+    subjects: reader
+      .prepare<[string, string, number], [string, string, string]>(
+        `SELECT s.subject_id, f.names, v.names FROM incident_subjects s
+         JOIN incident_scope_sets f ON f.incident_id = s.incident_id AND f.set_no = s.fields_set
+         JOIN incident_scope_sets v ON v.incident_id = s.incident_id AND v.set_no = s.via_set
+         WHERE s.incident_id = ? AND s.subject_id > ? ORDER BY s.subject_id LIMIT ?`,
+      )
+      .raw(true),
+    // No index by subject (0011_scope_sets): one primary-key probe per scoped incident.
     bySubject: reader.prepare<[string], IncidentDbRow>(
-      `SELECT ${INCIDENT_COLUMNS.split(", ").map((c) => `i.${c}`).join(", ")}
-       FROM incident_subjects s JOIN incidents i ON i.id = s.incident_id
-       WHERE s.subject_id = ? ORDER BY i.aware_at DESC, i.id DESC`,
+      `SELECT ${INCIDENT_COLUMNS} FROM incidents i
+       WHERE i.scope IS NOT NULL AND EXISTS (SELECT 1 FROM incident_subjects s WHERE s.incident_id = i.id AND s.subject_id = ?)
+       ORDER BY i.aware_at DESC, i.id DESC`,
     ),
     notices: reader.prepare<[string], NoticeDbRow>("SELECT * FROM incident_notices WHERE incident_id = ? ORDER BY created_at, id"),
     outbox: reader.prepare<[string, string, number], OutboxDbRow>(
@@ -148,9 +161,14 @@ export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => 
     ),
     setScope: writer.prepare<[string, number, string]>("UPDATE incidents SET scope = ?, updated_at = ? WHERE id = ?"),
     clearSubjects: writer.prepare<[string]>("DELETE FROM incident_subjects WHERE incident_id = ?"),
-    // One JSON array of [subject, fields, via] per call: one statement for a whole scope.
+    clearSets: writer.prepare<[string]>("DELETE FROM incident_scope_sets WHERE incident_id = ?"),
+    // The sets as a JSON array of their texts, numbered by position.
+    insertSets: writer.prepare<[string, string]>(
+      "INSERT INTO incident_scope_sets (incident_id, set_no, names) SELECT ?, key, value FROM json_each(?)",
+    ),
+    // One JSON array of [subject, fields set, via set] per call: one statement for a whole scope.
     insertSubjects: writer.prepare<[string, string]>(
-      `INSERT INTO incident_subjects (incident_id, subject_id, fields, via)
+      `INSERT INTO incident_subjects (incident_id, subject_id, fields_set, via_set)
        SELECT ?, value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)`,
     ),
     insertNotice: writer.prepare<[string, string, string, string, string, string, string, number, number, number | null]>(
@@ -185,10 +203,12 @@ export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => 
     requireTouched(stmt.run({ ...set, __id: id }).changes);
     return appendEvent(id, e);
   });
-  const putScopeNow = writer.transaction((id: string, scope: string, subjects: string, e: NewIncidentEvent) => {
+  const putScopeNow = writer.transaction((id: string, scope: string, sets: string, people: string, e: NewIncidentEvent) => {
     requireTouched(w.setScope.run(scope, ms(e.at), id).changes);
     w.clearSubjects.run(id);
-    w.insertSubjects.run(id, subjects);
+    w.clearSets.run(id);
+    w.insertSets.run(id, sets);
+    w.insertSubjects.run(id, people);
     return appendEvent(id, e);
   });
   const putNoticesNow = writer.transaction(
@@ -216,14 +236,10 @@ export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => 
     insert: (row, event) => write(() => insertNow.immediate(incidentToColumns(row, ms), event), { unique: INCIDENT_EXISTS }),
     update: (id, patch, event) => write(() => updateNow.immediate(id, incidentPatchColumns(patch, ms), event)),
     putScope: (id, scope, subjects, event) =>
-      write(() =>
-        putScopeNow.immediate(
-          id,
-          JSON.stringify(scope),
-          JSON.stringify(subjects.map((s) => [s.subjectId, JSON.stringify(s.fields), JSON.stringify(s.via)])),
-          event,
-        ),
-      ),
+      write(() => {
+        const { sets, people } = scopeSetsOf(subjects);
+        return putScopeNow.immediate(id, JSON.stringify(scope), JSON.stringify(sets), JSON.stringify(people), event);
+      }),
     get: (id) =>
       read(() => {
         const row = r.get.get(id);
@@ -237,15 +253,10 @@ export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => 
       ),
     events: (id) => read(() => r.events.all(id).map(toEvent)),
     subjects: (id, afterId, limit) =>
-      read(() =>
-        r.subjects.all(id, afterId ?? "", limit).map(
-          (s): IncidentSubjectRow => ({
-            subjectId: asSubjectId(s.subject_id) as SubjectId,
-            fields: JSON.parse(s.fields) as string[],
-            via: JSON.parse(s.via) as string[],
-          }),
-        ),
-      ),
+      read(() => {
+        const row = scopeSubjectReader();
+        return r.subjects.all(id, afterId ?? "", limit).map(([subjectId, fields, via]) => row(subjectId, fields, via));
+      }),
     bySubject: (subjectId) => read(() => r.bySubject.all(subjectId).map((row) => incidentFromColumns(row, date))),
     putNotices: (id, notices, outbox, event) =>
       write(

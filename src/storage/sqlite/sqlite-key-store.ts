@@ -7,6 +7,7 @@
  * That checkpoint is best effort (a reader holding a snapshot stops it); `purge` is the checked
  * one, and the only one after destroying sealed keys.
  */
+import os from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type Database from "better-sqlite3";
 import type { Kysely } from "kysely";
@@ -18,15 +19,26 @@ import { migrate } from "../migrations/migrate.js";
 import { sqliteKeyMigrations } from "../migrations/sqlite-migrations.js";
 import { PURGE_BLOCKED, guard } from "../storage-errors.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
+import { keyScanPool, type KeyScanPool } from "./sqlite-key-scan.js";
 import type { SqliteKeyDb } from "./sqlite-schema.js";
 
 export interface SqliteKeyStoreOptions {
   file: string;
   synchronous: SqliteSynchronous;
+  /**
+   * `findByAuditRefs` scans the key table on this many threads at once (default: the machine's
+   * parallelism, at most 4) once keys.db holds at least `parallelScanMinBytes` (default 16 MiB,
+   * about 100,000 keys); a smaller table is scanned on this connection (ADR 0015).
+   */
+  scanThreads?: number;
+  parallelScanMinBytes?: number;
 }
 
 type KeyDbRow = SqliteKeyDb["wrapped_keys"];
 type SealedKeyDbRow = SqliteKeyDb["sealed_keys"];
+
+const PARALLEL_SCAN_MIN_BYTES = 16 * 2 ** 20;
+const MAX_SCAN_THREADS = 4;
 
 /** `purge` checkpoint attempts, and the pause before the n-th retry (n × this, in ms). */
 const PURGE_ATTEMPTS = 6;
@@ -73,10 +85,15 @@ export const openSqliteKeyStore = async (opts: SqliteKeyStoreOptions): Promise<K
     conn.close();
     throw e;
   }
-  return sqliteKeyStore(conn, db);
+  const threads = Math.max(1, Math.trunc(opts.scanThreads ?? Math.min(MAX_SCAN_THREADS, os.availableParallelism())));
+  const scan = {
+    pool: threads > 1 ? keyScanPool(opts.file, threads) : null,
+    minBytes: opts.parallelScanMinBytes ?? PARALLEL_SCAN_MIN_BYTES,
+  };
+  return sqliteKeyStore(conn, db, scan);
 };
 
-const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeyStore => {
+const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>, scan: { pool: KeyScanPool | null; minBytes: number }): KeyStore => {
   const st = {
     // A put replaces: re-keying a subject writes its new data key over the old one.
     upsert: conn.prepare<[string, number, number, Buffer, string, number]>(
@@ -96,7 +113,8 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
        FROM wrapped_keys WHERE subject_id IN (SELECT value FROM json_each(?))`,
     ),
     destroy: conn.prepare<[string]>("DELETE FROM wrapped_keys WHERE subject_id = ?"),
-    // A scan with the references as an ephemeral lookup (not indexed, ADR 0008).
+    // A scan with the references as an ephemeral lookup (not indexed, ADR 0008); on a large
+    // table the same statement per id range runs on the scan threads (key-scan.worker.mjs).
     findByAuditRefs: conn.prepare<[string], { subject_id: string; audit_ref: string }>(
       "SELECT subject_id, audit_ref FROM wrapped_keys WHERE audit_ref IN (SELECT value FROM json_each(?))",
     ),
@@ -125,6 +143,8 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
     rewrapSealed: conn.prepare<[number, Buffer, string, number]>(
       "UPDATE sealed_keys SET kek_version = ?, wrapped = ? WHERE subject_id = ? AND kek_version = ?",
     ),
+    pageCount: conn.prepare<[], number>("PRAGMA page_count").pluck(),
+    pageSize: conn.prepare<[], number>("PRAGMA page_size").pluck(),
     dueSealed: conn.prepare<[number, number], SealedKeyDbRow>(
       `SELECT subject_id, kek_version, wrapped, until, created_at FROM sealed_keys
        WHERE until <= ? ORDER BY until, subject_id LIMIT ?`,
@@ -170,6 +190,8 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
       conn.pragma(`busy_timeout = ${Math.trunc(timeout)}`);
     }
   };
+  /** The size of keys.db (its pages in use, a cheap read of the header). */
+  const tableBytes = () => Number(st.pageCount.get()) * Number(st.pageSize.get());
   let closed = false;
 
   return {
@@ -205,10 +227,15 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
         return destroyed;
       }),
     findByAuditRefs: (refs) =>
-      guard(() => {
+      guard(async () => {
         const found = new Map<AuditRef, SubjectId>();
         if (refs.length === 0) return found;
-        for (const r of st.findByAuditRefs.all(JSON.stringify(refs))) found.set(asAuditRef(r.audit_ref), asSubjectId(r.subject_id));
+        const json = JSON.stringify(refs);
+        if (scan.pool !== null && tableBytes() >= scan.minBytes) {
+          for (const [ref, id] of await scan.pool.find(json)) found.set(asAuditRef(ref), asSubjectId(id));
+        } else {
+          for (const r of st.findByAuditRefs.all(json)) found.set(asAuditRef(r.audit_ref), asSubjectId(r.subject_id));
+        }
         return found;
       }),
     listNotWrappedBy: (kekVersion, afterId, limit) =>
@@ -256,6 +283,7 @@ const sqliteKeyStore = (conn: Database.Database, db: Kysely<SqliteKeyDb>): KeySt
     close: async () => {
       if (closed) return;
       closed = true;
+      await scan.pool?.close();
       await db.destroy();
     },
   };
