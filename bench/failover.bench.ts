@@ -76,7 +76,8 @@ for (const manager of managers) {
         const missingAfterRejoin = cmp.find((c) => c.site === r.killedSite)?.missing ?? -1;
         cycles.push({ ...r, rejoinMs, missingAfterRejoin, loadAverage1m });
         console.log(
-          `${manager} #${i + 1}: ${r.killedSite} killed (${r.killedProcesses} processes) → ${r.newPrimary} in ` +
+          `${manager} #${i + 1}: ${r.killedSite} killed (${r.killedProcesses} processes` +
+            `${r.dcsLeaderAtKill ? `, etcd leader in ${r.dcsLeaderAtKill}` : ""}) → ${r.newPrimary} in ` +
             `${(r.unavailableMs / 1000).toFixed(2)} s; ${r.acknowledged} acknowledged, ${r.lost.length} lost; ` +
             `rejoined in ${(rejoinMs / 1000).toFixed(1)} s, ${missingAfterRejoin} rows missing there`,
         );

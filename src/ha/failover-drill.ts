@@ -109,6 +109,8 @@ export interface CycleResult {
   manager: string;
   run: string;
   killedSite: string;
+  /** Patroni: the site whose etcd member led etcd at the fire (a fire that takes it costs more). */
+  dcsLeaderAtKill?: string;
   killedProcesses: number;
   newPrimary: string;
   killedAt: string;
@@ -187,6 +189,7 @@ export const runFailoverCycle = async (sites: HaSites, opts: DrillOptions = {}):
     writer.close();
     throw new Error("no write was acknowledged before the fire");
   }
+  const dcsLeader = await sites.dcsLeader?.();
   killT = performance.now();
   const killedAt = new Date().toISOString();
   const killed = sites.killSite(victim.site);
@@ -222,6 +225,7 @@ export const runFailoverCycle = async (sites: HaSites, opts: DrillOptions = {}):
     manager: sites.manager,
     run,
     killedSite: victim.site,
+    ...(dcsLeader === undefined ? {} : { dcsLeaderAtKill: dcsLeader }),
     killedProcesses: killed.length,
     newPrimary: newPrimary?.site ?? sites.sites.find((s) => s.pgPort === host?.port)?.name ?? "?",
     killedAt,

@@ -52,6 +52,8 @@ export interface HaSites {
   /** Creates and starts every site; returns when a primary has both standbys streaming. */
   start(): Promise<void>;
   status(): Promise<NodeStatus[]>;
+  /** The site whose etcd member leads the etcd cluster (Patroni only): it matters for the window. */
+  dcsLeader?(): Promise<string | undefined>;
   /** Waits for one primary with `standbys` standbys streaming from it (default: every other running site). */
   waitHealthy(timeoutMs?: number, standbys?: number): Promise<NodeStatus[]>;
   /** SIGKILLs every process of the site at once (the fire); returns the pids killed. */

@@ -206,6 +206,26 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       for (const s of sites) saveOwnSettings(s);
     },
     status,
+    dcsLeader: async () => {
+      for (const [i] of sites.entries()) {
+        try {
+          const post = async (api: string) => {
+            const res = await fetch(`http://127.0.0.1:${etcdClient(i)}/v3/${api}`, {
+              method: "POST",
+              body: "{}",
+              signal: AbortSignal.timeout(1000),
+            });
+            return (await res.json()) as Record<string, unknown>;
+          };
+          const st = (await post("maintenance/status")) as { leader?: string };
+          const members = ((await post("cluster/member/list")) as { members?: Array<{ ID: string; name: string }> }).members ?? [];
+          return members.find((m) => m.ID === st.leader)?.name;
+        } catch {
+          // this member is down: ask the next
+        }
+      }
+      return undefined;
+    },
     waitHealthy: (timeoutMs = 60_000, standbys) => waitHealthy(status, timeoutMs, standbys),
     killSite: (name) => {
       const s = sites.find((x) => x.name === name);
