@@ -1,0 +1,46 @@
+/** Helpers shared by the sites launchers: health, and each node's own settings across a rewind. */
+import fs from "node:fs";
+import path from "node:path";
+import { type RunAs, waitFor } from "./ha-env.js";
+import type { NodeStatus, SiteInfo } from "./ha-types.js";
+
+/** One primary, and `standbys` standbys streaming from it (default: every other running site). */
+export const healthy = (nodes: readonly NodeStatus[], standbys?: number): boolean => {
+  const primaries = nodes.filter((n) => n.role === "primary");
+  if (primaries.length !== 1) return false;
+  const primary = primaries[0] as NodeStatus;
+  const want = standbys ?? nodes.filter((n) => n.running && n !== primary).length;
+  const streaming = (primary.replicas ?? []).filter((r) => r.state === "streaming" && r.syncState !== "async");
+  const runningStandbys = nodes.filter((n) => n.running && n.role === "standby").length;
+  return streaming.length >= want && runningStandbys >= want;
+};
+
+export const waitHealthy = (status: () => Promise<NodeStatus[]>, timeoutMs: number, standbys?: number) =>
+  waitFor(`a primary with ${standbys ?? "all"} standbys streaming`, timeoutMs, async () => {
+    const nodes = await status();
+    return healthy(nodes, standbys) ? nodes : undefined;
+  }, 250);
+
+const OWN = "own-postgresql.auto.conf";
+
+/**
+ * Keeps a copy of the node's `postgresql.auto.conf` (ALTER SYSTEM settings) beside its data
+ * directory: pg_rewind copies the source's file over it, so a rejoined node would otherwise run
+ * with the new primary's settings.
+ */
+export const saveOwnSettings = (s: SiteInfo) => {
+  const file = path.join(s.dataDir, "postgresql.auto.conf");
+  if (fs.existsSync(file)) fs.copyFileSync(file, path.join(s.dir, OWN));
+};
+
+/** Puts the node's own `postgresql.auto.conf` back if it changed; true if it did (reload needed). */
+export const restoreOwnSettings = (s: SiteInfo, as: RunAs): boolean => {
+  const own = path.join(s.dir, OWN);
+  const file = path.join(s.dataDir, "postgresql.auto.conf");
+  if (!fs.existsSync(own)) return false;
+  const wanted = fs.readFileSync(own);
+  if (fs.existsSync(file) && fs.readFileSync(file).equals(wanted)) return false;
+  fs.writeFileSync(file, wanted, { mode: 0o600 });
+  if (process.getuid?.() === 0) fs.chownSync(file, as.uid, as.gid);
+  return true;
+};
