@@ -540,7 +540,10 @@ export interface OutboundMessage {
 }
 
 /** What one delivery attempt returned. `retryable`: a network error or a server's temporary failure. */
-export type DeliveryResult = { ok: true; proof: string } | { ok: false; error: string; retryable: boolean };
+export type DeliveryResult = ({ ok: true; proof: string } | { ok: false; error: string; retryable: boolean }) & {
+  /** Which adapter handled it, when a router chose one. */
+  transport?: string;
+};
 
 /**
  * Delivers messages: the webhook, SMTP and pickup adapters (src/notify). Never logs a message, an
