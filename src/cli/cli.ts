@@ -802,7 +802,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         bar.done(r.scanned, null, `${r.eligible} eligible, ${r.queued} queued`);
         out(`annual notice ${r.year} (${r.duty.required ? "required" : "voluntary"}: ${r.duty.reason})\n`);
         out(`  ${r.scanned} people scanned, ${r.eligible} eligible${r.dryRun ? " (dry run: nothing queued)" : `, ${r.queued} queued, ${r.already} already queued`}\n`);
-        const channels = Object.entries(r.byChannel).map(([ch, n]) => `${n} by ${ch}`).join(", ");
+        const channels = Object.entries(r.byChannel).sort(([a], [b]) => (a < b ? -1 : 1)).map(([ch, n]) => `${n} by ${ch}`).join(", ");
         if (channels) out(`  channels: ${channels}\n`);
         for (const [reason, n] of Object.entries(r.skipped)) if (n > 0) out(`  left out ${reason}: ${n}\n`);
         if (!r.dryRun && r.queued > 0) out(`deliver with: haechi outbox deliver (the server also delivers every ${c.config.notify.deliverEverySeconds || "—"} s)\n`);

@@ -219,3 +219,59 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+for (const kind of STORE_KINDS) {
+  describe(`PIPA Art. 34(1): incident notices through the same transports (HAECHI_NOTIFY_INCIDENTS=transport) on ${kind}`, () => {
+    let t: TestApp;
+    let sink: SmtpSink;
+    let gw: Awaited<ReturnType<typeof startGateway>>;
+    let env: Record<string, string>;
+    const start = new Date(Date.now() - 60_000).toISOString();
+    before(async () => {
+      sink = await startSmtpSink();
+      gw = await startGateway();
+      t = await startApp(kind);
+      env = {
+        ...t.env,
+        HAECHI_NOTIFY_TRANSPORT: "smtp+webhook",
+        HAECHI_NOTIFY_INCIDENTS: "transport",
+        HAECHI_SMTP_HOST: "127.0.0.1",
+        HAECHI_SMTP_PORT: String(sink.port),
+        HAECHI_SMTP_SECURITY: "none",
+        HAECHI_SMTP_FROM: "privacy-incident@haechitalk.example",
+        HAECHI_NOTIFY_WEBHOOK_URL: gw.url,
+        HAECHI_NOTIFY_WEBHOOK_SECRET: SECRET,
+      };
+      for (const [i, extra] of [{ email: "leaked0@example.test" }, {}].entries()) {
+        const r = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: { user_id: `inc-${i}`, phone: `010-6200-000${i}`, name: "최", nickname: `i${i}`, ...extra } });
+        assert.equal(r.status, 201);
+        assert.equal((await t.call("talk-app", "GET", `/v1/subjects/${r.body.id}?purpose=talk_service&fields=name`)).status, 200);
+      }
+      await t.c.audit.flush();
+    });
+    after(async () => {
+      await t?.close();
+      await sink?.close();
+      await gw?.close();
+    });
+
+    test("Art. 34(1): the notices go out by e-mail (SMTP) and text message (gateway), with the transports' proofs in the incident outbox", async () => {
+      const opened = await runCli(env, "incident", "open", "--kind", "leak", "--summary", "names readable", "--source", "external", "--channel", "press", "--principal", "talk-app", "--from", start);
+      const id = /^opened (inc_\S+)$/m.exec(opened.out)?.[1];
+      assert.ok(id, `${opened.out} ${String(opened.error)}`);
+      await runCli(env, "incident", "facts", id, "--circumstances-ko", "권한 검사 누락", "--circumstances-en", "a missing authorisation check", "--containment", "fixed_vulnerability:the check was added");
+      const notify = await runCli(env, "incident", "notify", id);
+      assert.equal(notify.error, undefined, String(notify.error));
+      assert.match(notify.out, /full notice to 2 people: 1 by email, 1 by phone; 0 without contact details; 2 handed over, 0 failed/);
+      const mail = sink.messages.find((m) => m.to.includes("leaked0@example.test"));
+      assert.ok(mail, "the e-mail reached the SMTP sink");
+      assert.match(parseMime(mail.data).body, /Art\. 34/);
+      const sms = gw.received.map((r) => JSON.parse(r.body) as { to: string; channel: string; kind: string });
+      assert.deepEqual(sms.map((s) => [s.to, s.channel, s.kind]), [["010-6200-0001", "sms", "incident_notice"]]);
+      const outbox = await runCli(env, "incident", "outbox", id, "--status", "sent");
+      const proofs = outbox.out.trim().split("\n").map((l) => (JSON.parse(l) as { proof: string }).proof).sort();
+      assert.match(proofs[0]!, /^smtp:250 /);
+      assert.match(proofs[1]!, /^webhook:200:sha256:/);
+    });
+  });
+}
