@@ -82,7 +82,8 @@ const CLAIM = named(
   `UPDATE haechi.outbox o SET status = 'sending', lease_owner = $1, lease_until = $3, attempts = o.attempts + 1, updated_at = $2
    WHERE o.id IN (
      SELECT id FROM haechi.outbox
-     WHERE ((status IN ('queued', 'failed') AND next_at <= $2) OR (status = 'sending' AND lease_until <= $2))
+     WHERE status IN ('queued', 'failed', 'sending')
+       AND ((status IN ('queued', 'failed') AND next_at <= $2) OR (status = 'sending' AND lease_until <= $2))
        AND ($5::text IS NULL OR kind = $5)
      ORDER BY next_at, id LIMIT $4
      FOR UPDATE SKIP LOCKED)

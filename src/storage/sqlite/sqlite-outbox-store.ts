@@ -87,15 +87,18 @@ export const sqliteOutboxStore = (deps: SqliteOutboxDeps): OutboxStore => {
         NULL, NULL, NULL, NULL, NULL, @created_at, @created_at, NULL, @dedupe)
        ON CONFLICT (dedupe) DO NOTHING`,
     ),
-    // Due messages in due order over the partial index; leases that ran out are due again.
+    // Due messages in due order over the partial index (the first status term is the index's own
+    // condition, written out so that SQLite sees it applies); leases that ran out are due again.
     due: writer.prepare<[number, number, number], { id: string }>(
       `SELECT id FROM outbox
-       WHERE ((status IN ('queued', 'failed') AND next_at <= ?) OR (status = 'sending' AND lease_until <= ?))
+       WHERE status IN ('queued', 'failed', 'sending')
+         AND ((status IN ('queued', 'failed') AND next_at <= ?) OR (status = 'sending' AND lease_until <= ?))
        ORDER BY next_at, id LIMIT ?`,
     ),
     dueOfKind: writer.prepare<[number, number, string, number], { id: string }>(
       `SELECT id FROM outbox
-       WHERE ((status IN ('queued', 'failed') AND next_at <= ?) OR (status = 'sending' AND lease_until <= ?)) AND kind = ?
+       WHERE status IN ('queued', 'failed', 'sending')
+         AND ((status IN ('queued', 'failed') AND next_at <= ?) OR (status = 'sending' AND lease_until <= ?)) AND kind = ?
        ORDER BY next_at, id LIMIT ?`,
     ),
     lease: writer.prepare<[string, number, number, string], MessageDbRow>(
