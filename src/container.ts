@@ -2,6 +2,7 @@
  * The one place where the layers are wired: config → catalog → keyring → stores → audit →
  * services. Each module exposes a factory taking narrow deps; this file only composes them.
  */
+import type { SubjectId } from "./core/ids.js";
 import { auditLog, type AuditLog } from "./audit/audit-log.js";
 import type { Config } from "./config/config.js";
 import type { Catalog } from "./core/catalog/catalog-schema.js";
@@ -65,7 +66,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   const stores =
     config.store.kind === "sqlite"
       ? await openSqliteStores({ dir: config.store.dir, synchronous: config.store.synchronous })
-      : await openPostgresStores({ url: config.store.url, poolSize: config.store.poolSize });
+      : await openPostgresStores({ url: config.store.url, poolSize: config.store.poolSize, commitTimeoutMs: config.store.commitTimeoutMs });
   const auditStore = opts.wrapAuditStore ? opts.wrapAuditStore(stores.audit) : stores.audit;
   // Appends are durable commits that take a while (a PostgreSQL round trip, an fsync on SQLite's
   // writer thread): keep more than one in flight, each chained to the head the previous one
@@ -84,6 +85,11 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     blindIndex: blindIndex(keyring.secrets.blindIndexKey),
   };
   const journal = fileShredJournal(config.shredJournalFile);
+  /** The canary subjects (ADR 0009), resolved from their audit references in one key-store pass. */
+  const canaries = async (): Promise<ReadonlySet<SubjectId>> => {
+    const refs = (await stores.data.detection.canaries()).map((c) => c.auditRef);
+    return refs.length === 0 ? new Set() : new Set((await stores.keys.findByAuditRefs(refs)).values());
+  };
   // Notices to people (ADR 0011): one transport for the outbox, and optionally for incidents too.
   const messageTransport = opts.messageTransport ?? buildTransport(config.notify);
   const outbox = outboxService({
@@ -103,6 +109,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     outbox,
     pseudonyms: ids.pseudonyms,
     subjectKeys: keys,
+    canaries,
   });
   const erase = eraseService({
     ...base,
@@ -113,6 +120,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     pseudonyms: ids.pseudonyms,
     journal,
     dormancyNotices: (ctx, due) => notices.dormancyDue(ctx, due),
+    canaries,
   });
   const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed, journal });
   // Detection reads the live access stream: every entry as it is recorded (ADR 0009).
@@ -131,6 +139,18 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     chainKey: keyring.secrets.chainKey,
     signer: keyring.secrets.signer,
     clock,
+  });
+  const incidents = incidentService({
+    ...base,
+    incidents: stores.data.incidents,
+    auditStore,
+    flushAudit: () => audit.flush(),
+    keys: stores.keys,
+    data: stores.data,
+    provisions: stores.data.provisions,
+    subjectKeys: keys,
+    transport: opts.transport ?? (config.notify.incidents === "transport" ? asNoticeTransport(messageTransport) : pickupTransport()),
+    canaryRefs: async () => (await stores.data.detection.canaries()).map((c) => c.auditRef),
   });
   const services = {
     subjects,
@@ -173,19 +193,10 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       exportDir: config.exportDir,
       exportKeep: config.exportKeep,
       pageSize: config.provisionPageSize,
+      canaries,
       ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
     }),
-    incidents: incidentService({
-      ...base,
-      incidents: stores.data.incidents,
-      auditStore,
-      flushAudit: () => audit.flush(),
-      keys: stores.keys,
-      data: stores.data,
-      provisions: stores.data.provisions,
-      subjectKeys: keys,
-      transport: opts.transport ?? (config.notify.incidents === "transport" ? asNoticeTransport(messageTransport) : pickupTransport()),
-    }),
+    incidents,
     import: importService({
       ...base,
       ...ids,
@@ -201,6 +212,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       keys: stores.keys,
       verify: () => auditSvc.verify(),
       checkpoint: () => auditSvc.checkpoint(),
+      incidents: (from, to) => incidents.inWindow(from, to),
       signer: keyring.secrets.signer,
       catalogFile: config.catalogFile,
       reportsDir: config.reportsDir,

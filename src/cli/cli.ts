@@ -802,6 +802,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         bar.done(r.scanned, null, `${r.eligible} eligible, ${r.queued} queued`);
         out(`annual notice ${r.year} (${r.duty.required ? "required" : "voluntary"}: ${r.duty.reason})\n`);
         out(`  ${r.scanned} people scanned, ${r.eligible} eligible${r.dryRun ? " (dry run: nothing queued)" : `, ${r.queued} queued, ${r.already} already queued`}\n`);
+        if (r.decoys > 0) out(`  ${r.decoys} canary subjects passed over (decoys, not people)\n`);
         const channels = Object.entries(r.byChannel).sort(([a], [b]) => (a < b ? -1 : 1)).map(([ch, n]) => `${n} by ${ch}`).join(", ");
         if (channels) out(`  channels: ${channels}\n`);
         for (const [reason, n] of Object.entries(r.skipped)) if (n > 0) out(`  left out ${reason}: ${n}\n`);

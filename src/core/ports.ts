@@ -152,6 +152,11 @@ export interface DataStore {
   getFields(id: SubjectId, fields: readonly string[]): Promise<StoredField[]>;
   /** Separated values of a dormant subject (the dormant store); `fields` empty = none. */
   getDormantFields(id: SubjectId, fields: readonly string[]): Promise<StoredField[]>;
+  /**
+   * Which of `fields` each of these subjects holds, live or separated; erased and unknown
+   * subjects are absent. One query for a page of people (notices pick a contact field by it).
+   */
+  fieldsHeld(ids: readonly SubjectId[], fields: readonly string[]): Promise<Map<SubjectId, string[]>>;
   /** The hot path: subject, requested fields and current consents. Undefined if not active. */
   readBundle(id: SubjectId, fields: readonly string[]): Promise<ReadBundle | undefined>;
   currentConsents(id: SubjectId): Promise<ConsentState[]>;

@@ -56,6 +56,11 @@ export type EraseServiceDeps = BaseDeps & {
    * they are only counted and audited.
    */
   dormancyNotices?: (ctx: RequestContext, due: readonly DormancyNoticeDue[]) => Promise<{ queued: number; already: number; withoutContact: number }>;
+  /**
+   * The canary (decoy) subjects (ADR 0009): the dormancy sweep leaves them alone, so a decoy
+   * planted years ago still trips the detector. Absent: none.
+   */
+  canaries?: () => Promise<ReadonlySet<SubjectId>>;
 };
 
 /** A dormancy action that falls due within `notice_before`: the person must be told now. */
@@ -267,6 +272,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
   };
 
   type DormancyOpts = { by: string; batch?: number; onProgress?: (done: number) => void };
+  /** Canaries, read at the start of each dormancy sweep: never separated, erased or counted for notice. */
+  let decoys: ReadonlySet<SubjectId> = new Set();
   /** A page's subjects (in id order) by a digest of their ids, one per line, as the shred journal lists them. */
   const idsDigest = (ids: readonly SubjectId[]) => crypto.createHash("sha256").update(ids.join("\n")).digest("hex");
   /**
@@ -321,15 +328,17 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const page = await data.dormant(cutoff, after, opts.batch ?? 50_000);
       if (page.length === 0) break;
       after = page[page.length - 1]!.id;
-      const ids = page.map((s) => s.id);
-      for (const s of page) if (s.updatedAt < lateBefore) res.overdue++;
+      const people = page.filter((s) => !decoys.has(s.id));
+      if (people.length === 0) continue;
+      const ids = people.map((s) => s.id);
+      for (const s of people) if (s.updatedAt < lateBefore) res.overdue++;
       await deps.audit.record({
         ...entryBase(ctx, now),
         action: "dormancy.separate",
         effect: "info",
         purpose: null,
         subjectRef: null,
-        fields: [...new Set(page.flatMap((s) => s.fields))].sort(),
+        fields: [...new Set(people.flatMap((s) => s.fields))].sort(),
         reasons: [rule],
         count: ids.length,
         meta: {
@@ -368,7 +377,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const bulk: SubjectId[] = [];
       const oneByOne: SubjectId[] = [];
       for (const s of page) {
-        if (!due(s)) continue;
+        if (!due(s) || decoys.has(s.id)) continue;
         if (late(s)) res.overdue++;
         (keepsSomething(s.fields) ? oneByOne : bulk).push(s.id);
       }
@@ -397,7 +406,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const page = await list(before, a, 5000);
       if (page.length === 0) return n;
       a = page[page.length - 1]!.id;
-      const due = page.filter(inWindow);
+      // Canaries are not people: never counted, never told.
+      const due = page.filter((s) => inWindow(s) && !decoys.has(s.id));
       n += due.length;
       if (due.length > 0) await each(due);
     }
@@ -554,6 +564,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
         compacted: 0,
       };
       const batch = opts.batch ?? 50_000;
+      decoys = (await deps.canaries?.()) ?? new Set();
       // Also what an interrupted run left queued, whatever the policy is now.
       const compactAll = async () => {
         if (opts.compact !== false) res.compacted = (await service.compact({ batch })).compacted;

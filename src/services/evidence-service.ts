@@ -3,8 +3,9 @@
  * Safety Standard Arts. 8, 11): one signed .tar.gz holding the system structure (the catalog and a
  * data map), the access records of a window exactly as chained (each with its seq and hash, so
  * they can be checked against the verified chain), the audit verification with its signed
- * checkpoints, the provisions made in the window, the protective measures in force, and the
- * month reviews that overlap the window. A manifest lists every member with its SHA-256 and is
+ * checkpoints, the provisions made in the window, the protective measures in force, the
+ * incidents open during the window (facts, scope summary, duties with their 72-hour deadlines,
+ * notices and reports by digest, and the timeline), and the month reviews that overlap the window. A manifest lists every member with its SHA-256 and is
  * signed with the audit checkpoint key; the pack itself is an audit entry (`evidence.pack`).
  *
  * Subject references in the access records are the audit pseudonyms the log already holds, never
@@ -32,6 +33,8 @@ export interface EvidenceServiceDeps extends BaseDeps {
   /** The whole chain's verification and a signed checkpoint of its head (the audit service's). */
   verify: () => Promise<VerifyResult>;
   checkpoint: () => Promise<CheckpointExport>;
+  /** Incidents open at some time in the window, with their duties and timelines (no people). */
+  incidents: (from: Date, to: Date) => Promise<unknown[]>;
   signer: { keyId: string; privateKey: KeyObject; publicKeyPem: string };
   catalogFile: string;
   reportsDir: string;
@@ -44,6 +47,7 @@ export interface EvidencePack {
   window: { from: string; to: string };
   members: { name: string; bytes: number; sha256: string }[];
   accessRecords: number;
+  incidents: number;
   verified: boolean;
 }
 
@@ -101,6 +105,7 @@ export const evidenceService = (deps: EvidenceServiceDeps) => ({
 
       const verification = await deps.verify();
       const checkpoint = await deps.checkpoint();
+      const incidents = await deps.incidents(opts.from, opts.to);
       const provisions = (await deps.data.provisions.listProvisions({ limit: 100_000 })).filter((p) => p.createdAt >= opts.from && p.createdAt < opts.to);
       const provisionRecords = [];
       for (const p of provisions) {
@@ -163,6 +168,7 @@ export const evidenceService = (deps: EvidenceServiceDeps) => ({
             "audit/checkpoint.json       a signed checkpoint of the chain head, with the public key",
             "provisions.json             provisions made in the window, with their parts' digests",
             "measures.json               the protective measures in force",
+            "incidents.json              incidents open during the window: facts, scope summary (counts, no people), duties and deadlines, notices by digest, timeline",
             "reviews/                    monthly access-log reviews overlapping the window",
             "manifest.json               every member's SHA-256, signed (manifest.sig, Ed25519; public key: publicKeyPem in audit/checkpoint.json)",
             "",
@@ -175,13 +181,14 @@ export const evidenceService = (deps: EvidenceServiceDeps) => ({
         { name: "audit/checkpoint.json", data: json(checkpoint), mtime: now },
         { name: "provisions.json", data: json(provisionRecords), mtime: now },
         { name: "measures.json", data: json(measures), mtime: now },
+        { name: "incidents.json", data: json(incidents), mtime: now },
         ...reviews,
       ];
       const listed = members.map((m) => {
         const bytes = m.data !== undefined ? Buffer.from(m.data) : fs.readFileSync(m.file!);
         return { name: m.name, bytes: bytes.length, sha256: sha256(bytes) };
       });
-      const manifest = json({ format: "haechi-evidence/1", window, generatedAt: now.toISOString(), by: opts.by, accessRecords: records, verified: verification.ok, members: listed });
+      const manifest = json({ format: "haechi-evidence/1", window, generatedAt: now.toISOString(), by: opts.by, accessRecords: records, incidents: incidents.length, verified: verification.ok, members: listed });
       const signature = crypto.sign(null, Buffer.from(manifest), deps.signer.privateKey).toString("base64");
       members.push({ name: "manifest.json", data: manifest, mtime: now }, { name: "manifest.sig", data: signature + "\n", mtime: now });
 
@@ -200,10 +207,10 @@ export const evidenceService = (deps: EvidenceServiceDeps) => ({
         fields: [],
         reasons: [],
         count: records,
-        meta: { from: window.from, to: window.to, manifestSha256: sha256(manifest), file: path.basename(file) },
+        meta: { from: window.from, to: window.to, incidents: incidents.length, manifestSha256: sha256(manifest), file: path.basename(file) },
       });
       await writeTarGz(file, members);
-      return { file, sha256: sha256(fs.readFileSync(file)), window, members: listed, accessRecords: records, verified: verification.ok };
+      return { file, sha256: sha256(fs.readFileSync(file)), window, members: listed, accessRecords: records, incidents: incidents.length, verified: verification.ok };
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }

@@ -62,8 +62,10 @@ export type IncidentServiceDeps = Omit<BaseDeps, "audit"> & {
   auditStore: Pick<AuditStore, "byPrincipal" | "detectionAlerts" | "iterate" | "head">;
   /** Waits until every entry recorded so far is in the store, so a scope sees them. */
   flushAudit: () => Promise<void>;
-  keys: Pick<KeyStore, "findByAuditRefs">;
-  data: Pick<DataStore, "getSubject" | "getFields" | "getDormantFields">;
+  keys: Pick<KeyStore, "findByAuditRefs" | "getMany">;
+  /** Audit references of the canary (decoy) subjects (ADR 0009): left out of the people in a scope. Absent: none. */
+  canaryRefs?: () => Promise<readonly string[]>;
+  data: Pick<DataStore, "getSubject" | "getFields" | "getDormantFields" | "fieldsHeld">;
   provisions: Pick<ProvisionStore, "ledgerByRecipient">;
   subjectKeys: Pick<SubjectKeys, "get">;
   transport: NoticeTransport;
@@ -332,8 +334,10 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         after = { provisionId: last.provisionId, subjectId: last.subjectId };
       }
     }
-    const resolved = await deps.keys.findByAuditRefs(acc.refs() as never[]);
+    const decoys = new Set(await deps.canaryRefs?.());
+    const resolved = await deps.keys.findByAuditRefs(acc.refs().filter((r) => !decoys.has(r)) as never[]);
     return acc.finish({
+      decoys,
       resolved: resolved as ReadonlyMap<string, SubjectId>,
       window: { from: window.from.toISOString(), to: window.to.toISOString() },
       principals: names.principals,
@@ -772,18 +776,17 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       let roundKind: NoticeKind | null = null;
       for (let after: SubjectId | null = null; ; ) {
         const page = await deps.incidents.subjects(id, after, 1000);
+        // Per page, two queries: the contact fields each person holds (not erased), and whose key is still there.
+        const due = page.filter((p) => kindFor(told.get(p.subjectId)) !== null).map((p) => p.subjectId);
+        const held = contactFields.length > 0 && due.length > 0 ? await deps.data.fieldsHeld(due, contactFields) : new Map<SubjectId, string[]>();
+        const keyed = held.size > 0 ? new Set((await deps.keys.getMany([...held.keys()])).map((k) => k.subjectId)) : new Set<SubjectId>();
         for (const p of page) {
           const kind = kindFor(told.get(p.subjectId));
           if (kind === null) continue;
           roundKind = kind;
           people += 1;
-          const subject = await deps.data.getSubject(p.subjectId);
-          const live = subject !== undefined && subject.status !== "erased" && (await deps.subjectKeys.get(p.subjectId)) !== undefined;
-          let channel: string | undefined;
-          if (live && contactFields.length > 0) {
-            const held = subject!.status === "dormant" ? await deps.data.getDormantFields(p.subjectId, contactFields) : await deps.data.getFields(p.subjectId, contactFields);
-            channel = contactFields.find((f) => held.some((h) => h.field === f));
-          }
+          const fields = keyed.has(p.subjectId) ? held.get(p.subjectId) : undefined;
+          const channel = fields === undefined ? undefined : contactFields.find((f) => fields.includes(f));
           if (channel === undefined) {
             withoutContact += 1;
             continue;
@@ -930,6 +933,21 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       }
       await auditAddressReads(ctx, id, "incident.notice.fetch", reads);
       return { messages, next: rows.length === limit ? rows[rows.length - 1]!.id : null };
+    },
+
+    /**
+     * Every incident that was open at some time in [from, to) (aware before `to`, not closed before
+     * `from`), each with its facts, scope summary, duties and timeline: the evidence pack's part.
+     * The scope summary names no person, and the timeline holds counts and codes only.
+     */
+    async inWindow(from: Date, to: Date): Promise<IncidentView[]> {
+      const out: IncidentView[] = [];
+      for (const status of ["open", "closed"] as const) {
+        for (const row of await deps.incidents.list({ status, limit: 10_000 })) {
+          if (row.awareAt < to && (row.closedAt === null || row.closedAt >= from)) out.push(await viewOf(row));
+        }
+      }
+      return out.sort((a, b) => (a.awareAt < b.awareAt ? -1 : a.awareAt > b.awareAt ? 1 : a.id < b.id ? -1 : 1));
     },
 
     /** Incidents whose latest scope includes the person (their transparency report, issue 6). */

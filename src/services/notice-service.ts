@@ -23,6 +23,8 @@ export type NoticeServiceDeps = BaseDeps & {
   outbox: Pick<OutboxService, "enqueue">;
   pseudonyms: Pick<Pseudonyms, "resolve">;
   subjectKeys: Pick<SubjectKeys, "get">;
+  /** The canary (decoy) subjects (ADR 0009): not people, never sent a notice. Absent: none. */
+  canaries?: () => Promise<ReadonlySet<SubjectId>>;
   /** Subjects per page (default 1,000). */
   pageSize?: number;
 };
@@ -42,6 +44,8 @@ export interface AnnualRunResult extends AnnualRunProgress {
   already: number;
   /** People left out, by reason (PIPA Art. 20-2; Decree 15-3). */
   skipped: Record<IneligibleReason, number>;
+  /** Canary (decoy) subjects passed over: not people (ADR 0009). */
+  decoys: number;
   byChannel: Partial<Record<NotificationChannel, number>>;
 }
 
@@ -109,8 +113,10 @@ export const noticeService = (deps: NoticeServiceDeps) => {
         queued: 0,
         already: 0,
         skipped: Object.fromEntries(INELIGIBLE_REASONS.map((r) => [r, 0])) as Record<IneligibleReason, number>,
+        decoys: 0,
         byChannel: {},
       };
+      const decoys = (await deps.canaries?.()) ?? new Set<SubjectId>();
       for (let after: SubjectId | null = null; ; ) {
         // Active people in id order with their consents, and (same cursor, same order) the names of their fields.
         const page = await deps.provisions.scanSubjects(after, pageSize, []);
@@ -120,6 +126,10 @@ export const noticeService = (deps: NoticeServiceDeps) => {
         const optedOut = await deps.preferences.optedOut(page.map((p) => p.id), "annual_notice");
         const items: EnqueueItem[] = [];
         for (const row of page) {
+          if (decoys.has(row.id)) {
+            res.decoys++;
+            continue;
+          }
           res.scanned++;
           const fields = held.get(row.id) ?? [];
           const provisions = fields.length > 0 ? await deps.provisions.ledgerBySubject(row.id) : [];

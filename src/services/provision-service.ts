@@ -59,6 +59,12 @@ export type ProvisionServiceDeps = BaseDeps & {
   threads?: number;
   /** Subjects per page and part (default 4,000). */
   pageSize?: number;
+  /**
+   * The canary (decoy) subjects (ADR 0009): never provided (they are not people, and a decoy in
+   * a recipient's file would trip the detector on a lawful flow). Not counted: the counts show
+   * no one how many decoys there are. Absent: none.
+   */
+  canaries?: () => Promise<ReadonlySet<SubjectId>>;
 };
 
 export interface ProvisionProgress {
@@ -265,11 +271,13 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
   /** Counts who is in and who is out, page by page, and calls `onPage` with the included ones. */
   const scan = async function* (catalog: Catalog, row: ProvisionRow, plan: ProvisionPlan, counts: ProvisionCounts, now: Date) {
     let after = row.cursor as SubjectId | null;
+    const decoys = (await deps.canaries?.()) ?? new Set<SubjectId>();
     for (;;) {
       const page = await store.scanSubjects(after, pageSize, plan.fields);
       if (page.length === 0) return;
       const included = [];
       for (const s of page) {
+        if (decoys.has(s.id)) continue;
         counts.scanned++;
         const why = subjectExclusion(catalog, row.principal, row.purpose, plan, s.consents, s.fields.length, now);
         if (why) counts.excluded[why] = (counts.excluded[why] ?? 0) + 1;

@@ -59,6 +59,26 @@ forEachStore("DataStore.separateMany", (fx) => {
     for (const l of keep.lookups) assert.deepEqual(await data.findByLookup(l.field, l.digest), [keep.subject.id]);
   });
 
+  it("fieldsHeld: which contact fields each person holds, live or separated, in one query; erased and unknown people are absent", async () => {
+    const { data } = fx().stores;
+    const [live, phoneOnly, sleeper, gone] = [item(old(400), FIELDS), item(old(10), ["phone"]), item(old(400), ["email"]), item(old(400), FIELDS)];
+    await data.importBatch([live, phoneOnly, sleeper, gone]);
+    assert.equal(await data.separateMany([sleeper.subject.id], cutOff, at(1)), 1);
+    assert.equal(await data.markErased([gone.subject.id], at(2)), 1);
+    const ids = [live, phoneOnly, sleeper, gone].map((x) => x.subject.id);
+    const held = await data.fieldsHeld([...ids, newId()], ["email", "phone", "fax"]);
+    assert.deepEqual(
+      new Map([...held].map(([id, f]) => [id, [...f].sort()])),
+      new Map([
+        [live.subject.id, ["email", "phone"]],
+        [phoneOnly.subject.id, ["phone"]],
+        [sleeper.subject.id, ["email"]],
+      ]),
+    );
+    assert.equal((await data.fieldsHeld(ids, [])).size, 0);
+    assert.equal((await data.fieldsHeld([], FIELDS)).size, 0);
+  });
+
   it("separates only subjects still active and still idle since before the cut-off; counts them; is idempotent", async () => {
     const { data } = fx().stores;
     const idle = item(old(400), FIELDS);

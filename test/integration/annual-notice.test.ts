@@ -207,6 +207,14 @@ for (const kind of STORE_KINDS) {
       assert.match(mime.body, /대상 항목: .*휴대전화번호/);
     });
 
+    test("ADR 0009: canary (decoy) subjects are never sent the annual notice", async () => {
+      const made = await cli("canary", "create", "--as", "talk-app", "--count", "2");
+      assert.equal(made.code, 0, String(made.error));
+      const r = await cli("notices", "annual", "--year", YEAR, "--dry-run");
+      assert.match(r.out, /2 canary subjects passed over/);
+      assert.match(r.out, /7 people scanned/);
+    });
+
     test("fails closed: an unknown --year, a transport misconfigured, a non-operator driving the outbox", async () => {
       assert.equal((await cli("notices", "annual", "--year", "3000")).code, 1);
       const bad = await runCli({ ...env, HAECHI_NOTIFY_WEBHOOK_SECRET: "short" }, "outbox", "status");

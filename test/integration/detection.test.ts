@@ -22,7 +22,7 @@ import { loadCatalog } from "../../src/container.js";
 import { parseCatalog, formatIssues } from "../../src/core/catalog/catalog-fns.js";
 import type { Catalog } from "../../src/core/catalog/catalog-schema.js";
 import { fixedClock } from "../../src/core/clock.js";
-import { STORE_KINDS, startApp, type TestApp } from "../helpers/app.js";
+import { STORE_KINDS, internalOf, startApp, type TestApp } from "../helpers/app.js";
 
 /** Tuesday 2026-03-03, 14:00 in Seoul (05:00 UTC): office hours. */
 const TUESDAY_1400_KST = "2026-03-03T05:00:00.000Z";
@@ -312,6 +312,36 @@ describe("each rule type, over HTTP", () => {
     assert.deepEqual([created.length, created[0].count, created[0].meta.for, created[0].subjectRef], [1, 3, "talk-app", null]);
   });
 
+  test("canaries are not people: an incident's scope counts them apart, provisions leave them out, the dormancy sweep leaves them alone", async () => {
+    const { t, clock } = await start();
+    const members = await signUp(t, 3);
+    const out = await cli(t, "canary", "create", "--as", "talk-app", "--count", "2");
+    const decoys = [...out.matchAll(/^\s+(sub_\S+)$/gm)].map((m) => m[1]!);
+    await t.c.services.detection.refresh();
+    // The scraper reads one member, then a decoy: suspended.
+    assert.equal((await t.call("talk-app", "GET", `/v1/subjects/${members[0]}?purpose=talk_service`)).status, 200);
+    assert.equal((await t.call("talk-app", "GET", `/v1/subjects/${decoys[0]}?purpose=talk_service`)).status, 200);
+    const [alert] = await alertsOf(t, "?rule=canary_read");
+    clock.advance(MIN);
+    const inc = await t.call("privacy-office", "POST", "/v1/incidents", { kind: "leak", summary: "talk-app key read a decoy", source: { type: "alert", alertId: alert.id } });
+    assert.equal(inc.status, 201, JSON.stringify(inc.body));
+    assert.deepEqual(inc.body.scope.people, { total: 1, linked: 1, unlinkable: 0, credit: 0, decoys: 1 }, "the member is a person to tell; the decoy is evidence");
+    const subjects = await t.c.stores.data.incidents.subjects(inc.body.id, null, 10);
+    assert.deepEqual(subjects.map((s) => s.subjectId), [internalOf(t, "talk-app", members[0]!)]);
+
+    // A provision of talk-app's people to its consignee never carries a decoy.
+    const run = await t.call("pay-app", "POST", "/v1/provisions", { recipient: "cloud-kr", purpose: "pay_service", label: "consignment", fields: ["user_id", "name"], mode: "plan" });
+    assert.equal(run.status, 200, JSON.stringify(run.body));
+    assert.equal(run.body.counts.scanned, members.length, "decoys are neither scanned nor counted");
+
+    // A year and a day later everyone is inactive: the members are destroyed, the decoys stay planted.
+    clock.advance(366 * 24 * 60 * MIN);
+    const swept = await t.c.services.erase.sweepDormant({ by: "test" });
+    assert.equal(swept.erased + swept.sealed, members.length);
+    for (const id of members) assert.equal((await t.c.stores.data.getSubject(internalOf(t, "talk-app", id)))?.status, "erased");
+    for (const id of decoys) assert.equal((await t.c.stores.data.getSubject(internalOf(t, "talk-app", id)))?.status, "active", "a decoy is never swept");
+  });
+
   test("off hours: a console used at 03:00 on a Saturday in Seoul raises an alert; an app backend with no declared hours does not", async () => {
     const { t } = await start(demo, "2026-03-06T18:00:00.000Z"); // Saturday 2026-03-07 03:00 KST
     await signUp(t, 1);
@@ -322,7 +352,7 @@ describe("each rule type, over HTTP", () => {
     assert.deepEqual([alerts[0].rule, alerts[0].principal, alerts[0].detail.local, alerts[0].detail.time_zone], ["after_hours", "support-console", "sat 03:00", "Asia/Seoul"]);
   });
 
-  test("deny storm: a principal collecting denials is suspended at the threshold; the next request is refused", async () => {
+  test("deny storm: a principal collecting denials is suspended at the threshold; the next request is refused; an operator lifts the hold over HTTP with a reason", async () => {
     const { t } = await start();
     await signUp(t, STORM + 1);
     const statuses: number[] = [];
@@ -334,6 +364,23 @@ describe("each rule type, over HTTP", () => {
     assert.deepEqual(statuses, [...Array(STORM).fill(200), 403]);
     const [a] = await alertsOf(t);
     assert.deepEqual([a.rule, a.type, a.reaction, a.principal, a.count], ["denial_storm", "deny_storm", "suspend", "marketing-svc", STORM]);
+
+    // Over HTTP: the operator sees the hold and lifts it with a reason; no one else may.
+    const holds = await t.call("privacy-office", "GET", "/v1/holds?principal=marketing-svc");
+    assert.equal(holds.status, 200, JSON.stringify(holds.body));
+    assert.deepEqual(holds.body.holds.map((h: any) => [h.kind, h.rule, h.alertId, h.liftedAt]), [["suspend", "denial_storm", a.id, null]]);
+    assert.equal((await t.call("talk-app", "GET", "/v1/holds")).status, 403, "holds are for operators");
+    assert.equal((await t.call("talk-app", "POST", "/v1/principals/marketing-svc/lift", { reason: "mine" })).status, 403, "a service cannot lift a hold");
+    const noReason = await t.call("privacy-office", "POST", "/v1/principals/marketing-svc/lift", { reason: "" });
+    assert.deepEqual([noReason.status, noReason.body.error.code], [400, "VALIDATION_FAILED"]);
+    const lifted = await t.call("privacy-office", "POST", "/v1/principals/marketing-svc/lift", { reason: "consent sync bug fixed" });
+    assert.equal(lifted.status, 200, JSON.stringify(lifted.body));
+    assert.deepEqual(lifted.body.lifted.map((h: any) => [h.kind, h.liftedBy, h.liftReason]), [["suspend", "privacy-office", "consent sync bug fixed"]]);
+    assert.equal((await t.call("marketing-svc", "POST", "/v1/lookup", { purpose: "marketing", field: "phone", value: member(0).phone })).status, 200, "let in again");
+    const again = await t.call("privacy-office", "POST", "/v1/principals/marketing-svc/lift", { reason: "again" });
+    assert.deepEqual([again.status, again.body.error.code], [404, "NOT_FOUND"]);
+    const audited = (await auditBodies(t)).filter((b) => b.action === "detection.lift");
+    assert.deepEqual(audited.map((b) => [b.principal, b.effect]), [["talk-app", "deny"], ["privacy-office", "allow"], ["privacy-office", "allow"]], "the empty reason never reached the route");
   });
 
   test("exports beyond baseline: a provision run sending more subjects than the recipient's baseline × factor raises an alert", async () => {

@@ -21,6 +21,7 @@ const HOUR = 3600 * 1000;
 for (const kind of STORE_KINDS) {
   describe(`the monthly access-log review on ${kind}`, () => {
     let t: TestApp;
+    let incidentId = "";
     // Monday 2026-09-28 10:00 KST: a few entries in September, the rest in October.
     const clock = fixedClock("2026-09-28T01:00:00Z");
     before(async () => {
@@ -64,7 +65,17 @@ for (const kind of STORE_KINDS) {
         at: clock.now().toISOString(), requestId: "bulk-2", principal: "ops-tool", source: "10.1.2.3", action: "export.download", effect: "allow",
         purpose: null, subjectRef: null, fields: [], reasons: [], count: 5000,
       });
-      clock.advance(30 * 24 * HOUR); // 2026-11-01: October is over
+      // An outside report on 10-05, handled in October: the evidence pack carries its timeline.
+      clock.advance(3 * 24 * HOUR); // 2026-10-05
+      const inc = await t.call("privacy-office", "POST", "/v1/incidents", {
+        kind: "leak",
+        summary: "member nicknames posted on a forum",
+        source: { type: "external", channel: "forum", reference: "thread 77" },
+        scope: { from: "2026-10-01T15:00:00.000Z", to: "2026-10-02T15:00:00.000Z", principals: ["talk-app"] },
+      });
+      assert.equal(inc.status, 201, JSON.stringify(inc.body));
+      incidentId = inc.body.id;
+      clock.advance(27 * 24 * HOUR); // 2026-11-01: October is over
       await talk(9); // in November: not in the October review
 
       // The current month cannot be reviewed yet; a malformed month is named.
@@ -76,10 +87,11 @@ for (const kind of STORE_KINDS) {
 
       const gen = await cli("review", "generate", "--month", "2026-10", "--by", "cpo.kim");
       assert.equal(gen.code, 2, "findings exit 2");
-      assert.match(gen.out, /access-log review 2026-10: 15 entries, 3 principals, 2 bulk releases \(1 to escalate\)/);
+      assert.match(gen.out, /access-log review 2026-10: \d+ entries, 4 principals, 2 bulk releases \(1 to escalate\)/);
       assert.match(gen.out, /ESCALATE bulk release without a recorded justification: seq \d+, ops-tool, export.download, 5000 records/);
       const json = JSON.parse(fs.readFileSync(`${t.home}/reports/access-review-2026-10.json`, "utf8"));
-      assert.equal(json.entries, 15, "October only: 5 creations, 5 reads, 3 refusals, 2 bulk entries");
+      const incidentEntries = json.principals.find((p: { principal: string }) => p.principal === "privacy-office").entries;
+      assert.equal(json.entries, 15 + incidentEntries, "October only: 5 creations, 5 reads, 3 refusals, 2 bulk entries, and the incident's");
       const talkApp = json.principals.find((p: { principal: string }) => p.principal === "talk-app");
       assert.deepEqual([talkApp.allowed, talkApp.denied, talkApp.subjects], [10, 3, 5]);
       assert.deepEqual(talkApp.byAction, { "subject.create": 5, "subject.read": 8 });
@@ -104,7 +116,7 @@ for (const kind of STORE_KINDS) {
       void september;
     });
 
-    test("issue 5 evidence pack: one signed archive with the catalog, the window's access records as chained, the verification, provisions, measures and the month's review; no personal data", async () => {
+    test("issue 5 evidence pack: one signed archive with the catalog, the window's access records as chained, the verification, provisions, measures, the incident timeline and the month's review; no personal data", async () => {
       const r = await cli("evidence", "--from", "2026-10-01", "--to", "2026-11-01", "--by", "cpo.kim");
       assert.equal(r.code, 0, r.out);
       const file = /evidence pack (\S+\.tar\.gz)/.exec(r.out)![1]!;
@@ -112,7 +124,7 @@ for (const kind of STORE_KINDS) {
       try {
         execFileSync("tar", ["-xzf", file, "-C", dir]);
         const names = execFileSync("tar", ["-tzf", file], { encoding: "utf8" }).trim().split("\n").sort();
-        for (const n of ["README.txt", "catalog/catalog.yaml", "catalog/data-map.json", "access-records.ndjson", "audit/verification.json", "audit/checkpoint.json", "provisions.json", "measures.json", "manifest.json", "manifest.sig", "reviews/access-review-2026-10.json", "reviews/access-review-2026-10.md"]) {
+        for (const n of ["README.txt", "catalog/catalog.yaml", "catalog/data-map.json", "access-records.ndjson", "audit/verification.json", "audit/checkpoint.json", "provisions.json", "measures.json", "incidents.json", "manifest.json", "manifest.sig", "reviews/access-review-2026-10.json", "reviews/access-review-2026-10.md"]) {
           assert.ok(names.includes(n), `${n} is in the pack`);
         }
         // The manifest covers every member and is signed by the audit checkpoint key.
@@ -125,10 +137,11 @@ for (const kind of STORE_KINDS) {
           assert.equal(crypto.createHash("sha256").update(fs.readFileSync(path.join(dir, m.name))).digest("hex"), m.sha256, `${m.name} matches the manifest`);
         }
         assert.equal(JSON.parse(fs.readFileSync(path.join(dir, "audit/verification.json"), "utf8")).ok, true);
-        // Exactly October's entries (the 15 reviewed), in chain order, with their hashes.
+        // Exactly October's entries (those reviewed), in chain order, with their hashes.
+        const review = JSON.parse(fs.readFileSync(path.join(dir, "reviews/access-review-2026-10.json"), "utf8"));
         const records = fs.readFileSync(path.join(dir, "access-records.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-        assert.equal(records.length, 15);
-        assert.equal(manifest.accessRecords, 15);
+        assert.equal(records.length, review.entries);
+        assert.equal(manifest.accessRecords, review.entries);
         for (let i = 1; i < records.length; i++) assert.equal(records[i].seq, records[i - 1].seq + 1);
         for (const rec of records) {
           assert.match(rec.hash, /^[0-9a-f]{64}$/);
@@ -137,6 +150,17 @@ for (const kind of STORE_KINDS) {
         const map = JSON.parse(fs.readFileSync(path.join(dir, "catalog/data-map.json"), "utf8"));
         const phone = map.find((f: { field: string }) => f.field === "phone");
         assert.ok(phone.purposes.some((p: { purpose: string }) => p.purpose === "talk_service"));
+        // The incident handled in October: its clock, duties, scope (counts, no people) and timeline.
+        const incidents = JSON.parse(fs.readFileSync(path.join(dir, "incidents.json"), "utf8"));
+        assert.equal(manifest.incidents, 1);
+        assert.deepEqual(incidents.map((i: { id: string }) => i.id), [incidentId]);
+        const [inc] = incidents;
+        assert.equal(inc.awareAt, "2026-10-05T01:00:00.000Z");
+        assert.equal(inc.deadline, "2026-10-08T01:00:00.000Z", "72 hours from awareness");
+        assert.equal(inc.scope.people.total, 5, "the five people talk-app read on 10-02");
+        assert.deepEqual(inc.timeline.map((e: { act: string }) => e.act), ["opened", "scoped"]);
+        assert.ok(inc.duties.some((d: { code: string; status: string }) => d.code === "NOTIFY_SUBJECTS" && d.status === "pending"), "the notice owed is shown as not done");
+        assert.ok(!JSON.stringify(inc).includes("sub_"), "no subject id in the incident record");
         const measures = JSON.parse(fs.readFileSync(path.join(dir, "measures.json"), "utf8"));
         assert.ok(measures.encryption.kekVersions.length > 0);
         assert.ok(measures.accessControl.some((p: { principal: string }) => p.principal === "talk-app"));

@@ -120,7 +120,14 @@ export interface IncidentScope {
    * People: linked (audit reference → subject through the key store), and "erased, unlinkable":
    * references whose key was destroyed (account deleted since), who can no longer be named.
    */
-  people: { total: number; linked: number; unlinkable: number; credit: number };
+  people: {
+    total: number;
+    linked: number;
+    unlinkable: number;
+    credit: number;
+    /** Canary (decoy) subjects the principal touched: proof of the scrape, not people (absent when none). */
+    decoys?: number;
+  };
   /** Per field: how many people it reached, with the catalog's sensitivity. */
   fields: { field: string; people: number; sensitivity: string }[];
   through: ScopeChannel[];

@@ -179,10 +179,17 @@ export const scopeAccumulator = (opts: { writes: boolean }) => {
       computedAt: Date;
       auditHead: number;
       sensitivityOf: (field: string) => Sensitivity | undefined;
+      /** Audit references of canary (decoy) subjects: evidence of the intrusion, not people to tell. */
+      decoys?: ReadonlySet<string>;
     }): { scope: IncidentScope; subjects: IncidentSubjectRow[] } {
       const people = new Map<SubjectId, Touch>(bySubject);
       const unlinkable: Touch[] = [];
+      let decoys = 0;
       for (const [ref, t] of byRef) {
+        if (input.decoys?.has(ref)) {
+          decoys += 1;
+          continue;
+        }
         const id = input.resolved.get(ref);
         if (id === undefined) unlinkable.push(t);
         else touch(people, id, t.fields, t.via);
@@ -222,7 +229,7 @@ export const scopeAccumulator = (opts: { writes: boolean }) => {
         recipients: sortedNames(input.recipients),
         computedAt: input.computedAt.toISOString(),
         auditHead: input.auditHead,
-        people: { total: people.size + unlinkable.length, linked: people.size, unlinkable: unlinkable.length, credit },
+        people: { total: people.size + unlinkable.length, linked: people.size, unlinkable: unlinkable.length, credit, ...(decoys > 0 ? { decoys } : {}) },
         fields: sortedNames([...fieldPeople.keys()]).map((field) => ({
           field,
           people: fieldPeople.get(field)!,

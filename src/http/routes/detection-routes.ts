@@ -1,9 +1,15 @@
-/** /v1/alerts: what detection flagged (ADR 0009), for operators; the hook incidents are opened from. */
+/**
+ * /v1/alerts: what detection flagged (ADR 0009), for operators; the hook incidents are opened
+ * from. /v1/holds and /v1/principals/{name}/lift: the suspensions and throttles detection placed,
+ * and an operator's lift of them (with a reason, audited).
+ */
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Container } from "../../container.js";
 import { errorSchema } from "../schemas.js";
+import type { HoldRow } from "../../core/ports.js";
+import { ctxOf } from "../server.js";
 import { requireOperator } from "./audit-routes.js";
 
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 429: errorSchema };
@@ -32,6 +38,36 @@ export const alertView = z
     detail: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).describe("non-personal facts (pattern, purpose, recipient, network, local time)"),
   })
   .meta({ id: "Alert" });
+
+export const holdView = z
+  .object({
+    id: z.string(),
+    principal: z.string(),
+    kind: z.enum(["suspend", "throttle"]),
+    rule: z.string().nullable().describe("the catalog rule that placed it (null: placed by hand)"),
+    alertId: z.string().nullable(),
+    reason: z.string(),
+    at: z.string(),
+    until: z.string().nullable().describe("a throttle's end; suspensions last until lifted"),
+    liftedAt: z.string().nullable(),
+    liftedBy: z.string().nullable(),
+    liftReason: z.string().nullable(),
+  })
+  .meta({ id: "Hold" });
+
+const holdOut = (h: HoldRow) => ({
+  id: h.id,
+  principal: h.principal,
+  kind: h.kind,
+  rule: h.rule,
+  alertId: h.alertId,
+  reason: h.reason,
+  at: h.at.toISOString(),
+  until: h.until?.toISOString() ?? null,
+  liftedAt: h.liftedAt?.toISOString() ?? null,
+  liftedBy: h.liftedBy,
+  liftReason: h.liftReason,
+});
 
 export const registerDetectionRoutes = (app: FastifyInstance, c: Container) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -70,6 +106,42 @@ export const registerDetectionRoutes = (app: FastifyInstance, c: Container) => {
           detail: a.detail,
         })),
       };
+    },
+  );
+
+  r.get(
+    "/v1/holds",
+    {
+      schema: {
+        summary: "Holds on principals (suspensions and throttles, active and lifted), newest first (operators)",
+        tags: ["detection"],
+        querystring: z.object({ principal: z.string().min(1).max(64).optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict(),
+        response: { 200: z.object({ holds: z.array(holdView) }), ...errors },
+      },
+    },
+    async (req) => {
+      await requireOperator(c, req, "detection.holds", "holds");
+      const rows = await c.services.detection.holdsOf({ ...(req.query.principal === undefined ? {} : { principal: req.query.principal }), limit: req.query.limit });
+      return { holds: rows.map(holdOut) };
+    },
+  );
+
+  r.post(
+    "/v1/principals/:name/lift",
+    {
+      schema: {
+        summary: "Lift a principal's suspension and throttle, with a reason (operators; audited as principal.lift)",
+        tags: ["detection"],
+        params: z.object({ name: z.string().min(1).max(64) }),
+        body: z.object({ reason: z.string().min(1).max(500).describe("why the principal may be let in again (kept with the hold and in the audit log)") }).strict(),
+        response: { 200: z.object({ lifted: z.array(holdView) }), 404: errorSchema, ...errors },
+      },
+    },
+    async (req) => {
+      await requireOperator(c, req, "detection.lift", "lifting a hold");
+      const ctx = ctxOf(req);
+      const lifted = await c.services.detection.lift({ by: ctx.principal, source: ctx.source, requestId: ctx.requestId }, req.params.name, req.body.reason);
+      return { lifted: lifted.map(holdOut) };
     },
   );
 };

@@ -81,7 +81,13 @@ export const recordBody = z
   .strict();
 
 const timeLeftSchema = z.object({ ms: z.number(), text: z.string(), overdue: z.boolean() });
-const peopleSchema = z.object({ total: z.number(), linked: z.number(), unlinkable: z.number(), credit: z.number() });
+const peopleSchema = z.object({
+  total: z.number(),
+  linked: z.number(),
+  unlinkable: z.number(),
+  credit: z.number(),
+  decoys: z.number().optional().describe("canary (decoy) subjects touched: evidence of the intrusion, not people to notify"),
+});
 const summaryShape = {
   id: z.string(),
   kind: z.enum(INCIDENT_KINDS),

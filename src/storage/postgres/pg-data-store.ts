@@ -8,7 +8,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import type pg from "pg";
 import type { ConsentCategory, ConsentChannel } from "../../core/catalog/catalog-schema.js";
 import { HaechiError } from "../../core/errors.js";
-import { asSubjectId } from "../../core/ids.js";
+import { asSubjectId, type SubjectId } from "../../core/ids.js";
 import type {
   ApiKeyRow,
   ConsentEvent,
@@ -268,6 +268,14 @@ const GET_DORMANT_FIELDS = named(
   `SELECT d.field, d.ciphertext, d.updated_at FROM haechi.dormant_fields d
    JOIN haechi.subjects s ON s.id = d.subject_id AND s.status = 'dormant'
    WHERE d.subject_id = $1 AND d.field = ANY($2::text[]) ORDER BY d.field`,
+);
+const FIELDS_HELD = named(
+  "haechi_fields_held",
+  `SELECT s.id AS subject_id, f.field FROM haechi.subjects s JOIN haechi.fields f ON f.subject_id = s.id
+    WHERE s.id = ANY($1::text[]) AND s.status = 'active' AND f.field = ANY($2::text[])
+   UNION ALL
+   SELECT s.id, d.field FROM haechi.subjects s JOIN haechi.dormant_fields d ON d.subject_id = s.id
+    WHERE s.id = ANY($1::text[]) AND s.status = 'dormant' AND d.field = ANY($2::text[])`,
 );
 const WAKE = named(
   "haechi_reactivate_subject",
@@ -646,6 +654,19 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
         const names = distinct(fields);
         if (names.length === 0) return [];
         return (await runNamed<FieldDbRow>(pool, GET_DORMANT_FIELDS, [id, names])).rows.map(toField);
+      }),
+    fieldsHeld: (ids, fields) =>
+      guard(async () => {
+        const out = new Map<SubjectId, string[]>();
+        const names = distinct(fields);
+        if (ids.length === 0 || names.length === 0) return out;
+        for (const row of (await runNamed<{ subject_id: string; field: string }>(pool, FIELDS_HELD, [ids, names])).rows) {
+          const id = asSubjectId(row.subject_id);
+          const held = out.get(id);
+          if (held === undefined) out.set(id, [row.field]);
+          else held.push(row.field);
+        }
+        return out;
       }),
     readBundle: (id, fields) =>
       guard(async () => toBundle(id, (await runNamed<BundleDbRow>(pool, READ_BUNDLE, [id, distinct(fields)])).rows)),

@@ -10,7 +10,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type Database from "better-sqlite3";
 import type { Kysely } from "kysely";
 import { HaechiError } from "../../core/errors.js";
-import { asSubjectId } from "../../core/ids.js";
+import { asSubjectId, type SubjectId } from "../../core/ids.js";
 import type {
   ApiKeyRow,
   ConsentEvent,
@@ -224,6 +224,13 @@ const sqliteDataStore = (
       "SELECT count(*) AS n, min(erased_at) AS oldest FROM erase_backlog",
     ),
     dormantSubject: reader.prepare<[string], { one: number }>("SELECT 1 AS one FROM subjects WHERE id = ? AND status = 'dormant'"),
+    fieldsHeld: reader.prepare<[{ ids: string; fields: string }], { subject_id: string; field: string }>(
+      `SELECT s.id AS subject_id, f.field FROM subjects s JOIN fields f ON f.subject_id = s.id
+        WHERE s.id IN (SELECT value FROM json_each(@ids)) AND s.status = 'active' AND f.field IN (SELECT value FROM json_each(@fields))
+       UNION ALL
+       SELECT s.id, d.field FROM subjects s JOIN dormant_fields d ON d.subject_id = s.id
+        WHERE s.id IN (SELECT value FROM json_each(@ids)) AND s.status = 'dormant' AND d.field IN (SELECT value FROM json_each(@fields))`,
+    ),
     dormantFields: reader.prepare<[string, string], FieldDbRow>(
       `SELECT field, ciphertext, updated_at FROM dormant_fields
        WHERE subject_id = ? AND field IN (SELECT value FROM json_each(?)) ORDER BY field`,
@@ -545,6 +552,18 @@ const sqliteDataStore = (
       }),
     getFields: (id, fields) => read(() => getFieldsSnapshot(id, fields)),
     getDormantFields: (id, fields) => read(() => getDormantFieldsSnapshot(id, fields)),
+    fieldsHeld: (ids, fields) =>
+      read(() => {
+        const out = new Map<SubjectId, string[]>();
+        if (ids.length === 0 || fields.length === 0) return out;
+        for (const row of r.fieldsHeld.all({ ids: JSON.stringify(ids), fields: JSON.stringify(distinct(fields)) })) {
+          const id = asSubjectId(row.subject_id);
+          const held = out.get(id);
+          if (held === undefined) out.set(id, [row.field]);
+          else held.push(row.field);
+        }
+        return out;
+      }),
     readBundle: (id, fields) => read(() => readBundleSnapshot(id, fields)),
     currentConsents: (id) => read(() => r.consents.all(id).map(toState)),
     consentHistory: (id) =>
