@@ -12,6 +12,7 @@ import { catalogJsonSchema, formatIssues, loadCatalogFile } from "../core/catalo
 import { HaechiError, isHaechiError } from "../core/errors.js";
 import { TRANSFORMS, objectionDeadline, type ProvisionRequest } from "../core/provision/gate-fns.js";
 import { CONTAINMENT_MEASURES, EXTERNAL_CHANNELS, INCIDENT_KINDS, type IncidentSource } from "../core/incident/incident-types.js";
+import { MESSAGE_KINDS, MESSAGE_STATUSES } from "../core/outbox/outbox-types.js";
 import type { IncidentView, SourceInput } from "../services/incident-service.js";
 import { buildServer } from "../http/server.js";
 import { ensureDemoKeys } from "./demo.js";
@@ -820,16 +821,14 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     });
 
   const outboxCmd = program.command("outbox").description("the outbox of notices to people: deliver, list, status");
-  const MESSAGE_KINDS_CLI = ["annual_notice", "dormancy_notice"] as const;
-  const MESSAGE_STATUSES_CLI = ["queued", "sending", "sent", "failed", "given_up"] as const;
   common(outboxCmd.command("deliver").description("deliver due messages through the configured transport (retries with backoff; proof kept per message)"))
-    .option("--kind <kind>", MESSAGE_KINDS_CLI.join(" | "))
+    .option("--kind <kind>", MESSAGE_KINDS.join(" | "))
     .option("--limit <n>", "at most this many messages")
     .option("--as <principal>", "operator principal")
     .action(async (o) => {
       if (o.limit !== undefined && !/^[1-9]\d*$/.test(String(o.limit))) throw new HaechiError("VALIDATION_FAILED", "--limit must be a positive whole number");
       await withContainer(config(o), async (c) => {
-        const kind = oneOf(o.kind, MESSAGE_KINDS_CLI, "--kind");
+        const kind = oneOf(o.kind, MESSAGE_KINDS, "--kind");
         const bar = progressBar("deliver", { unit: "messages" });
         const r = await c.services.outbox.deliver(cliCtx(o.as ?? operatorOf(c)), {
           ...(kind ? { kind } : {}),
@@ -842,9 +841,9 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       });
     });
   common(outboxCmd.command("list").description("messages as NDJSON (text and proof; --addresses reads each address from the vault, audited: the operator's pickup)"))
-    .option("--kind <kind>", MESSAGE_KINDS_CLI.join(" | "))
+    .option("--kind <kind>", MESSAGE_KINDS.join(" | "))
     .option("--period <period>", "e.g. 2026")
-    .option("--status <status>", MESSAGE_STATUSES_CLI.join(" | "))
+    .option("--status <status>", MESSAGE_STATUSES.join(" | "))
     .option("--limit <n>", "at most this many", "100")
     .option("--after <messageId>", "continue after this message")
     .option("--bodies", "include the text")
@@ -853,8 +852,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
     .action(async (o) => {
       if (!/^[1-9]\d*$/.test(String(o.limit)) || Number(o.limit) > 1000) throw new HaechiError("VALIDATION_FAILED", "--limit must be a whole number from 1 to 1000");
       await withContainer(config(o), async (c) => {
-        const kind = oneOf(o.kind, MESSAGE_KINDS_CLI, "--kind");
-        const status = oneOf(o.status, MESSAGE_STATUSES_CLI, "--status");
+        const kind = oneOf(o.kind, MESSAGE_KINDS, "--kind");
+        const status = oneOf(o.status, MESSAGE_STATUSES, "--status");
         const r = await c.services.outbox.list(
           cliCtx(o.as ?? operatorOf(c)),
           { ...(kind ? { kind } : {}), ...(status ? { status } : {}), ...(o.period ? { period: o.period } : {}), ...(o.after ? { after: o.after } : {}), limit: Number(o.limit) },
@@ -865,13 +864,13 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       });
     });
   common(outboxCmd.command("status").description("messages per kind, period and status"))
-    .option("--kind <kind>", MESSAGE_KINDS_CLI.join(" | "))
+    .option("--kind <kind>", MESSAGE_KINDS.join(" | "))
     .option("--period <period>", "e.g. 2026")
     .option("--json", "print as JSON")
     .option("--as <principal>", "operator principal")
     .action(async (o) => {
       await withContainer(config(o), async (c) => {
-        const kind = oneOf(o.kind, MESSAGE_KINDS_CLI, "--kind");
+        const kind = oneOf(o.kind, MESSAGE_KINDS, "--kind");
         const rows = await c.services.outbox.status(cliCtx(o.as ?? operatorOf(c)), { ...(kind ? { kind } : {}), ...(o.period ? { period: o.period } : {}) });
         if (o.json) return out(`${JSON.stringify(rows, null, 2)}\n`);
         if (rows.length === 0) out("the outbox is empty\n");

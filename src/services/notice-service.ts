@@ -221,7 +221,10 @@ export const noticeService = (deps: NoticeServiceDeps) => {
           fields: [],
           reasons: [principal?.role === "service" ? "NOT_FOUND" : "ROLE_NOT_PERMITTED"],
         });
-        if (principal?.role !== "service") throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" may not record people's preferences`);
+        if (principal?.role !== "service")
+          throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" may not record people's preferences`, {
+            reasons: [{ code: "ROLE_NOT_PERMITTED", message: "notice preferences are recorded by the service the person uses" }],
+          });
         throw new HaechiError("NOT_FOUND", "subject not found");
       }
       await deps.audit.record({

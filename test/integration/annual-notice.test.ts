@@ -215,6 +215,18 @@ for (const kind of STORE_KINDS) {
       assert.match(r.out, /7 people scanned/);
     });
 
+    test("Art. 20-2: a service records the opt-out over HTTP (PUT /v1/subjects/{id}/notice-preferences), and withdraws it", async () => {
+      const r = await t.call("talk-app", "PUT", `/v1/subjects/${ids["mail-2"]}/notice-preferences`, { annualNotice: "opt_out" });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.annualNotice, "opt_out");
+      assert.match((await cli("notices", "annual", "--year", YEAR, "--dry-run")).out, /left out OPTED_OUT: 2/);
+      const back = await t.call("talk-app", "PUT", `/v1/subjects/${ids["mail-2"]}/notice-preferences`, { annualNotice: "receive" });
+      assert.equal(back.body.annualNotice, "receive");
+      assert.match((await cli("notices", "annual", "--year", YEAR, "--dry-run")).out, /left out OPTED_OUT: 1/);
+      const bad = await t.call("talk-app", "PUT", `/v1/subjects/${ids["mail-2"]}/notice-preferences`, { annualNotice: "maybe" });
+      assert.equal(bad.status, 400);
+    });
+
     test("fails closed: an unknown --year, a transport misconfigured, a non-operator driving the outbox", async () => {
       assert.equal((await cli("notices", "annual", "--year", "3000")).code, 1);
       const bad = await runCli({ ...env, HAECHI_NOTIFY_WEBHOOK_SECRET: "short" }, "outbox", "status");
