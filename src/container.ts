@@ -31,6 +31,7 @@ import { eraseService } from "./services/erase-service.js";
 import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
 import { provisionService } from "./services/provision-service.js";
+import { requestService } from "./services/request-service.js";
 import { reviewService } from "./services/review-service.js";
 import type { CatalogSource } from "./services/service-types.js";
 import { subjectService } from "./services/subject-service.js";
@@ -203,6 +204,19 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       data: stores.data,
       keys: stores.keys,
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
+    }),
+    requests: requestService({
+      ...base,
+      requests: stores.data.requests,
+      data: stores.data,
+      keys: stores.keys,
+      pseudonyms: ids.pseudonyms,
+      fulfil: {
+        accessExport: (ctx, external, meta) => subjects.accessExport(ctx, external, meta),
+        erase: (ctx, external) => erase.erase(ctx, external),
+        update: (ctx, external, input) => subjects.update(ctx, external, input),
+        recordConsents: (ctx, external, inputs) => subjects.recordConsents(ctx, external, inputs),
+      },
     }),
     review: reviewService({ ...base, store: auditStore, flush: () => audit.flush(), reportsDir: config.reportsDir }),
     evidence: evidenceService({

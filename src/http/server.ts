@@ -22,6 +22,7 @@ import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerIncidentRoutes } from "./routes/incident-routes.js";
 import { registerDetectionRoutes } from "./routes/detection-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
+import { registerRequestRoutes } from "./routes/request-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
 
 declare module "fastify" {
@@ -248,6 +249,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   registerDetectionRoutes(app, c);
   registerProvisionRoutes(app, c);
   registerIncidentRoutes(app, c);
+  registerRequestRoutes(app, c);
   return app;
 };
 
