@@ -9,7 +9,7 @@ import type { Catalog } from "./core/catalog/catalog-schema.js";
 import { formatIssues, idContextOf, loadCatalogFile } from "./core/catalog/catalog-fns.js";
 import { systemClock, type Clock } from "./core/clock.js";
 import { HaechiError, isHaechiError } from "./core/errors.js";
-import type { NoticeTransport } from "./core/ports.js";
+import type { MessageTransport, NoticeTransport } from "./core/ports.js";
 import { blindIndex } from "./crypto/blind-index.js";
 import { deriveKey, openLocalKeyring, type LocalKeyring } from "./crypto/keyring.js";
 import { pseudonyms } from "./crypto/pseudonym.js";
@@ -21,7 +21,11 @@ import { canaryService } from "./services/canary-service.js";
 import { detectionService } from "./services/detection-service.js";
 import { importService } from "./services/import-service.js";
 import { incidentService } from "./services/incident-service.js";
+import { buildTransport } from "./notify/index.js";
 import { pickupTransport } from "./notify/pickup-transport.js";
+import { asNoticeTransport } from "./notify/transports.js";
+import { noticeService } from "./services/notice-service.js";
+import { outboxService } from "./services/outbox-service.js";
 import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
 import { evidenceService } from "./services/evidence-service.js";
@@ -41,8 +45,10 @@ export interface ContainerOptions {
   catalog?: Catalog;
   /** Wrap the audit store (tests inject failures here: fail-closed checks). */
   wrapAuditStore?: (s: Stores["audit"]) => Stores["audit"];
-  /** How incident notices and reports are delivered (default: the operator's pickup box). */
+  /** How incident notices and reports are delivered (default: the configured HAECHI_NOTIFY_INCIDENTS). */
   transport?: NoticeTransport;
+  /** How the outbox delivers (default: the configured HAECHI_NOTIFY_TRANSPORT). */
+  messageTransport?: MessageTransport;
   /** How often detection re-reads holds and canaries written by other processes (default 5000 ms). */
   detectionRefreshMs?: number;
 }
@@ -85,6 +91,27 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     const refs = (await stores.data.detection.canaries()).map((c) => c.auditRef);
     return refs.length === 0 ? new Set() : new Set((await stores.keys.findByAuditRefs(refs)).values());
   };
+  // Notices to people (ADR 0011): one transport for the outbox, and optionally for incidents too.
+  const messageTransport = opts.messageTransport ?? buildTransport(config.notify);
+  const outbox = outboxService({
+    ...base,
+    outbox: stores.data.outbox,
+    data: stores.data,
+    keys: stores.keys,
+    subjectKeys: keys,
+    transport: messageTransport,
+    maxAttempts: config.notify.maxAttempts,
+  });
+  const notices = noticeService({
+    ...base,
+    data: stores.data,
+    provisions: stores.data.provisions,
+    preferences: stores.data.outbox,
+    outbox,
+    pseudonyms: ids.pseudonyms,
+    subjectKeys: keys,
+    canaries,
+  });
   const erase = eraseService({
     ...base,
     data: stores.data,
@@ -93,6 +120,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     subjectKeys: keys,
     pseudonyms: ids.pseudonyms,
     journal,
+    dormancyNotices: (ctx, due) => notices.dormancyDue(ctx, due),
     canaries,
   });
   const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed, journal });
@@ -122,12 +150,14 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     data: stores.data,
     provisions: stores.data.provisions,
     subjectKeys: keys,
-    transport: opts.transport ?? pickupTransport(),
+    transport: opts.transport ?? (config.notify.incidents === "transport" ? asNoticeTransport(messageTransport) : pickupTransport()),
     canaryRefs: async () => (await stores.data.detection.canaries()).map((c) => c.auditRef),
   });
   const services = {
     subjects,
     erase,
+    outbox,
+    notices,
     detection,
     canaries: canaryService({
       ...base,
@@ -220,6 +250,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       await services.provisions.drain();
       stopObserving();
       await detection.close();
+      await messageTransport.close?.();
       await audit.close();
       keys.clear();
       await stores.close();

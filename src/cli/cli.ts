@@ -12,6 +12,7 @@ import { catalogJsonSchema, formatIssues, loadCatalogFile } from "../core/catalo
 import { HaechiError, isHaechiError } from "../core/errors.js";
 import { TRANSFORMS, objectionDeadline, type ProvisionRequest } from "../core/provision/gate-fns.js";
 import { CONTAINMENT_MEASURES, EXTERNAL_CHANNELS, INCIDENT_KINDS, type IncidentSource } from "../core/incident/incident-types.js";
+import { MESSAGE_KINDS, MESSAGE_STATUSES } from "../core/outbox/outbox-types.js";
 import type { IncidentView, SourceInput } from "../services/incident-service.js";
 import { ALL_REFUSAL_GROUNDS, NOTICE_CHANNELS, REQUEST_KINDS, REQUEST_STATUSES } from "../core/requests/request-fns.js";
 import type { RequestView } from "../services/request-service.js";
@@ -99,9 +100,24 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         })().catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "destruction sweep failed"));
       }, 24 * 3600 * 1000);
       sweeper.unref();
+      // The outbox: deliver what is due (notices to people; ADR 0011), one run at a time.
+      let delivering = false;
+      const deliverer =
+        cfg.notify.deliverEverySeconds > 0
+          ? setInterval(() => {
+              if (delivering) return;
+              delivering = true;
+              c.services.outbox
+                .deliver({ principal: "scheduler", source: null, requestId: `outbox-${crypto.randomUUID()}` })
+                .catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "outbox delivery failed"))
+                .finally(() => (delivering = false));
+            }, cfg.notify.deliverEverySeconds * 1000)
+          : undefined;
+      deliverer?.unref();
       const stop = async () => {
         clearInterval(scheduler);
         clearInterval(sweeper);
+        if (deliverer) clearInterval(deliverer);
         await app.close();
         await c.close();
         process.exit(0);
@@ -327,6 +343,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         } else {
           out(`dormancy (inactive since before ${d.cutoff}): ${d.erased} accounts erased, ${d.sealed} erased with records sealed by law; ${d.noticeDue} to be told in advance\n`);
         }
+        if (d.noticeDue + d.destroyNoticeDue > 0)
+          out(`dormancy notices: ${d.notices.queued} queued in the outbox, ${d.notices.already} queued before, ${d.notices.withoutContact} without a contact field (deliver with: haechi outbox deliver)\n`);
         out(`compaction: the unreadable rows of ${d.compacted} erased accounts deleted\n`);
         out(`purpose periods: ${p.destroyed} values of ${p.subjects} subjects destroyed, ${p.sealed} moved to the sealed store (kept by law)\n`);
         out(`sealed store at ${r.at}: ${r.values} values of ${r.subjects} subjects destroyed, ${r.keys} sealed keys destroyed\n`);
@@ -765,6 +783,100 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         const r = await c.services.incidents.outbox(cliCtx(incidentActor(c, o.as)), id, { ...(status ? { status } : {}), limit: Number(o.limit), ...(o.after ? { after: o.after } : {}) });
         for (const m of r.messages) out(`${JSON.stringify(m)}\n`);
         if (r.next) process.stderr.write(`more: --after ${r.next}\n`);
+      });
+    });
+
+  // ---------------------------------------------------------------- notices and the outbox (ADR 0011)
+
+  const notices = program.command("notices").description("notices to people through the outbox: the annual usage-and-provision notice (PIPA Art. 20-2)");
+  common(notices.command("annual").description("queue the annual usage-and-provision notice for every eligible person (PIPA Art. 20-2; Decree 15-3); idempotent per person and year"))
+    .requiredOption("--year <yyyy>", "the year the notice reports (1 January to 31 December, Korean time)")
+    .option("--dry-run", "count who would get it and who is left out, queue nothing")
+    .option("--as <principal>", "operator principal (default: the catalog's first operator)")
+    .action(async (o) => {
+      if (!/^\d{4}$/.test(String(o.year))) throw new HaechiError("VALIDATION_FAILED", "--year must be a four-digit year, e.g. 2026");
+      await withContainer(config(o), async (c) => {
+        const bar = progressBar(o.dryRun ? "annual notice (dry run)" : "annual notice", { unit: "people" });
+        const r = await c.services.notices.annual(cliCtx(o.as ?? operatorOf(c)), {
+          year: Number(o.year),
+          dryRun: Boolean(o.dryRun),
+          onProgress: (p) => bar.update(p.scanned, null, `${p.eligible} eligible, ${p.queued} queued`),
+        });
+        bar.done(r.scanned, null, `${r.eligible} eligible, ${r.queued} queued`);
+        out(`annual notice ${r.year} (${r.duty.required ? "required" : "voluntary"}: ${r.duty.reason})\n`);
+        out(`  ${r.scanned} people scanned, ${r.eligible} eligible${r.dryRun ? " (dry run: nothing queued)" : `, ${r.queued} queued, ${r.already} already queued`}\n`);
+        if (r.decoys > 0) out(`  ${r.decoys} canary subjects passed over (decoys, not people)\n`);
+        const channels = Object.entries(r.byChannel).sort(([a], [b]) => (a < b ? -1 : 1)).map(([ch, n]) => `${n} by ${ch}`).join(", ");
+        if (channels) out(`  channels: ${channels}\n`);
+        for (const [reason, n] of Object.entries(r.skipped)) if (n > 0) out(`  left out ${reason}: ${n}\n`);
+        if (!r.dryRun && r.queued > 0) out(`deliver with: haechi outbox deliver (the server also delivers every ${c.config.notify.deliverEverySeconds || "—"} s)\n`);
+      });
+    });
+  common(notices.command("opt-out <id>").description("record that a person does not want the annual notice (or, with --undo, wants it again)"))
+    .requiredOption("--as <principal>", "the service principal whose id this is")
+    .option("--undo", "withdraw the opt-out")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const r = await c.services.notices.setAnnualOptOut(cliCtx(o.as), id, !o.undo);
+        out(`${id}: ${r.optedOut ? "opted out of" : "receives"} the annual notice (recorded ${r.at})\n`);
+      });
+    });
+
+  const outboxCmd = program.command("outbox").description("the outbox of notices to people: deliver, list, status");
+  common(outboxCmd.command("deliver").description("deliver due messages through the configured transport (retries with backoff; proof kept per message)"))
+    .option("--kind <kind>", MESSAGE_KINDS.join(" | "))
+    .option("--limit <n>", "at most this many messages")
+    .option("--as <principal>", "operator principal")
+    .action(async (o) => {
+      if (o.limit !== undefined && !/^[1-9]\d*$/.test(String(o.limit))) throw new HaechiError("VALIDATION_FAILED", "--limit must be a positive whole number");
+      await withContainer(config(o), async (c) => {
+        const kind = oneOf(o.kind, MESSAGE_KINDS, "--kind");
+        const bar = progressBar("deliver", { unit: "messages" });
+        const r = await c.services.outbox.deliver(cliCtx(o.as ?? operatorOf(c)), {
+          ...(kind ? { kind } : {}),
+          ...(o.limit ? { limit: Number(o.limit) } : {}),
+          onProgress: (p) => bar.update(p.claimed, null, `${p.sent} sent, ${p.failed} to retry, ${p.givenUp} given up`),
+        });
+        bar.done(r.claimed, null, `${r.sent} sent, ${r.failed} to retry, ${r.givenUp} given up`);
+        out(`delivered through ${r.transport}: ${r.claimed} messages, ${r.sent} sent, ${r.failed} failed (retried later), ${r.givenUp} given up\n`);
+        if (r.givenUp > 0) process.exitCode = 2;
+      });
+    });
+  common(outboxCmd.command("list").description("messages as NDJSON (text and proof; --addresses reads each address from the vault, audited: the operator's pickup)"))
+    .option("--kind <kind>", MESSAGE_KINDS.join(" | "))
+    .option("--period <period>", "e.g. 2026")
+    .option("--status <status>", MESSAGE_STATUSES.join(" | "))
+    .option("--limit <n>", "at most this many", "100")
+    .option("--after <messageId>", "continue after this message")
+    .option("--bodies", "include the text")
+    .option("--addresses", "include each address (read from the vault now; one audit entry per address)")
+    .option("--as <principal>", "operator principal")
+    .action(async (o) => {
+      if (!/^[1-9]\d*$/.test(String(o.limit)) || Number(o.limit) > 1000) throw new HaechiError("VALIDATION_FAILED", "--limit must be a whole number from 1 to 1000");
+      await withContainer(config(o), async (c) => {
+        const kind = oneOf(o.kind, MESSAGE_KINDS, "--kind");
+        const status = oneOf(o.status, MESSAGE_STATUSES, "--status");
+        const r = await c.services.outbox.list(
+          cliCtx(o.as ?? operatorOf(c)),
+          { ...(kind ? { kind } : {}), ...(status ? { status } : {}), ...(o.period ? { period: o.period } : {}), ...(o.after ? { after: o.after } : {}), limit: Number(o.limit) },
+          { bodies: Boolean(o.bodies), addresses: Boolean(o.addresses) },
+        );
+        for (const m of r.messages) out(`${JSON.stringify(m)}\n`);
+        if (r.next) process.stderr.write(`more: --after ${r.next}\n`);
+      });
+    });
+  common(outboxCmd.command("status").description("messages per kind, period and status"))
+    .option("--kind <kind>", MESSAGE_KINDS.join(" | "))
+    .option("--period <period>", "e.g. 2026")
+    .option("--json", "print as JSON")
+    .option("--as <principal>", "operator principal")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const kind = oneOf(o.kind, MESSAGE_KINDS, "--kind");
+        const rows = await c.services.outbox.status(cliCtx(o.as ?? operatorOf(c)), { ...(kind ? { kind } : {}), ...(o.period ? { period: o.period } : {}) });
+        if (o.json) return out(`${JSON.stringify(rows, null, 2)}\n`);
+        if (rows.length === 0) out("the outbox is empty\n");
+        for (const r of rows) out(`${r.kind.padEnd(16)} ${r.period.padEnd(20)} ${r.status.padEnd(9)} ${r.count}\n`);
       });
     });
 

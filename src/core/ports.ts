@@ -27,6 +27,15 @@ import type {
   OutboxStatus,
   OutboxUpdate,
 } from "./incident/incident-types.js";
+import type {
+  AttemptOutcome,
+  MessageKind,
+  MessageStatus,
+  NewOutboxMessage,
+  NoticePreferenceRow,
+  OutboxCountRow,
+  OutboxMessage,
+} from "./outbox/outbox-types.js";
 
 // ---------------------------------------------------------------- data store
 
@@ -219,6 +228,8 @@ export interface DataStore {
   readonly incidents: IncidentStore;
   /** Detection's alerts, principal holds and canaries (same database and writer). */
   readonly detection: DetectionStore;
+  /** The general outbox and people's notice preferences (same database and writer; ADR 0011). */
+  readonly outbox: OutboxStore;
   /** Data-subject requests and their history (same database and writer). */
   readonly requests: SubjectRequestStore;
 
@@ -492,6 +503,67 @@ export interface NoticeTransport {
   readonly needsAddress: boolean;
   /** One result per message: a proof of delivery, or a closed error code. */
   deliver(messages: readonly OutgoingNotice[]): Promise<{ id: string; proof: string | null; error: string | null }[]>;
+}
+
+// ---------------------------------------------------------------- the general outbox (ADR 0011)
+
+/**
+ * Durable messages with attempts, leases and delivery proof. Enqueueing is idempotent per
+ * (kind, subject, period); a claim leases messages to one worker so two never send the same one;
+ * an attempt's outcome is recorded only by the worker still holding the lease.
+ */
+export interface OutboxStore {
+  /** Inserts the messages whose (kind, subject, period) is new; returns the ids inserted. */
+  enqueue(messages: readonly NewOutboxMessage[]): Promise<string[]>;
+  /**
+   * Leases up to `limit` due messages to `owner` until `leaseUntil`, in (nextAt, id) order, and
+   * counts an attempt on each: queued and failed ones whose `nextAt` <= now, and sending ones
+   * whose lease has run out (a worker that crashed). One atomic step: no message goes to two
+   * workers.
+   */
+  claim(owner: string, now: Date, leaseUntil: Date, limit: number, filter?: { kind?: MessageKind }): Promise<OutboxMessage[]>;
+  /** Records an attempt's outcome if `owner` still holds the lease; returns whether it did. */
+  complete(id: string, owner: string, outcome: AttemptOutcome, at: Date): Promise<boolean>;
+  get(id: string): Promise<OutboxMessage | undefined>;
+  /** In id order after `afterId`. */
+  list(filter: { kind?: MessageKind; period?: string; status?: MessageStatus; subjectId?: SubjectId; afterId?: string; limit: number }): Promise<OutboxMessage[]>;
+  /** Messages per kind, period and status. */
+  counts(filter?: { kind?: MessageKind; period?: string }): Promise<OutboxCountRow[]>;
+  /** Insert or replace a person's preference for a kind of notice. */
+  setPreference(row: NoticePreferenceRow): Promise<void>;
+  getPreference(subjectId: SubjectId, kind: MessageKind): Promise<NoticePreferenceRow | undefined>;
+  /** Of these subjects, those who opted out of `kind`. */
+  optedOut(subjectIds: readonly SubjectId[], kind: MessageKind): Promise<Set<SubjectId>>;
+}
+
+/** A message handed to a transport. `to` is null unless the transport needs addresses. */
+export interface OutboundMessage {
+  /** The outbox message id: the idempotency key a receiver can deduplicate on. */
+  id: string;
+  kind: string;
+  channel: string;
+  to: string | null;
+  title: string;
+  body: string;
+}
+
+/** What one delivery attempt returned. `retryable`: a network error or a server's temporary failure. */
+export type DeliveryResult = ({ ok: true; proof: string } | { ok: false; error: string; retryable: boolean }) & {
+  /** Which adapter handled it, when a router chose one. */
+  transport?: string;
+};
+
+/**
+ * Delivers messages: the webhook, SMTP and pickup adapters (src/notify). Never logs a message, an
+ * address or a secret; errors are closed codes (e.g. `HTTP_503`, `SMTP_550`, `TIMEOUT`).
+ */
+export interface MessageTransport {
+  readonly name: string;
+  readonly needsAddress: boolean;
+  /** Channels it can deliver (null: any). */
+  readonly channels: readonly string[] | null;
+  send(message: OutboundMessage): Promise<DeliveryResult>;
+  close?(): Promise<void>;
 }
 
 // ---------------------------------------------------------------- data-subject requests (PIPA Arts. 35–37)

@@ -94,6 +94,19 @@ export const reactivateResponse = z.object({
   restored: z.array(z.string()).describe("Fields moved back from the dormant store"),
 });
 
+export const noticePreferencesBody = z
+  .object({
+    annualNotice: z
+      .enum(["receive", "opt_out"])
+      .describe("opt_out: the person does not want the annual usage-and-provision notice (PIPA Art. 20-2; Decree 15-3); receive: withdraws the opt-out"),
+  })
+  .strict();
+export const noticePreferencesResponse = z.object({
+  id: z.string(),
+  annualNotice: z.enum(["receive", "opt_out"]),
+  at: z.string().describe("When it was recorded"),
+});
+
 export const lookupBody = z
   .object({
     purpose: z.string().min(1).max(64),

@@ -52,11 +52,25 @@ export type EraseServiceDeps = BaseDeps & {
   /** Written ahead of every destruction, so a restored backup destroys again (backup-service). */
   journal: ShredJournal;
   /**
+   * Queues the advance notices of dormancy actions falling due (the outbox, ADR 0011); without it
+   * they are only counted and audited.
+   */
+  dormancyNotices?: (ctx: RequestContext, due: readonly DormancyNoticeDue[]) => Promise<{ queued: number; already: number; withoutContact: number }>;
+  /**
    * The canary (decoy) subjects (ADR 0009): the dormancy sweep leaves them alone, so a decoy
    * planted years ago still trips the detector. Absent: none.
    */
   canaries?: () => Promise<ReadonlySet<SubjectId>>;
 };
+
+/** A dormancy action that falls due within `notice_before`: the person must be told now. */
+export interface DormancyNoticeDue {
+  subjectId: SubjectId;
+  fields: readonly string[];
+  action: "separate" | "destroy";
+  stage: "inactive" | "separated";
+  actionAt: Date;
+}
 
 /** Sealed values use their own key and their own associated data: never mistaken for live ones. */
 const SEALED_DEK_VERSION = 0;
@@ -94,6 +108,8 @@ export interface DormancyResult {
   noticeDue: number;
   /** Separated accounts that will reach `destroy_after` within `notice_before` and must be told of their erasure now. */
   destroyNoticeDue: number;
+  /** Advance notices queued in the outbox by this run (0 without an outbox), queued by an earlier run, and impossible (no contact field). */
+  notices: { queued: number; already: number; withoutContact: number };
   /** Accounts found more than the allowed days past the threshold (the sweep ran late). */
   overdue: number;
   /** Erased accounts whose unreadable rows (ciphertext, blind indexes) were deleted afterwards. */
@@ -374,11 +390,15 @@ export const eraseService = (deps: EraseServiceDeps) => {
     }
   };
 
-  /** Counts subjects of a paged listing whose time falls in [from, before) (notice counts). */
-  const countBetween = async <T extends { id: SubjectId }>(
+  /**
+   * Pages a listing and hands the subjects whose time falls in the window to `each`, page by page
+   * (the notice counts, and the notices queued); returns how many there were.
+   */
+  const forEachBetween = async <T extends { id: SubjectId }>(
     list: (before: Date, after: SubjectId | null, limit: number) => Promise<T[]>,
     before: Date,
     inWindow: (s: T) => boolean,
+    each: (rows: T[]) => Promise<void>,
   ): Promise<number> => {
     let n = 0;
     let a: SubjectId | null = null;
@@ -386,7 +406,10 @@ export const eraseService = (deps: EraseServiceDeps) => {
       const page = await list(before, a, 5000);
       if (page.length === 0) return n;
       a = page[page.length - 1]!.id;
-      n += page.filter((s) => inWindow(s) && !decoys.has(s.id)).length;
+      // Canaries are not people: never counted, never told.
+      const due = page.filter((s) => inWindow(s) && !decoys.has(s.id));
+      n += due.length;
+      if (due.length > 0) await each(due);
     }
   };
 
@@ -536,6 +559,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
         separatedCutoff: null,
         noticeDue: 0,
         destroyNoticeDue: 0,
+        notices: { queued: 0, already: 0, withoutContact: 0 },
         overdue: 0,
         compacted: 0,
       };
@@ -579,8 +603,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
       if (res.erased + res.sealed > 0) await keys.purge();
       await compactAll();
       if (policy.notice_before) {
-        // Those who reach a threshold within notice_before: counted here; delivering the
-        // notices is the outbox's (PIPC guidance 2023: tell people in advance, of what will happen).
+        // Those who reach a threshold within notice_before are counted (audited) and queued in the
+        // outbox (PIPC guidance 2023: tell people in advance, of what will happen and when).
         const noticeDue = async (reason: string, count: number, before: Date, action: string) => {
           if (count === 0) return;
           await deps.audit.record({
@@ -595,13 +619,26 @@ export const eraseService = (deps: EraseServiceDeps) => {
             meta: { before: before.toISOString(), action },
           });
         };
+        // Each person due is queued a notice naming the date their account's action falls due
+        // (idempotent per person and date: a daily sweep queues it once).
+        const queue = async (due: DormancyNoticeDue[]) => {
+          if (deps.dormancyNotices === undefined) return;
+          const r = await deps.dormancyNotices(ctx, due);
+          res.notices.queued += r.queued;
+          res.notices.already += r.already;
+          res.notices.withoutContact += r.withoutContact;
+        };
         const soon = addPeriod(cutoff, policy.notice_before);
-        res.noticeDue = await countBetween(data.dormant, soon, (s) => s.updatedAt >= cutoff);
+        res.noticeDue = await forEachBetween(data.dormant, soon, (s) => s.updatedAt >= cutoff, (rows) =>
+          queue(rows.map((s) => ({ subjectId: s.id, fields: s.fields, action: policy.action, stage: "inactive", actionAt: addPeriod(s.updatedAt, policy.after) }))),
+        );
         await noticeDue(rule, res.noticeDue, soon, policy.action);
         if (separatedCutoff) {
           // Separated accounts about to be erased: told too, before their erasure.
           const soonErased = addPeriod(separatedCutoff, policy.notice_before);
-          res.destroyNoticeDue = await countBetween(data.separated, soonErased, (s) => s.dormantAt >= separatedCutoff);
+          res.destroyNoticeDue = await forEachBetween(data.separated, soonErased, (s) => s.dormantAt >= separatedCutoff, (rows) =>
+            queue(rows.map((s) => ({ subjectId: s.id, fields: s.fields, action: "destroy", stage: "separated", actionAt: addPeriod(s.dormantAt, policy.destroy_after!) }))),
+          );
           await noticeDue(separatedRule, res.destroyNoticeDue, soonErased, "destroy");
         }
       }

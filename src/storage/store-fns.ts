@@ -328,3 +328,11 @@ export const scopeSubjectReader = () => {
     via: names(via),
   });
 };
+
+/**
+ * The outbox's idempotency key: one message per kind, subject and period (ADR 0011). The parts
+ * are joined with the unit separator (U+001F; PostgreSQL text cannot hold NUL), which none of them
+ * contains.
+ */
+export const dedupeKeyOf = (m: { kind: string; subjectId: string | null; period: string }): string =>
+  `${m.kind}\u001f${m.subjectId ?? ""}\u001f${m.period}`;

@@ -207,6 +207,13 @@ for (const kind of STORE_KINDS) {
           { why: "an id from another context", principal: "openchat-app", method: "POST", path: () => `/v1/subjects/${subject}/reactivate`, body: () => ({ purpose: "openchat_service" }), status: 404, code: "NOT_FOUND" },
         ],
       },
+      "PUT /v1/subjects/:id/notice-preferences": {
+        ok: { principal: "talk-app", method: "PUT", path: () => `/v1/subjects/${subject}/notice-preferences`, body: () => ({ annualNotice: "opt_out" }), status: 200 },
+        denied: [
+          { why: "an operator (people's preferences come through their service)", principal: "privacy-office", method: "PUT", path: () => `/v1/subjects/${subject}/notice-preferences`, body: () => ({ annualNotice: "opt_out" }), status: 403, code: "ACCESS_DENIED", reason: "ROLE_NOT_PERMITTED" },
+          { why: "an id from another context", principal: "openchat-app", method: "PUT", path: () => `/v1/subjects/${subject}/notice-preferences`, body: () => ({ annualNotice: "opt_out" }), status: 404, code: "NOT_FOUND" },
+        ],
+      },
       "POST /v1/lookup": {
         ok: { principal: "talk-app", method: "POST", path: () => "/v1/lookup", body: () => ({ purpose: "talk_service", field: "user_id", value: "surface-1" }), status: 200 },
         denied: [

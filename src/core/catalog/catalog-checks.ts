@@ -122,6 +122,10 @@ export const CATALOG_ISSUE_CODES = [
   // incident response (PIPA Art. 34; Decree 39)
   "INCIDENT_RESPONSE_MISSING",
   "INCIDENT_CONTACT_FIELD_UNSUITED",
+  // notifications (ADR 0011; PIPA Art. 20-2; Decree 15-3)
+  "NOTIFICATION_CONTACT_UNSUITED",
+  "ANNUAL_NOTICE_ALERT_WITHOUT_HISTORY",
+  "ANNUAL_NOTICE_EXCLUDES_CONSENT_RECIPIENT",
   // detection (issue 5; Safety Standard Art. 6(1), 8)
   "DETECTION_WINDOW_ZERO",
   "DETECTION_PURPOSE_NOT_ALLOWED",
@@ -144,6 +148,7 @@ export type CatalogSections = Pick<
   dormancy?: Catalog["dormancy"];
   detection?: Catalog["detection"];
   incident_response?: Catalog["incident_response"];
+  notifications?: Catalog["notifications"];
 };
 
 /**
@@ -954,6 +959,9 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
         add(at, "INCIDENT_CONTACT_FIELD_UNSUITED", `field "${field}" is ${f.sensitivity} ${f.type}: a notice is delivered to a general string field (an e-mail address or a phone number)`);
     });
   }
+  // ── notifications (ADR 0011; PIPA Art. 20-2; Decree 15-3) ────────────────
+  if (catalog.notifications !== undefined) checkNotifications(ctx, catalog.notifications);
+
   // ── detection (issue 5; Safety Standard Art. 6(1), 8) ─────────────────────
   if (catalog.detection !== undefined) checkDetection(ctx, new Set(Object.keys(catalog.principals)), catalog.detection);
 
@@ -968,4 +976,43 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
   }
 
   return issues;
+};
+
+/** Contact fields must hold an address; the annual notice's exclusions must name what the law leaves out. */
+const checkNotifications = (ctx: Checker, n: NonNullable<Catalog["notifications"]>): void => {
+  const { catalog, known, add } = ctx;
+  const seen = new Set<string>();
+  n.contacts.forEach((c, i) => {
+    const at = ["notifications", "contacts", i, "field"];
+    if (seen.has(c.field)) add(at, "DUPLICATE_REF", `field "${c.field}" is listed twice`);
+    seen.add(c.field);
+    const f = catalog.fields[c.field];
+    if (f === undefined) {
+      if (!known.fields.has(c.field)) add(at, "UNKNOWN_FIELD_REF", `unknown field "${c.field}"`);
+    } else if (f.sensitivity !== "general" || f.type !== "string")
+      add(at, "NOTIFICATION_CONTACT_UNSUITED", `field "${c.field}" is ${f.sensitivity} ${f.type}: a notice is delivered to a general string field (an address)`);
+  });
+  const a = n.annual_notice;
+  if (a === undefined) return;
+  if (n.contacts.some((c) => c.channel === "app_alert") && a.history_url === undefined)
+    add(
+      ["notifications", "annual_notice", "history_url"],
+      "ANNUAL_NOTICE_ALERT_WITHOUT_HISTORY",
+      "an app_alert contact may carry the annual notice only as a pointer to where the history can be seen (Decree 15-3(4)): set history_url",
+    );
+  a.excluded_purposes.forEach((p, i) => {
+    if (catalog.purposes[p] === undefined && !known.purposes.has(p)) add(["notifications", "annual_notice", "excluded_purposes", i], "UNKNOWN_PURPOSE_REF", `unknown purpose "${p}"`);
+  });
+  a.excluded_recipients.forEach((r, i) => {
+    const at = ["notifications", "annual_notice", "excluded_recipients", i];
+    const rec = catalog.recipients[r];
+    if (rec === undefined) {
+      if (!known.recipients.has(r)) add(at, "UNKNOWN_RECIPIENT_REF", `unknown recipient "${r}"`);
+    } else if (rec.kind !== "third_party" || rec.provision_basis !== "law")
+      add(
+        at,
+        "ANNUAL_NOTICE_EXCLUDES_CONSENT_RECIPIENT",
+        `recipient "${r}" is not a third party provided to under a law: only disclosures to investigators (Communications Secret Protection Act Arts. 13, 13-2, 13-4; Telecommunications Business Act Art. 83(3)) may be left out of the annual notice (Decree 15-3(3))`,
+      );
+  });
 };

@@ -28,6 +28,7 @@ import {
   catalogSchema,
   detectionSchema,
   dormancySchema,
+  notificationsSchema,
   incidentResponseSchema,
   ISO_DURATION_RE,
   equivalenceDecisionSchema,
@@ -297,6 +298,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
   const dormancy = root.dormancy === undefined ? undefined : dormancySchema.safeParse(root.dormancy);
   const incidentResponse = root.incident_response === undefined ? undefined : incidentResponseSchema.safeParse(root.incident_response);
   const detection = root.detection === undefined ? undefined : detectionSchema.safeParse(root.detection);
+  const notifications = root.notifications === undefined ? undefined : notificationsSchema.safeParse(root.notifications);
   return {
     sections: {
       fields: fields.parsed,
@@ -310,6 +312,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
       ...(dormancy?.success === true ? { dormancy: dormancy.data } : {}),
       ...(incidentResponse?.success === true ? { incident_response: incidentResponse.data } : {}),
       ...(detection?.success === true ? { detection: detection.data } : {}),
+      ...(notifications?.success === true ? { notifications: notifications.data } : {}),
     },
     declared: {
       fields: fields.names,

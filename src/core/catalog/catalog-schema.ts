@@ -452,6 +452,73 @@ export const incidentResponseSchema = z
   .strict()
   .describe("Incident response: the contact named in breach notices and how notices are delivered (PIPA Art. 34)");
 
+// ---------------------------------------------------------------- notifications (ADR 0011)
+
+/**
+ * How notices reach a person (Decree Art. 15-3(4) for the annual notice: written form, e-mail,
+ * telephone, text message or similar; an in-app alert only to say where the history can be seen).
+ */
+export const NOTIFICATION_CHANNELS = ["email", "sms", "phone", "written", "app_alert"] as const;
+
+/**
+ * The annual usage-and-provision notice (PIPA Art. 20-2; Decree Art. 15-3). The duty falls on
+ * controllers above a threshold, counted as the daily average over the last three months of the
+ * previous year: sensitive or unique-identifying data of 50,000 people, or personal data of
+ * 1,000,000 people. Only the controller knows those averages, so it declares them here.
+ */
+export const annualNoticeSchema = z
+  .object({
+    subjects: z
+      .number()
+      .int()
+      .min(0)
+      .describe("daily average number of people whose personal data was processed, over the last three months of the previous year (Decree 15-3)"),
+    sensitive_or_unique_subjects: z
+      .number()
+      .int()
+      .min(0)
+      .describe("the same average for people whose sensitive data (Art. 23) or unique identifiers (Art. 24) were processed"),
+    measured: z.string().min(3).describe("the period the averages were measured over, e.g. 2025-10-01/2025-12-31"),
+    voluntary: z
+      .boolean()
+      .default(false)
+      .describe("send the notice although the thresholds are not met (without it, `haechi notices annual` refuses below them)"),
+    excluded_purposes: z
+      .array(ref("purpose"))
+      .default([])
+      .describe("people held only for these purposes are not sent it: the company's own employees, business contacts of other organisations (Decree 15-3)"),
+    excluded_recipients: z
+      .array(z.string().regex(/^[a-z][a-z0-9-]*$/, "must be lower kebab-case"))
+      .default([])
+      .describe(
+        "provisions left out of its content: to investigators under the Communications Secret Protection Act Arts. 13, 13-2, 13-4 and the Telecommunications Business Act Art. 83(3) (Decree 15-3(3))",
+      ),
+    history_url: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, "must be an http(s) URL")
+      .optional()
+      .describe("where a person can see their use and provision history; an app_alert may only point there (Decree 15-3(4))"),
+  })
+  .strict();
+
+export const notificationsSchema = z
+  .object({
+    contacts: z
+      .array(
+        z
+          .object({
+            field: ref("field").describe("the field holding the address"),
+            channel: z.enum(NOTIFICATION_CHANNELS).describe("what the address is: email, sms (a mobile number), phone, written (a postal address), app_alert"),
+          })
+          .strict(),
+      )
+      .min(1)
+      .describe("where notices to people go, in order of preference: the first of these fields a person holds"),
+    annual_notice: annualNoticeSchema.optional().describe("the annual usage-and-provision notice (PIPA Art. 20-2; Decree 15-3)"),
+  })
+  .strict()
+  .describe("Notices to people through the outbox: the annual notice, dormancy notices (ADR 0011)");
+
 // ---------------------------------------------------------------- detection (issue 5; Safety Standard Art. 6(1), 8)
 
 /**
@@ -630,6 +697,9 @@ export const catalogSchema = z
     incident_response: incidentResponseSchema
       .optional()
       .describe("the contact named in breach notices, the website for postings, and the fields notices go to (PIPA Art. 34)"),
+    notifications: notificationsSchema
+      .optional()
+      .describe("where notices to people go (the annual usage-and-provision notice, dormancy notices) and the annual notice's settings"),
     detection: detectionSchema
       .optional()
       .describe("detection over the live access stream: volume, enumeration, canaries, off-hours, deny storms, exports, new networks; reactions alert, throttle, suspend"),
@@ -653,6 +723,9 @@ export type TransferDef = z.output<typeof transferSchema>;
 export type EquivalenceDecision = z.output<typeof equivalenceDecisionSchema>;
 export type DormancyPolicy = z.output<typeof dormancySchema>;
 export type IncidentResponse = z.output<typeof incidentResponseSchema>;
+export type Notifications = z.output<typeof notificationsSchema>;
+export type AnnualNoticeDef = z.output<typeof annualNoticeSchema>;
+export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
 export type DormancyAction = (typeof DORMANCY_ACTIONS)[number];
 export type DetectionDef = z.output<typeof detectionSchema>;
 export type DetectionRuleDef = z.output<typeof detectionRuleSchema>;

@@ -12,6 +12,8 @@ import {
   errorSchema,
   lookupBody,
   lookupResponse,
+  noticePreferencesBody,
+  noticePreferencesResponse,
   reactivateBody,
   reactivateResponse,
   readQuery,
@@ -123,6 +125,25 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
       },
     },
     async (req) => svc.reactivate(ctxOf(req), req.params.id, { ...req.body, idempotencyKey: idempotencyKey(req.headers["idempotency-key"]) }),
+  );
+
+  r.put(
+    "/v1/subjects/:id/notice-preferences",
+    {
+      schema: {
+        summary: "Record whether the person wants the annual usage-and-provision notice (PIPA Art. 20-2)",
+        description:
+          "Those who refused the annual notice are left out of it (Decree Art. 15-3). Recorded through the service the person uses, audited; honoured when the notices are prepared and again at delivery. Not a consent: it changes no processing.",
+        tags: ["subjects"],
+        params: subjectIdParam,
+        body: noticePreferencesBody,
+        response: { 200: noticePreferencesResponse, ...errors },
+      },
+    },
+    async (req) => {
+      const r = await c.services.notices.setAnnualOptOut(ctxOf(req), req.params.id, req.body.annualNotice === "opt_out");
+      return { id: r.id, annualNotice: r.optedOut ? ("opt_out" as const) : ("receive" as const), at: r.at };
+    },
   );
 
   r.post(

@@ -348,6 +348,48 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE INDEX incident_outbox_by_incident ON haechi.incident_outbox (incident_id, status, id)`,
       ]),
   },
+  // The general outbox (ADR 0011): messages to people with attempts, leases and delivery proof,
+  // and people's notice preferences (the annual notice opt-out, PIPA Art. 20-2).
+  "0009_outbox": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.outbox (
+              id text COLLATE "C" PRIMARY KEY,
+              kind text NOT NULL,
+              subject_id text COLLATE "C",
+              period text NOT NULL,
+              dedupe text COLLATE "C" NOT NULL UNIQUE,
+              channel text NOT NULL,
+              address_field text,
+              title text NOT NULL,
+              body text NOT NULL,
+              body_sha256 text NOT NULL,
+              status text NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'given_up')),
+              attempts integer NOT NULL,
+              next_at timestamptz NOT NULL,
+              lease_owner text,
+              lease_until timestamptz,
+              transport text,
+              proof text,
+              last_error text,
+              created_at timestamptz NOT NULL,
+              updated_at timestamptz NOT NULL,
+              sent_at timestamptz
+            )`,
+        sql`CREATE INDEX outbox_due ON haechi.outbox (next_at, id) WHERE status IN ('queued', 'failed', 'sending')`,
+        sql`CREATE INDEX outbox_by_kind ON haechi.outbox (kind, period, status)`,
+        sql`CREATE INDEX outbox_by_subject ON haechi.outbox (subject_id) WHERE subject_id IS NOT NULL`,
+        sql`CREATE TABLE haechi.notice_preferences (
+              subject_id text COLLATE "C" NOT NULL,
+              kind text NOT NULL,
+              opted_out boolean NOT NULL,
+              at timestamptz NOT NULL,
+              principal text NOT NULL,
+              request_id text NOT NULL,
+              PRIMARY KEY (subject_id, kind)
+            )`,
+      ]),
+  },
   // Data-subject requests (PIPA Arts. 35–37; Decree Arts. 41–44): the request with its 10-day
   // deadline, and its append-only history. No foreign key to subjects: the record of a deletion
   // request outlives the subject's row. detail, extension, outcome and the event detail are JSON

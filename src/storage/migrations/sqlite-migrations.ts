@@ -210,6 +210,9 @@ export const sqliteDataMigrations: MigrationList = {
   // proof), the people of its latest scope (findable per person), the rendered notices and
   // reports, and the outbox of messages with their delivery proof.
   "0007_incidents": { up: (db) => inOneTransaction(db, INCIDENT_TABLES) },
+  // The general outbox (ADR 0011): messages to people with attempts, leases and delivery proof,
+  // and people's notice preferences (the annual notice opt-out, PIPA Art. 20-2).
+  "0009_outbox": { up: (db) => inOneTransaction(db, OUTBOX_TABLES) },
   // Data-subject requests (PIPA Arts. 35–37; Decree Arts. 41–44): the request with its 10-day
   // deadline, and its append-only history. (0008 and 0009 are reserved for other work.)
   "0010_subject_requests": { up: (db) => inOneTransaction(db, SUBJECT_REQUEST_TABLES) },
@@ -259,6 +262,48 @@ export const sqliteDataMigrations: MigrationList = {
     },
   },
 };
+
+/** The tables of `0009_outbox` (ADR 0011); `IF NOT EXISTS` throughout, as for 0006. */
+const OUTBOX_TABLES = [
+  // `dedupe` = kind, subject and period: enqueueing the same notice twice inserts nothing.
+  // No foreign key to subjects: an erased subject's row goes, the proof of what was sent stays.
+  sql`CREATE TABLE IF NOT EXISTS outbox (
+        id TEXT NOT NULL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        subject_id TEXT,
+        period TEXT NOT NULL,
+        dedupe TEXT NOT NULL UNIQUE,
+        channel TEXT NOT NULL,
+        address_field TEXT,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        body_sha256 TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'given_up')),
+        attempts INTEGER NOT NULL,
+        next_at INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_until INTEGER,
+        transport TEXT,
+        proof TEXT,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        sent_at INTEGER
+      ) STRICT, WITHOUT ROWID`,
+  // What a worker claims: only messages still to send, in due order.
+  sql`CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_at, id) WHERE status IN ('queued', 'failed', 'sending')`,
+  sql`CREATE INDEX IF NOT EXISTS outbox_by_kind ON outbox (kind, period, status)`,
+  sql`CREATE INDEX IF NOT EXISTS outbox_by_subject ON outbox (subject_id) WHERE subject_id IS NOT NULL`,
+  sql`CREATE TABLE IF NOT EXISTS notice_preferences (
+        subject_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        opted_out INTEGER NOT NULL CHECK (opted_out IN (0, 1)),
+        at INTEGER NOT NULL,
+        principal TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        PRIMARY KEY (subject_id, kind)
+      ) STRICT, WITHOUT ROWID`,
+];
 
 /**
  * The tables of `0006_principal_holds`. `IF NOT EXISTS` throughout: Kysely records a SQLite

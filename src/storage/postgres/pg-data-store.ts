@@ -47,6 +47,7 @@ import type { SharedPool } from "./pg-pool.js";
 import { pgProvisionStore } from "./pg-provision-store.js";
 import { pgIncidentStore } from "./pg-incident-store.js";
 import { pgDetectionStore } from "./pg-detection-store.js";
+import { pgOutboxStore } from "./pg-outbox-store.js";
 import { pgRequestStore } from "./pg-request-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
@@ -625,6 +626,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     });
   const incidents = pgIncidentStore({ pool, outsideTransaction, withTransaction });
   const detection = pgDetectionStore({ pool, outsideTransaction });
+  const outbox = pgOutboxStore({ pool, outsideTransaction });
   const requests = pgRequestStore({ pool, outsideTransaction, withTransaction });
 
   return {
@@ -633,6 +635,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     sealed,
     incidents,
     detection,
+    outbox,
     requests,
 
     getSubject: (id) =>

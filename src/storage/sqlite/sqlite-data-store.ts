@@ -50,6 +50,7 @@ import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connectio
 import { sqliteIncidentStore } from "./sqlite-incident-store.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
 import { sqliteDetectionStore } from "./sqlite-detection-store.js";
+import { sqliteOutboxStore } from "./sqlite-outbox-store.js";
 import { sqliteRequestStore } from "./sqlite-request-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
@@ -535,6 +536,7 @@ const sqliteDataStore = (
   const sealed = sqliteSealedStore({ writer, reader, exclusive });
   const incidents = sqliteIncidentStore({ writer, reader, exclusive });
   const detection = sqliteDetectionStore({ writer, reader, exclusive });
+  const outbox = sqliteOutboxStore({ writer, reader, exclusive });
   const requests = sqliteRequestStore({ writer, reader, exclusive });
 
   return {
@@ -543,6 +545,7 @@ const sqliteDataStore = (
     sealed,
     incidents,
     detection,
+    outbox,
     requests,
 
     getSubject: (id) =>
