@@ -129,6 +129,8 @@ export const CATALOG_ISSUE_CODES = [
   "DETECTION_BAD_NETWORK",
   "DETECTION_EMPTY_HOURS",
   "DETECTION_NOTHING_WATCHED",
+  // privacy policy (PIPA Art. 30; Decree 31)
+  "POLICY_COOKIES_INCOMPLETE",
 ] as const;
 export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 
@@ -144,6 +146,7 @@ export type CatalogSections = Pick<
   dormancy?: Catalog["dormancy"];
   detection?: Catalog["detection"];
   incident_response?: Catalog["incident_response"];
+  privacy_policy?: Catalog["privacy_policy"];
 };
 
 /**
@@ -956,6 +959,19 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
   }
   // ── detection (issue 5; Safety Standard Art. 6(1), 8) ─────────────────────
   if (catalog.detection !== undefined) checkDetection(ctx, new Set(Object.keys(catalog.principals)), catalog.detection);
+
+  // ── privacy policy (PIPA Art. 30(1)7) ───────────────────────────────────
+  const cookies = catalog.privacy_policy?.cookies;
+  if (cookies?.used === true) {
+    for (const key of ["purpose", "refuse"] as const) {
+      if (cookies[key] === undefined)
+        add(
+          ["privacy_policy", "cookies", key],
+          "POLICY_COOKIES_INCOMPLETE",
+          `cookies are used, so the privacy policy must say ${key === "purpose" ? "what they are used for" : "how to refuse them"} (PIPA Art. 30(1)7)`,
+        );
+    }
+  }
 
   // ── equivalence decisions (PIPA Art. 28-8(1)5) ──────────────────────────
   for (const [name, d] of Object.entries(catalog.equivalence_decisions)) {

@@ -35,6 +35,7 @@ import {
   ISO_PERIOD_RE,
   noticeSchema,
   principalSchema,
+  privacyPolicySchema,
   purposeSchema,
   recipientSchema,
   retentionRuleSchema,
@@ -297,6 +298,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
   const dormancy = root.dormancy === undefined ? undefined : dormancySchema.safeParse(root.dormancy);
   const incidentResponse = root.incident_response === undefined ? undefined : incidentResponseSchema.safeParse(root.incident_response);
   const detection = root.detection === undefined ? undefined : detectionSchema.safeParse(root.detection);
+  const privacyPolicy = root.privacy_policy === undefined ? undefined : privacyPolicySchema.safeParse(root.privacy_policy);
   return {
     sections: {
       fields: fields.parsed,
@@ -310,6 +312,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
       ...(dormancy?.success === true ? { dormancy: dormancy.data } : {}),
       ...(incidentResponse?.success === true ? { incident_response: incidentResponse.data } : {}),
       ...(detection?.success === true ? { detection: detection.data } : {}),
+      ...(privacyPolicy?.success === true ? { privacy_policy: privacyPolicy.data } : {}),
     },
     declared: {
       fields: fields.names,
