@@ -348,6 +348,28 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE INDEX incident_outbox_by_incident ON haechi.incident_outbox (incident_id, status, id)`,
       ]),
   },
+  // The privacy policy's published versions (PIPA Art. 30; LAW §15 J1): append-only evidence of
+  // what was public when, with the texts as published and the change log.
+  "0008_policy_versions": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.policy_versions (
+              version integer PRIMARY KEY CHECK (version > 0),
+              effective text NOT NULL,
+              published_at timestamptz NOT NULL,
+              published_by text NOT NULL,
+              catalog_sha256 text NOT NULL,
+              content_sha256 text NOT NULL,
+              content jsonb NOT NULL,
+              texts jsonb NOT NULL,
+              text_sha256 jsonb NOT NULL,
+              changes jsonb NOT NULL,
+              audit_seq bigint NOT NULL
+            )`,
+        sql`CREATE TRIGGER policy_versions_append_only BEFORE UPDATE OR DELETE ON haechi.policy_versions
+            FOR EACH ROW EXECUTE FUNCTION haechi.forbid_change()`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

@@ -210,7 +210,31 @@ export const sqliteDataMigrations: MigrationList = {
   // proof), the people of its latest scope (findable per person), the rendered notices and
   // reports, and the outbox of messages with their delivery proof.
   "0007_incidents": { up: (db) => inOneTransaction(db, INCIDENT_TABLES) },
+  // The privacy policy's published versions (PIPA Art. 30; LAW §15 J1): append-only evidence of
+  // what was public when, with the texts as published and the change log.
+  "0008_policy_versions": { up: (db) => inOneTransaction(db, POLICY_TABLES) },
 };
+
+/** The tables of `0008_policy_versions`; `IF NOT EXISTS` throughout, as for 0006. content, texts, text_sha256 and changes are JSON text. */
+const POLICY_TABLES = [
+  sql`CREATE TABLE IF NOT EXISTS policy_versions (
+        version INTEGER PRIMARY KEY CHECK (version > 0),
+        effective TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        published_by TEXT NOT NULL,
+        catalog_sha256 TEXT NOT NULL,
+        content_sha256 TEXT NOT NULL,
+        content TEXT NOT NULL,
+        texts TEXT NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        changes TEXT NOT NULL,
+        audit_seq INTEGER NOT NULL
+      ) STRICT`,
+  sql`CREATE TRIGGER IF NOT EXISTS policy_versions_no_update BEFORE UPDATE ON policy_versions
+      BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END`,
+  sql`CREATE TRIGGER IF NOT EXISTS policy_versions_no_delete BEFORE DELETE ON policy_versions
+      BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END`,
+];
 
 /**
  * The tables of `0006_principal_holds`. `IF NOT EXISTS` throughout: Kysely records a SQLite

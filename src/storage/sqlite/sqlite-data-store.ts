@@ -50,6 +50,7 @@ import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connectio
 import { sqliteIncidentStore } from "./sqlite-incident-store.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
 import { sqliteDetectionStore } from "./sqlite-detection-store.js";
+import { sqlitePolicyStore } from "./sqlite-policy-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
@@ -534,6 +535,7 @@ const sqliteDataStore = (
   const sealed = sqliteSealedStore({ writer, reader, exclusive });
   const incidents = sqliteIncidentStore({ writer, reader, exclusive });
   const detection = sqliteDetectionStore({ writer, reader, exclusive });
+  const policies = sqlitePolicyStore({ writer, reader, exclusive });
 
   return {
     transaction,
@@ -541,6 +543,7 @@ const sqliteDataStore = (
     sealed,
     incidents,
     detection,
+    policies,
 
     getSubject: (id) =>
       read(() => {
