@@ -14,10 +14,15 @@ import { TRANSFORMS, objectionDeadline, type ProvisionRequest } from "../core/pr
 import { CONTAINMENT_MEASURES, EXTERNAL_CHANNELS, INCIDENT_KINDS, type IncidentSource } from "../core/incident/incident-types.js";
 import type { IncidentView, SourceInput } from "../services/incident-service.js";
 import { buildServer } from "../http/server.js";
+import { changeText, policyTitle } from "../core/policy-doc/policy-doc-fns.js";
+import type { PolicyLang } from "../core/policy-doc/policy-doc-types.js";
+import { policyPageHtml } from "../core/policy-doc/policy-render-fns.js";
+import { kstDay } from "../services/policy-service.js";
 import { ensureDemoKeys } from "./demo.js";
 import { progressBar } from "./progress.js";
 
 type Env = Record<string, string | undefined>;
+
 
 const withContainer = async <T>(cfg: Readonly<Config>, fn: (c: Container) => Promise<T>, create = false): Promise<T> => {
   const c = await buildContainer(cfg, { createKeyring: create });
@@ -489,6 +494,77 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         if (!p.verified) process.exitCode = 2;
       });
     });
+
+  // ── privacy policy (PIPA Art. 30; Decree 31) ────────────────────────────
+  const policy = program.command("policy").description("the privacy policy generated from the catalog (PIPA Art. 30; Decree Art. 31), ko/en, in published versions");
+  common(policy.command("render").description("render the catalog's privacy policy (Markdown to stdout, or Markdown and HTML files with --out); --publish records it as the next version with a change log"))
+    .addOption(new Option("--lang <lang>", "only this language (default: ko on stdout, both with --out)").choices(["ko", "en"]))
+    .option("--out <dir>", "write privacy-policy[-vN].<lang>.md and .html here")
+    .option("--publish", "publish as the next version (audited); refused when identical to the latest")
+    .option("--effective <YYYY-MM-DD>", "with --publish: the day it takes effect (KST; default today)")
+    .option("--by <staff-id>", "with --publish: who publishes it", "haechi-policy")
+    .action(async (o) => {
+      if (o.effective !== undefined && !o.publish) throw new HaechiError("VALIDATION_FAILED", "--effective is for --publish");
+      await withContainer(config(o), async (c) => {
+        const langs: PolicyLang[] = o.lang ? [o.lang as PolicyLang] : o.out ? ["ko", "en"] : ["ko"];
+        let texts: Record<string, string>;
+        let titles: Record<PolicyLang, string>;
+        let shown: number | null;
+        let status: string;
+        if (o.publish) {
+          const row = await c.services.policy.publish({ by: officer(o.by), ...(o.effective ? { effective: String(o.effective) } : {}) });
+          texts = row.texts;
+          shown = row.version;
+          titles = policyTitle(row.content);
+          status =
+            `published privacy policy version ${row.version}, effective ${row.effective} (content SHA-256 ${row.contentSha256}, audit seq ${row.auditSeq})\n` +
+            (row.changes.length === 0 ? "  first publication\n" : row.changes.map((ch) => `  ${changeText(ch).en}\n`).join(""));
+        } else {
+          const d = await c.services.policy.draft();
+          texts = d.texts;
+          shown = null;
+          titles = { ko: d.document.title.ko, en: d.document.title.en };
+          status =
+            d.latest === undefined
+              ? "no version published yet: publish with haechi policy render --publish\n"
+              : d.identicalToLatest
+                ? `identical to published version ${d.latest.version} (effective ${d.latest.effective})\n`
+                : `differs from published version ${d.latest.version} (effective ${d.latest.effective}) in ${d.changes.length} change(s); publish with --publish:\n${d.changes.map((ch) => `  ${changeText(ch).en}\n`).join("")}`;
+          if (!d.identicalToLatest && d.latest !== undefined) process.exitCode = 2;
+        }
+        if (!o.out) {
+          out(texts[`${langs[0]}.md`] ?? "");
+          if (o.publish) process.stderr.write(status);
+          return;
+        }
+        const dir = path.resolve(String(o.out));
+        fs.mkdirSync(dir, { recursive: true });
+        const history = (await c.services.policy.history()).map((h) => ({ version: h.version, effective: h.effective, publishedAt: h.publishedAt.toISOString(), changes: h.changes }));
+        const inForce = history.find((h) => h.effective <= kstDay(c.clock.now()))?.version ?? null;
+        const written: string[] = [];
+        for (const lang of langs) {
+          const base = path.join(dir, `privacy-policy${shown === null ? "" : `-v${shown}`}.${lang}`);
+          fs.writeFileSync(`${base}.md`, texts[`${lang}.md`] ?? "");
+          fs.writeFileSync(
+            `${base}.html`,
+            policyPageHtml({ lang, article: texts[`${lang}.html`] ?? "", title: titles[lang], history, shown, inForce, path: "/policy" }),
+          );
+          written.push(`${base}.md`, `${base}.html`);
+        }
+        out(status);
+        for (const f of written) out(`written: ${f}\n`);
+      });
+    });
+  common(policy.command("list").description("published versions, newest first, with their change logs")).action(async (o) => {
+    await withContainer(config(o), async (c) => {
+      const history = await c.services.policy.history();
+      if (history.length === 0) out("no privacy-policy version published yet\n");
+      for (const h of history) {
+        out(`v${h.version}  effective ${h.effective}  published ${h.publishedAt.toISOString()} by ${h.publishedBy}  content ${h.contentSha256.slice(0, 16)}…\n`);
+        for (const ch of h.changes.length === 0 ? ["first publication"] : h.changes.map((x) => changeText(x).en)) out(`    ${ch}\n`);
+      }
+    });
+  });
 
   // ── detection (ADR 0009) ────────────────────────────────────────────────
   const alerts = program.command("alerts").description("what detection flagged (volume, enumeration, canaries, off-hours, deny storms, exports, new networks)");

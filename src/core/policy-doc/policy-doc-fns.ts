@@ -702,6 +702,10 @@ export interface ComposeOptions {
   website?: string | null;
 }
 
+/** The policy's title: "<controller> 개인정보 처리방침" / "<controller> Privacy Policy". */
+export const policyTitle = (content: Pick<PolicyContent, "facts">): Bilingual =>
+  cat(content.facts.controller.name, { ko: " 개인정보 처리방침", en: " Privacy Policy" });
+
 /** The whole document: title, content, and the change history section (Art. 30; J1). */
 export const composePolicy = (content: PolicyContent, opts: ComposeOptions): PolicyDocument => {
   const controller = content.facts.controller.name;
@@ -726,7 +730,7 @@ export const composePolicy = (content: PolicyContent, opts: ComposeOptions): Pol
   return {
     format: 1,
     controller,
-    title: cat(controller, { ko: " 개인정보 처리방침", en: " Privacy Policy" }),
+    title: policyTitle(content),
     version: opts.version,
     effective: opts.effective,
     website: opts.website ?? null,
@@ -749,9 +753,43 @@ const SUBJECT_TEXT: Record<PolicyChange["subject"], Bilingual> = {
 };
 const CHANGE_TEXT: Record<PolicyChange["change"], Bilingual> = { added: H("추가", "added"), removed: H("삭제", "removed"), changed: H("변경", "changed") };
 
-/** One change-log line in both languages: "처리 목적 추가: …" / "Purpose added: …". */
+/** What a changed key means to a reader (the facts' keys). */
+const FIELD_TEXT: Record<string, Bilingual> = {
+  label: H("명칭", "description"),
+  name: H("명칭", "name"),
+  recipient: H("이전받는 자", "recipient"),
+  basis: H("법적 근거", "legal basis"),
+  article: H("근거 조항", "article"),
+  basisDetail: H("이전 근거", "transfer basis"),
+  statute: H("근거 법령", "statute"),
+  items: H("항목", "items"),
+  retention: H("보유 기간", "retention period"),
+  rules: H("법령에 따른 보존", "retention under law"),
+  contact: H("연락처", "contact"),
+  country: H("국가", "country"),
+  purpose: H("이용 목적", "purpose"),
+  work: H("위탁업무", "work entrusted"),
+  subTrustees: H("재수탁자", "sub-trustees"),
+  kind: H("제공·위탁 구분", "provision or entrustment"),
+  timing: H("이전 시기", "timing"),
+  method: H("이전 방법", "method"),
+  refusal: H("거부 방법", "how to refuse"),
+  citation: H("근거 법령", "legal basis"),
+  period: H("보존 기간", "period"),
+  class: H("필수·선택 구분", "required or optional"),
+  sensitivity: H("민감도 구분", "kind of data"),
+};
+
+/** One change-log line in both languages: "처리 목적 추가: …" / "Purpose added: …"; changed keys in brackets. */
 export const changeText = (c: PolicyChange): Bilingual =>
-  cat(SUBJECT_TEXT[c.subject], " ", CHANGE_TEXT[c.change], ": ", c.label, c.fields.length === 0 ? "" : ` (${c.fields.join(", ")})`);
+  cat(
+    SUBJECT_TEXT[c.subject],
+    " ",
+    CHANGE_TEXT[c.change],
+    ": ",
+    c.label,
+    c.fields.length === 0 ? "" : cat(" (", join(c.fields.map((f) => FIELD_TEXT[f] ?? same(f))), ")"),
+  );
 
 type FactMap = Record<string, { [k: string]: unknown }>;
 const labelOf = (v: { [k: string]: unknown }): Bilingual => (v.label ?? v.name ?? v.recipient) as Bilingual;

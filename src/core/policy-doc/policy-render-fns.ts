@@ -147,13 +147,20 @@ export const policyPageHtml = (o: PolicyPageOptions): string => {
   const notices: string[] = [];
   if (o.shown === null)
     notices.push(ko ? "이 처리방침은 아직 공표되지 않은 초안입니다." : "This policy is a draft that has not been published yet.");
-  else if (o.inForce !== null && o.shown !== o.inForce)
+  else if (o.upcoming && o.shown >= o.upcoming.version) {
+    const effective = o.history.find((h) => h.version === o.shown)?.effective ?? o.upcoming.effective;
+    notices.push(
+      ko
+        ? `아직 시행 전인 제${o.shown}판(${effective} 시행)을 보고 계십니다.${o.inForce === null ? "" : ` <a href="${versionLink(o.path, o.lang)}">현재 적용되는 처리방침 보기</a>`}`
+        : `You are reading version ${o.shown}, which takes effect on ${effective}.${o.inForce === null ? "" : ` <a href="${versionLink(o.path, o.lang)}">Read the policy in force</a>`}`,
+    );
+  } else if (o.inForce !== null && o.shown !== o.inForce)
     notices.push(
       ko
         ? `지난 버전(제${o.shown}판)을 보고 계십니다. <a href="${versionLink(o.path, o.lang)}">현재 적용되는 처리방침 보기</a>`
         : `You are reading an earlier version (${o.shown}). <a href="${versionLink(o.path, o.lang)}">Read the policy in force</a>`,
     );
-  if (o.upcoming)
+  if (o.upcoming && (o.shown === null || o.shown < o.upcoming.version))
     notices.push(
       ko
         ? `개정된 처리방침(제${o.upcoming.version}판)이 ${o.upcoming.effective}부터 시행됩니다. <a href="${versionLink(o.path, o.lang, o.upcoming.version)}">미리 보기</a>`
