@@ -33,6 +33,29 @@ const withContainer = async <T>(cfg: Readonly<Config>, fn: (c: Container) => Pro
   }
 };
 
+/**
+ * What `serve` says about the privacy policy: published or not, and whether the catalog has moved
+ * on from the version published (the policy must not drift from what is enforced). The demo
+ * publishes its first version itself so /policy shows a published policy.
+ */
+const policyAtStart = async (c: Container, demo: boolean): Promise<string> => {
+  try {
+    const d = await c.services.policy.draft();
+    if (d.latest === undefined) {
+      if (demo) {
+        const row = await c.services.policy.publish({ by: "haechi-demo" });
+        return `privacy policy: published version ${row.version} of the demo catalog's policy, effective ${row.effective}\n`;
+      }
+      return "privacy policy: no version published yet; /policy shows the catalog's draft (publish: haechi policy render --publish)\n";
+    }
+    if (!d.identicalToLatest)
+      return `privacy policy: the catalog differs from published version ${d.latest.version} in ${d.changes.length} change(s); publish it: haechi policy render --publish\n`;
+    return "";
+  } catch (e) {
+    return `privacy policy: cannot be rendered from the catalog: ${isHaechiError(e) ? e.message : "unexpected error"}\n`;
+  }
+};
+
 export const buildCli = (env: Env, out: (s: string) => void = (s) => process.stdout.write(s)) => {
   const program = new Command();
   const config = (o: { home?: string; catalog?: string; store?: string; pgUrl?: string; port?: string; host?: string }) =>
@@ -76,7 +99,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       out(`Haechi is serving on ${address} (store: ${c.stores.kind}, catalog: ${path.relative(process.cwd(), cfg.catalogFile) || cfg.catalogFile})\n`);
       const checked = loadCatalogFile(cfg.catalogFile);
       if (checked.ok && checked.warnings.length > 0) out(`catalog warnings:\n${formatIssues(checked.warnings)}\n`);
-      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n`);
+      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n  privacy      ${address}/policy\n`);
+      out(await policyAtStart(c, Boolean(o.demo)));
       if (o.demo) {
         const keys = await ensureDemoKeys(c);
         out(`\nDemo API keys (also in ${path.join(cfg.home, "demo-keys.json")}):\n`);
@@ -533,8 +557,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
           if (!d.identicalToLatest && d.latest !== undefined) process.exitCode = 2;
         }
         if (!o.out) {
-          out(texts[`${langs[0]}.md`] ?? "");
-          if (o.publish) process.stderr.write(status);
+          // Publishing says what it did; rendering prints the Markdown (write files with --out).
+          out(o.publish ? status : (texts[`${langs[0]}.md`] ?? ""));
           return;
         }
         const dir = path.resolve(String(o.out));

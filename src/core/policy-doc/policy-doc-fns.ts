@@ -749,7 +749,7 @@ const SUBJECT_TEXT: Record<PolicyChange["subject"], Bilingual> = {
   trustee: H("수탁자", "Trustee"),
   transfer: H("국외 이전", "Overseas transfer"),
   retention_rule: H("법령에 따른 보존", "Retention under law"),
-  section: H("내용 변경", "Text changed"),
+  section: H("처리방침 항목", "Section"),
 };
 const CHANGE_TEXT: Record<PolicyChange["change"], Bilingual> = { added: H("추가", "added"), removed: H("삭제", "removed"), changed: H("변경", "changed") };
 
