@@ -147,7 +147,7 @@ export const registerPolicyRoutes = (app: FastifyInstance, c: Container) => {
         summary: "The privacy policy as JSON for services: Markdown, HTML, digests, earlier versions and their change logs",
         tags: ["policy"],
         querystring: policyQuery,
-        response: { 200: policyResponse, 400: errorSchema, 401: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema },
+        response: { 200: policyResponse, 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 429: errorSchema, 500: errorSchema },
       },
     },
     async (req) => {
