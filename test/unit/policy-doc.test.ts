@@ -260,6 +260,30 @@ describe("privacy policy contents (PIPA Art. 30(1); Decree Art. 31(1))", () => {
     assert.equal(buildPolicyContent(without).sections.find((s) => s.id === "sensitive_public"), undefined);
   });
 
+  test("PIPA Art. 37-2, Decree Art. 44-4: whether automated decisions are made is said only when the catalog declares it; made ones must be described", () => {
+    assert.match(textOf(section(draft, "automated_decisions"), "en"), /We make no decision by a fully automated system/);
+    const undeclared = variant((raw) => {
+      delete raw.privacy_policy.automated_decisions;
+    });
+    const c = buildPolicyContent(undeclared);
+    assert.equal(c.sections.find((s) => s.id === "automated_decisions"), undefined, "no claim either way");
+    assert.doesNotMatch(textOf(section(c, "rights"), "en"), /We make no/);
+    const raw = demoRaw();
+    raw.privacy_policy.automated_decisions = { used: true };
+    const r = parseCatalog(stringify(raw));
+    assert.ok(!r.ok && r.errors.some((e) => e.code === "POLICY_AUTOMATED_DECISIONS_INCOMPLETE" && /Decree Art\. 44-4/.test(e.message)));
+  });
+
+  test("PIPA Art. 30(1)4-2: pseudonymised processing is described when the catalog says it happens", () => {
+    assert.equal(draft.sections.find((s) => s.id === "pseudonymised"), undefined);
+    const withPseudo = variant((raw) => {
+      raw.privacy_policy.pseudonymised = { ko: "통계 작성을 위해 가명처리한 이용 기록을 1년간 처리합니다.", en: "We process pseudonymised usage records for statistics for one year." };
+    });
+    const s = section(buildPolicyContent(withPseudo), "pseudonymised");
+    assert.equal(s.article, "PIPA Art. 30(1)4-2; Art. 28-2–28-7");
+    assert.match(textOf(s, "en"), /pseudonymised usage records for statistics/);
+  });
+
   test("PIPA Art. 30(1)5, Art. 35-38: rights with their 10-day deadlines, agents and guardians, objection, and the catalog's channels", () => {
     const en = textOf(section(draft, "rights"), "en");
     assert.match(en, /Access: we let you see your data within 10 days/);
@@ -305,7 +329,7 @@ describe("privacy policy contents (PIPA Art. 30(1); Decree Art. 31(1))", () => {
     }
     assert.deepEqual(
       draft.sections.map((s) => s.id),
-      ["purposes", "items", "consent_items", "without_consent", "retention", "destruction", "third_parties", "consignment", "overseas", "sensitive_public", "automatic_collection", "rights", "safety", "officer", "changes"],
+      ["purposes", "items", "consent_items", "without_consent", "retention", "destruction", "third_parties", "consignment", "overseas", "sensitive_public", "automatic_collection", "rights", "automated_decisions", "safety", "officer", "changes"],
     );
   });
 });

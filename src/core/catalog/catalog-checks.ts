@@ -131,6 +131,7 @@ export const CATALOG_ISSUE_CODES = [
   "DETECTION_NOTHING_WATCHED",
   // privacy policy (PIPA Art. 30; Decree 31)
   "POLICY_COOKIES_INCOMPLETE",
+  "POLICY_AUTOMATED_DECISIONS_INCOMPLETE",
 ] as const;
 export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 
@@ -972,6 +973,14 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
         );
     }
   }
+
+  const automated = catalog.privacy_policy?.automated_decisions;
+  if (automated?.used === true && automated.description === undefined)
+    add(
+      ["privacy_policy", "automated_decisions", "description"],
+      "POLICY_AUTOMATED_DECISIONS_INCOMPLETE",
+      "automated decisions are made, so the privacy policy must describe them in advance: purpose and who is affected, main data types, criteria and procedure, how to refuse or ask for an explanation (PIPA Art. 37-2; Decree Art. 44-4)",
+    );
 
   // ── equivalence decisions (PIPA Art. 28-8(1)5) ──────────────────────────
   for (const [name, d] of Object.entries(catalog.equivalence_decisions)) {

@@ -660,6 +660,19 @@ export const privacyPolicySchema = z
     sensitive_public: text
       .optional()
       .describe("PIPA Art. 30(1)3-3: whether sensitive information may become public through the service, and how to choose non-disclosure"),
+    pseudonymised: text
+      .optional()
+      .describe("PIPA Art. 30(1)4-2: how pseudonymised information is processed (purposes, items, retention, recipients), if it is"),
+    automated_decisions: z
+      .object({
+        used: z.boolean().describe("whether fully automated decisions that significantly affect people's rights or duties are made (PIPA Art. 37-2)"),
+        description: text
+          .optional()
+          .describe("required when used: the Decree Art. 44-4 items (that such decisions are made, purpose and who is affected, main data types, criteria and procedure, how to refuse or ask for an explanation)"),
+      })
+      .strict()
+      .optional()
+      .describe("PIPA Art. 37-2; Decree Art. 44-4: fully automated decisions, published in advance"),
   })
   .strict()
   .describe("Privacy-policy items the rest of the catalog does not hold (PIPA Art. 30(1); Decree Art. 31(1))");

@@ -586,6 +586,11 @@ export const buildPolicyContent = (catalog: Catalog): PolicyContent => {
     ]),
   );
 
+  // Pseudonymised information (Art. 30(1)4-2), when the catalog says it is processed.
+  const pp = catalog.privacy_policy!;
+  if (pp.pseudonymised !== undefined)
+    sections.push(section("pseudonymised", "PIPA Art. 30(1)4-2; Art. 28-2–28-7", H("가명정보의 처리", "Processing of pseudonymised information"), [pb(bi(pp.pseudonymised))]));
+
   // 9. Overseas transfers: the basis and every Art. 28-8(2) item (Decree 31(1)2).
   const transfers = Object.entries(facts.transfers);
   sections.push(
@@ -617,7 +622,6 @@ export const buildPolicyContent = (catalog: Catalog): PolicyContent => {
   );
 
   // 10. Sensitive data that may become public (Art. 30(1)3-3), when the catalog says so.
-  const pp = catalog.privacy_policy!;
   if (pp.sensitive_public !== undefined)
     sections.push(section("sensitive_public", "PIPA Art. 30(1)3-3; Art. 23(3)", H("민감정보의 공개 가능성 및 비공개 선택 방법", "Sensitive information that may become public, and how to keep it private"), [pb(bi(pp.sensitive_public))]));
 
@@ -648,7 +652,7 @@ export const buildPolicyContent = (catalog: Catalog): PolicyContent => {
         H("개인정보 열람: 요청일로부터 10일 이내에 열람하실 수 있게 합니다. 제한하거나 거절할 때는 그 사유와 이의제기 방법을 알려 드립니다 (제35조; 시행령 제41조·제42조).", "Access: we let you see your data within 10 days of your request; if we limit or refuse it, we tell you why and how to object (Art. 35; Decree 41, 42)."),
         H("정정·삭제: 지체 없이 조사·조치하고 10일 이내에 결과를 알려 드립니다. 다른 법령에서 수집 대상으로 정한 개인정보는 삭제를 요구할 수 없습니다 (제36조; 시행령 제43조).", "Correction and deletion: we act without delay and tell you the result within 10 days; data another law requires us to collect cannot be deleted on request (Art. 36; Decree 43)."),
         H("처리정지와 동의 철회: 지체 없이 처리를 정지하고 10일 이내에 결과를 알려 드리며, 철회하신 동의에 따라 처리하던 개인정보는 지체 없이 파기합니다 (제37조; 시행령 제44조).", "Suspension and withdrawal of consent: we stop without delay and tell you the result within 10 days; data processed on a withdrawn consent is destroyed without delay (Art. 37; Decree 44)."),
-        H("자동화된 결정: 완전히 자동화된 시스템으로 권리·의무에 중대한 영향을 미치는 결정을 하는 경우 거부하거나 설명을 요구하실 수 있습니다 (제37조의2). 현재 그러한 결정을 하지 않습니다.", "Automated decisions: you may refuse, or ask for an explanation of, a decision made by a fully automated system that significantly affects your rights (Art. 37-2). We currently make no such decisions."),
+        H("자동화된 결정: 완전히 자동화된 시스템으로 권리·의무에 중대한 영향을 미치는 결정을 하는 경우 거부하거나 설명을 요구하실 수 있습니다 (제37조의2).", "Automated decisions: you may refuse, or ask for an explanation of, a decision made by a fully automated system that significantly affects your rights (Art. 37-2)."),
         H("대리인·법정대리인: 대리인(위임장 제출)을 통해 권리를 행사하실 수 있고, 만 14세 미만 아동은 법정대리인이 행사합니다. 본인 또는 정당한 대리인인지 확인합니다 (제38조; 시행령 제46조).", "Agents and guardians: you may act through an agent (with a power of attorney); a legal guardian acts for a child under 14. We verify that the request comes from you or your authorised agent (Art. 38; Decree 46)."),
         H("수수료: 실비 외에는 받지 않으며, 저희 때문에 요청하시게 된 경우에는 받지 않습니다 (시행령 제47조).", "Fees: none beyond actual costs, and none where we caused the request (Decree 47)."),
         H("이의제기: 열람·정정·삭제·처리정지 요구에 대한 결정에 이의를 제기하실 수 있습니다 (제38조제5항).", "Objection: you may object to our decision on an access, correction, deletion or suspension request (Art. 38(5))."),
@@ -656,6 +660,20 @@ export const buildPolicyContent = (catalog: Catalog): PolicyContent => {
       pb(cat({ ko: "행사 방법: ", en: "How: " }, bi(pp.rights!.how))),
     ]),
   );
+
+  // Automated decisions (Art. 37-2; Decree 44-4), when the catalog declares whether any are made.
+  const automated = pp.automated_decisions;
+  if (automated !== undefined)
+    sections.push(
+      section("automated_decisions", "PIPA Art. 37-2; Decree Art. 44-4", H("자동화된 결정", "Automated decisions"), [
+        automated.used
+          ? pb(bi(automated.description!))
+          : p(
+              "완전히 자동화된 시스템(인공지능 포함)으로 정보주체의 권리 또는 의무에 중대한 영향을 미치는 결정을 하지 않습니다.",
+              "We make no decision by a fully automated system (AI included) that significantly affects your rights or duties.",
+            ),
+      ]),
+    );
 
   // 13. Safety measures (Decree 31(1)3; Decree 30): Haechi's own, then the controller's.
   sections.push(
