@@ -554,7 +554,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
               : d.identicalToLatest
                 ? `identical to published version ${d.latest.version} (effective ${d.latest.effective})\n`
                 : `differs from published version ${d.latest.version} (effective ${d.latest.effective}) in ${d.changes.length} change(s); publish with --publish:\n${d.changes.map((ch) => `  ${changeText(ch).en}\n`).join("")}`;
-          if (!d.identicalToLatest && d.latest !== undefined) process.exitCode = 2;
+          // With --out the status is printed: a drift from the published version exits 2 (a CI check).
+          if (o.out && !d.identicalToLatest && d.latest !== undefined) process.exitCode = 2;
         }
         if (!o.out) {
           // Publishing says what it did; rendering prints the Markdown (write files with --out).
