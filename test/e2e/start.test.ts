@@ -129,7 +129,7 @@ describe("npm start (the README's first command)", () => {
     assert.match(r.output(), /privacy policy: published version 1 of the demo catalog's policy/);
     const policy = await fetch(`${r.url}/policy`);
     assert.equal(policy.status, 200);
-    assert.match(await policy.text(), /^<!doctype html><html lang="ko">[\s\S]*<p class="meta">버전 1 · 시행일/);
+    assert.match(await policy.text(), /^<!doctype html>\n<html lang="ko">[\s\S]*<p class="meta">버전 1 · 시행일/);
     if (process.platform !== "win32") assert.equal(fs.statSync(file).mode & 0o077, 0, "demo-keys.json is private to its owner");
 
     const created = await json(`${r.url}/v1/subjects`, {

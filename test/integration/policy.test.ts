@@ -64,10 +64,18 @@ for (const kind of STORE_KINDS) {
       const p = await page();
       assert.equal(p.status, 200);
       assert.equal(p.type, "text/html; charset=utf-8");
-      assert.match(p.text, /^<!doctype html><html lang="ko">/);
+      assert.match(p.text, /^<!doctype html>\n<html lang="ko">/);
       assert.match(p.text, /이 처리방침은 아직 공표되지 않은 초안입니다/);
       assert.equal(p.headers.get("content-language"), "ko");
       assert.match(p.headers.get("content-security-policy") ?? "", /default-src 'none'/);
+      assert.doesNotMatch(p.text, /<style|style="|<script/, "no inline style or script: the CSP allows neither");
+      assert.match(p.text, /<link rel="stylesheet" href="\/policy\/policy.css">/);
+      const css = await fetch(`${t.url}/policy/policy.css`);
+      assert.equal(css.status, 200);
+      assert.equal(css.headers.get("content-type"), "text/css; charset=utf-8");
+      assert.match(await css.text(), /@media \(max-width:40rem\)/);
+      const english = await fetch(`${t.url}/policy`, { headers: { "accept-language": "en-US,en;q=0.9" } });
+      assert.match(await english.text(), /^<!doctype html>\n<html lang="en">[\s\S]*This policy is a draft/, "the browser's English is honoured without ?lang");
       const j = await t.call("talk-app", "GET", "/v1/policy?lang=en");
       assert.equal(j.status, 200, JSON.stringify(j.body));
       assert.equal(j.body.draft, true);
@@ -120,7 +128,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(r.error, undefined, String(r.error));
       assert.match(r.out, /no version published yet/);
       for (const f of ["privacy-policy.ko.md", "privacy-policy.ko.html", "privacy-policy.en.md", "privacy-policy.en.html"]) assert.ok(fs.existsSync(path.join(out, f)), f);
-      assert.match(fs.readFileSync(path.join(out, "privacy-policy.en.html"), "utf8"), /^<!doctype html><html lang="en">/);
+      assert.match(fs.readFileSync(path.join(out, "privacy-policy.en.html"), "utf8"), /^<!doctype html>\n<html lang="en">/);
       const stdout = await cli("policy", "render", "--lang", "en");
       assert.match(stdout.out, /^# HaechiTalk Corp\. Privacy Policy\n/);
 
@@ -175,7 +183,7 @@ for (const kind of STORE_KINDS) {
       assert.match(ko.text, /<li>국외 이전 변경: 유로카드 스위치 \(EuroCard Switch Ltd\.\) \(항목\)<\/li>/);
       assert.match(ko.text, /<li>처리방침 항목 변경: 개인정보 보호책임자<\/li>/);
       const en = await page("?lang=en&version=2");
-      assert.match(en.text, /^<!doctype html><html lang="en">/);
+      assert.match(en.text, /^<!doctype html>\n<html lang="en">/);
       assert.match(en.text, new RegExp(`You are reading version 2, which takes effect on ${effective}`));
       assert.match(en.text, /Contact: 02-0000-9999, cpo@haechitalk\.example/);
 

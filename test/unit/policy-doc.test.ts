@@ -415,7 +415,7 @@ describe("rendering: Markdown and accessible HTML", () => {
     assert.doesNotMatch(article, /<script>|<img /);
     assert.match(article, /&lt;img src=x onerror=alert\(1\)&gt; &amp; &quot;q&quot;/);
     const page = policyPageHtml({ lang: "ko", article: policyArticleHtml(v1, "ko"), title: v1.title.ko, history: v1.history, shown: 1, inForce: 1, path: "/policy" });
-    assert.match(page, /^<!doctype html><html lang="ko">/);
+    assert.match(page, /^<!doctype html>\n<html lang="ko">/);
     assert.match(page, /<meta name="viewport" content="width=device-width, initial-scale=1">/);
     assert.equal((page.match(/<h1>/g) ?? []).length, 1);
     assert.equal((page.match(/<h2 id="[a-z_]+-h">/g) ?? []).length, v1.sections.length + 2, "a heading per section, the contents and the versions");

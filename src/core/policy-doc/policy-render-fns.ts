@@ -92,7 +92,8 @@ export const renderPolicy = (doc: PolicyDocument, lang: PolicyLang): RenderedPol
   html: policyArticleHtml(doc, lang),
 });
 
-const CSS = `
+/** The page's stylesheet: inline in a standalone file, served from `/policy/policy.css` on the web (the CSP allows no inline style). */
+export const POLICY_CSS = `
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
 body{margin:0;font:1rem/1.65 system-ui,-apple-system,"Segoe UI","Apple SD Gothic Neo","Noto Sans KR","Malgun Gothic",sans-serif;color:#1a1a1a;background:#fff}
@@ -139,8 +140,8 @@ export interface PolicyPageOptions {
 const versionLink = (path: string, lang: PolicyLang, version?: number) =>
   `${path}?lang=${lang}${version === undefined ? "" : `&amp;version=${version}`}`;
 
-/** The complete public page: frame, the article, and the earlier versions with their change logs (Art. 30(2)). */
-export const policyPageHtml = (o: PolicyPageOptions): string => {
+/** The page's body: skip link, header with the language switch, notices, the article, and the versions with their change logs (Art. 30(2)). */
+export const policyPageBody = (o: PolicyPageOptions): string => {
   const ko = o.lang === "ko";
   const other: PolicyLang = ko ? "en" : "ko";
   const otherLink = `<a href="${versionLink(o.path, other, o.shown ?? undefined)}" hreflang="${other}" lang="${other}">${ko ? "English" : "한국어"}</a>`;
@@ -178,10 +179,13 @@ export const policyPageHtml = (o: PolicyPageOptions): string => {
           })
           .join("")}</ul></section>`;
   return (
-    `<!doctype html><html lang="${o.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
-    `<title>${escapeHtml(o.title)}</title><style>${CSS}</style></head><body>` +
     `<a class="skip" href="#main">${ko ? "본문 바로가기" : "Skip to content"}</a>` +
     `<header class="bar"><span>${escapeHtml(o.title)}</span><nav aria-label="${ko ? "언어" : "Language"}">${otherLink}</nav></header>` +
-    `<main id="main">${notices.map((n) => `<p class="notice" role="note">${n}</p>`).join("")}${o.article}${history}</main></body></html>`
+    `<main id="main">${notices.map((n) => `<p class="notice" role="note">${n}</p>`).join("")}${o.article}${history}</main>`
   );
 };
+
+/** A standalone page (the files `haechi policy render --out` writes): the body with its stylesheet inline. */
+export const policyPageHtml = (o: PolicyPageOptions): string =>
+  `<!doctype html>\n<html lang="${o.lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">` +
+  `<title>${escapeHtml(o.title)}</title><style>${POLICY_CSS}</style></head><body>${policyPageBody(o)}</body></html>\n`;

@@ -12,9 +12,19 @@ import { z } from "zod";
 import type { Container } from "../../container.js";
 import { changeText, policyTitle } from "../../core/policy-doc/policy-doc-fns.js";
 import type { PolicyLang } from "../../core/policy-doc/policy-doc-types.js";
-import { policyPageHtml } from "../../core/policy-doc/policy-render-fns.js";
+import { POLICY_CSS, policyPageBody } from "../../core/policy-doc/policy-render-fns.js";
 import type { PolicyVersionSummary } from "../../core/ports.js";
 import { errorSchema } from "../schemas.js";
+import { langOf, page, raw, sendPage } from "../ui/html.js";
+
+const POLICY_CSS_PATH = "/policy/policy.css";
+
+export const pageQuery = z
+  .object({
+    lang: z.enum(["ko", "en"]).optional().describe("ko or en (default: the browser's Accept-Language if English, else Korean)"),
+    version: z.coerce.number().int().min(1).max(1_000_000).optional().describe("a published version (default: the one in force)"),
+  })
+  .strict();
 
 export const policyQuery = z
   .object({
@@ -113,14 +123,14 @@ export const registerPolicyRoutes = (app: FastifyInstance, c: Container) => {
         tags: ["policy"],
         security: [],
         produces: ["text/html"],
-        querystring: policyQuery,
+        querystring: pageQuery,
         response: { 200: z.string().describe("an HTML page"), 400: errorSchema, 404: errorSchema, 500: errorSchema },
       },
     },
     async (req, reply) => {
-      const { lang, version } = req.query;
-      const v = await resolve(c, lang, version);
-      const page = policyPageHtml({
+      const lang = langOf(req.query, req.headers["accept-language"]);
+      const v = await resolve(c, lang, req.query.version);
+      const body = policyPageBody({
         lang,
         article: v.html,
         title: v.title,
@@ -130,14 +140,17 @@ export const registerPolicyRoutes = (app: FastifyInstance, c: Container) => {
         upcoming: v.upcoming,
         path: "/policy",
       });
-      return reply
-        .type("text/html; charset=utf-8")
-        .header("content-language", lang)
-        .header("cache-control", "no-cache")
-        .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-        .header("x-content-type-options", "nosniff")
-        .send(page);
+      reply.header("content-language", lang);
+      return sendPage(reply, page({ lang, title: v.title, body: raw(body), styles: [POLICY_CSS_PATH] }));
     },
+  );
+
+  r.get("/policy/policy.css", { schema: { hide: true } }, async (_req, reply) =>
+    reply
+      .type("text/css; charset=utf-8")
+      .header("cache-control", "public, max-age=3600")
+      .header("x-content-type-options", "nosniff")
+      .send(POLICY_CSS),
   );
 
   r.get(
