@@ -28,6 +28,7 @@ import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
 import { policyService } from "./services/policy-service.js";
 import { provisionService } from "./services/provision-service.js";
+import { requestService } from "./services/request-service.js";
 import { reviewService } from "./services/review-service.js";
 import type { CatalogSource } from "./services/service-types.js";
 import { subjectService } from "./services/subject-service.js";
@@ -61,7 +62,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   const stores =
     config.store.kind === "sqlite"
       ? await openSqliteStores({ dir: config.store.dir, synchronous: config.store.synchronous })
-      : await openPostgresStores({ url: config.store.url, poolSize: config.store.poolSize });
+      : await openPostgresStores({ url: config.store.url, poolSize: config.store.poolSize, commitTimeoutMs: config.store.commitTimeoutMs });
   const auditStore = opts.wrapAuditStore ? opts.wrapAuditStore(stores.audit) : stores.audit;
   // Appends are durable commits that take a while (a PostgreSQL round trip, an fsync on SQLite's
   // writer thread): keep more than one in flight, each chained to the head the previous one
@@ -176,6 +177,19 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
     }),
     policy: policyService({ ...base, store: stores.data.policies }),
+    requests: requestService({
+      ...base,
+      requests: stores.data.requests,
+      data: stores.data,
+      keys: stores.keys,
+      pseudonyms: ids.pseudonyms,
+      fulfil: {
+        accessExport: (ctx, external, meta) => subjects.accessExport(ctx, external, meta),
+        erase: (ctx, external) => erase.erase(ctx, external),
+        update: (ctx, external, input) => subjects.update(ctx, external, input),
+        recordConsents: (ctx, external, inputs) => subjects.recordConsents(ctx, external, inputs),
+      },
+    }),
     review: reviewService({ ...base, store: auditStore, flush: () => audit.flush(), reportsDir: config.reportsDir }),
     evidence: evidenceService({
       ...base,

@@ -13,6 +13,8 @@ import { HaechiError, isHaechiError } from "../core/errors.js";
 import { TRANSFORMS, objectionDeadline, type ProvisionRequest } from "../core/provision/gate-fns.js";
 import { CONTAINMENT_MEASURES, EXTERNAL_CHANNELS, INCIDENT_KINDS, type IncidentSource } from "../core/incident/incident-types.js";
 import type { IncidentView, SourceInput } from "../services/incident-service.js";
+import { ALL_REFUSAL_GROUNDS, NOTICE_CHANNELS, REQUEST_KINDS, REQUEST_STATUSES } from "../core/requests/request-fns.js";
+import type { RequestView } from "../services/request-service.js";
 import { buildServer } from "../http/server.js";
 import { changeText, policyTitle } from "../core/policy-doc/policy-doc-fns.js";
 import type { PolicyLang } from "../core/policy-doc/policy-doc-types.js";
@@ -865,6 +867,78 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         for (const m of r.messages) out(`${JSON.stringify(m)}\n`);
         if (r.next) process.stderr.write(`more: --after ${r.next}\n`);
       });
+    });
+
+  const requests = program.command("requests").description("data-subject requests with their 10-day clocks (PIPA Arts. 35-37; Decree Arts. 41-44)");
+  const printRequest = (v: RequestView, opts: { history?: boolean } = {}) => {
+    out(`${v.id}  ${v.kind}  ${v.status}${v.overdue ? "  OVERDUE" : ""}\n`);
+    out(`  subject:  ${v.subject.id} (as ${v.subject.principal}), via ${v.channel}\n`);
+    out(`  received: ${v.receivedAt}\n  due by:   ${v.dueBy}${v.deadline !== v.dueBy ? `  postponed to ${v.deadline}` : ""}${v.timeLeft ? ` (${v.timeLeft.text})` : ""}\n`);
+    out(`  rule:     ${v.rule.deadline}\n`);
+    if (v.extension) out(`  postponed: ${v.extension.reason} (told ${v.extension.noticeAt} by ${v.extension.noticeChannel})\n`);
+    if (v.outcome) out(`  outcome:  ${JSON.stringify(v.outcome)}${v.onTime === false ? "  LATE" : ""}\n`);
+    if (opts.history) for (const e of v.history) out(`    #${e.seq} ${e.at} ${e.act} by ${e.actor} (audit #${e.auditSeq}) ${JSON.stringify(e.detail)}\n`);
+  };
+
+  common(requests.command("list").description("requests, earliest deadline first, with the time left"))
+    .option("--overdue", "only open requests past their deadline")
+    .option("--status <statuses>", `comma-separated: ${REQUEST_STATUSES.join(", ")}`)
+    .option("--kind <kind>", REQUEST_KINDS.join(" | "))
+    .option("--json", "print the list as JSON")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const status = o.status === undefined ? undefined : String(o.status).split(",").map((x: string) => oneOf(x.trim(), REQUEST_STATUSES, "--status")!);
+        const kind = oneOf(o.kind, REQUEST_KINDS, "--kind");
+        const r = await c.services.requests.list(cliCtx(operatorOf(c)), { ...(status ? { status } : {}), ...(kind ? { kind } : {}), ...(o.overdue ? { overdue: true } : {}) });
+        if (o.json) return out(`${JSON.stringify(r, null, 2)}\n`);
+        for (const v of r.requests) {
+          out(`${v.id}  ${v.kind.padEnd(11)} ${v.status.padEnd(11)} received ${v.receivedAt}  deadline ${v.deadline}${v.timeLeft ? ` (${v.timeLeft.text})` : ""}  ${v.subject.principal}\n`);
+        }
+        out(`${r.requests.length} shown; ${r.counts.open} open, ${r.counts.overdue} overdue\n`);
+      });
+    });
+
+  common(requests.command("show <id>").description("a request: its clock, the rule, the outcome and its history"))
+    .option("--json", "print the whole view as JSON")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const v = await c.services.requests.get(cliCtx(operatorOf(c)), id);
+        if (o.json) out(`${JSON.stringify(v, null, 2)}\n`);
+        else printRequest(v, { history: true });
+      });
+    });
+
+  common(requests.command("complete <id>").description("record a request handled outside Haechi as completed"))
+    .requiredOption("--result <text>", "what was done and how the person was told (no personal data)")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => printRequest(await c.services.requests.complete(cliCtx(operatorOf(c)), id, { result: o.result })));
+    });
+
+  common(requests.command("extend <id>").description("postpone an access or portability request, with the reason told to the person (PIPA Art. 35(3); Decree Art. 42(2))"))
+    .requiredOption("--until <time>", "the new deadline (ISO 8601)")
+    .requiredOption("--reason <text>", "the justifiable reason (no personal data)")
+    .requiredOption("--notice-channel <channel>", NOTICE_CHANNELS.join(" | "))
+    .option("--notice-at <time>", "when the person was told (default now)")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) => {
+        const channel = oneOf(o.noticeChannel, NOTICE_CHANNELS, "--notice-channel")!;
+        const v = await c.services.requests.extend(cliCtx(operatorOf(c)), id, {
+          until: isoOpt(o.until, "--until")!,
+          reason: o.reason,
+          notice: { channel, ...(isoOpt(o.noticeAt, "--notice-at") ? { at: o.noticeAt } : {}) },
+        });
+        printRequest(v);
+      });
+    });
+
+  common(requests.command("refuse <id>").description("refuse a request on a lawful ground, with the reason and how to object (Decree Arts. 42(2), 43(3), 44(2))"))
+    .requiredOption("--ground <ground>", ALL_REFUSAL_GROUNDS.join(" | "))
+    .requiredOption("--reason <text>", "the reason told to the person (no personal data)")
+    .requiredOption("--objection <text>", "how the person can object")
+    .action(async (id: string, o) => {
+      await withContainer(config(o), async (c) =>
+        printRequest(await c.services.requests.refuse(cliCtx(operatorOf(c)), id, { ground: o.ground, reason: o.reason, objection: o.objection })),
+      );
     });
 
   const audit = program.command("audit").description("the tamper-evident audit log");

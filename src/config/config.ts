@@ -18,6 +18,8 @@ const schema = z.object({
   HAECHI_SQLITE_SYNC: z.enum(["FULL", "EXTRA", "NORMAL"]).default("FULL"),
   HAECHI_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   HAECHI_PG_POOL: z.coerce.number().int().min(2).max(500).default(20),
+  /** Client-side bound on every PostgreSQL query, commits waiting for a synchronous standby included (ms). */
+  HAECHI_PG_COMMIT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   HAECHI_SHRED_JOURNAL: z.string().optional(),
   HAECHI_PROVISION_PAGE: z.coerce.number().int().min(1).max(100_000).default(4000),
   HAECHI_PROVISION_THREADS: z.coerce.number().int().min(0).max(64).optional(),
@@ -28,7 +30,7 @@ export interface Config {
   home: string;
   port: number;
   host: string;
-  store: { kind: "sqlite"; dir: string; synchronous: "FULL" | "EXTRA" | "NORMAL" } | { kind: "postgres"; url: string; poolSize: number };
+  store: { kind: "sqlite"; dir: string; synchronous: "FULL" | "EXTRA" | "NORMAL" } | { kind: "postgres"; url: string; poolSize: number; commitTimeoutMs: number };
   keyringFile: string;
   /**
    * The shred journal: every destroyed subject, kept apart from the stores and their backups so
@@ -72,7 +74,7 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
     host: e.HAECHI_HOST,
     store:
       e.HAECHI_STORE === "postgres"
-        ? { kind: "postgres" as const, url: e.HAECHI_PG_URL!, poolSize: e.HAECHI_PG_POOL }
+        ? { kind: "postgres" as const, url: e.HAECHI_PG_URL!, poolSize: e.HAECHI_PG_POOL, commitTimeoutMs: e.HAECHI_PG_COMMIT_TIMEOUT_MS }
         : { kind: "sqlite" as const, dir: path.join(home, "db"), synchronous: e.HAECHI_SQLITE_SYNC },
     keyringFile: path.join(home, "keyring.json"),
     exportDir: path.join(home, "exports"),

@@ -39,6 +39,11 @@ export const ERROR_CODES = [
   "AUDIT_UNAVAILABLE",
   "AUDIT_TAMPERED",
   "KEY_UNAVAILABLE",
+  /**
+   * The database is failing over, or did not acknowledge a write: the outcome is unknown. Retry
+   * (with the same Idempotency-Key for a write); nothing applies twice.
+   */
+  "STORE_UNAVAILABLE",
   // generic
   "RATE_LIMITED",
   "INTERNAL",

@@ -11,6 +11,7 @@
  *    PostgreSQL schema `haechi_audit`).
  */
 import type { PolicyChange, PolicyContent } from "./policy-doc/policy-doc-types.js";
+import type { NoticeChannel, RequestAct, RequestChannel, RequestKind, RequestStatus } from "./requests/request-fns.js";
 import type { ConsentCategory, ConsentChannel } from "./catalog/catalog-schema.js";
 import type { AuditRef, SubjectId } from "./ids.js";
 import type {
@@ -221,6 +222,8 @@ export interface DataStore {
   readonly detection: DetectionStore;
   /** Published versions of the privacy policy (same database and writer). */
   readonly policies: PolicyStore;
+  /** Data-subject requests and their history (same database and writer). */
+  readonly requests: SubjectRequestStore;
 
   close(): Promise<void>;
 }
@@ -492,6 +495,91 @@ export interface NoticeTransport {
   readonly needsAddress: boolean;
   /** One result per message: a proof of delivery, or a closed error code. */
   deliver(messages: readonly OutgoingNotice[]): Promise<{ id: string; proof: string | null; error: string | null }[]>;
+}
+
+// ---------------------------------------------------------------- data-subject requests (PIPA Arts. 35–37)
+
+/** A postponement (PIPA Art. 35(3); Decree 42(2)): to when, why, and how and when the person was told. */
+export interface RequestExtension {
+  until: Date;
+  reason: string;
+  noticeAt: Date;
+  noticeChannel: NoticeChannel;
+}
+
+/**
+ * One data-subject request. Holds no personal data: the subject is its internal id (and the
+ * pseudonymous id the filing principal used, to show it back to that principal); a correction
+ * names the fields changed, never their values.
+ */
+export interface SubjectRequestRow {
+  id: string;
+  kind: RequestKind;
+  subjectId: SubjectId;
+  /** The filing principal's pseudonymous id of the subject. */
+  subjectExternal: string;
+  /** The service that filed it on the person's behalf. */
+  filedBy: string;
+  channel: RequestChannel;
+  receivedAt: Date;
+  /** The current deadline: the 10-day one, or a postponement's. */
+  deadline: Date;
+  status: RequestStatus;
+  /** What was asked (field names, notices, a note): JSON, no personal data. */
+  detail: Record<string, unknown>;
+  extension: RequestExtension | null;
+  /** What was done, or the refusal: JSON, no personal data. */
+  outcome: Record<string, unknown> | null;
+  updatedAt: Date;
+  /** When it was completed, refused or withdrawn. */
+  closedAt: Date | null;
+}
+
+export type SubjectRequestPatch = Partial<Pick<SubjectRequestRow, "status" | "deadline" | "extension" | "outcome" | "updatedAt" | "closedAt">>;
+
+export interface NewRequestEvent {
+  at: Date;
+  actor: string;
+  act: RequestAct;
+  detail: Record<string, string | number | boolean | null>;
+  /** The audit entry written before the act. */
+  auditSeq: number;
+}
+export interface RequestEvent extends NewRequestEvent {
+  seq: number;
+  requestId: string;
+}
+
+export interface SubjectRequestFilter {
+  statuses?: readonly RequestStatus[];
+  kind?: RequestKind;
+  /** Only requests whose deadline is before this instant. */
+  dueBefore?: Date;
+  filedBy?: string;
+  subjectId?: SubjectId;
+  limit: number;
+}
+
+/**
+ * The request ledger. Every change appends one history event in the same transaction; the
+ * history is append-only. Writes are refused inside a data transaction body.
+ */
+export interface SubjectRequestStore {
+  /** The request and its first event. CONFLICT if the id exists. */
+  insert(row: SubjectRequestRow, event: NewRequestEvent): Promise<RequestEvent>;
+  /**
+   * Applies the patch and appends the event only if the request's status is one of `from`
+   * (compare-and-set: two operators cannot both close it). Returns the event, or undefined when
+   * the status had changed; NOT_FOUND if there is no such request.
+   */
+  update(id: string, from: readonly RequestStatus[], patch: SubjectRequestPatch, event: NewRequestEvent): Promise<RequestEvent | undefined>;
+  get(id: string): Promise<SubjectRequestRow | undefined>;
+  /** Earliest deadline first (then id). */
+  list(filter: SubjectRequestFilter): Promise<SubjectRequestRow[]>;
+  /** The history, in order. */
+  events(id: string): Promise<RequestEvent[]>;
+  /** Requests still open (received, in progress, extended), and those of them past their deadline at `now`. */
+  openCounts(now: Date): Promise<{ open: number; overdue: number }>;
 }
 
 // ---------------------------------------------------------------- detection (issue 5)

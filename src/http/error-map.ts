@@ -31,6 +31,7 @@ export const httpStatus = {
   AUDIT_UNAVAILABLE: 503,
   AUDIT_TAMPERED: 500,
   KEY_UNAVAILABLE: 503,
+  STORE_UNAVAILABLE: 503,
   RATE_LIMITED: 429,
   INTERNAL: 500,
 } as const satisfies Record<ErrorCode, number>;

@@ -23,6 +23,7 @@ import { registerIncidentRoutes } from "./routes/incident-routes.js";
 import { registerDetectionRoutes } from "./routes/detection-routes.js";
 import { registerPolicyRoutes } from "./routes/policy-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
+import { registerRequestRoutes } from "./routes/request-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
 
 declare module "fastify" {
@@ -250,6 +251,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   registerProvisionRoutes(app, c);
   registerIncidentRoutes(app, c);
   registerPolicyRoutes(app, c);
+  registerRequestRoutes(app, c);
   return app;
 };
 

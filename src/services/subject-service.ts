@@ -27,6 +27,7 @@ import { evaluate } from "../core/policy/policy-fns.js";
 import type { Decision, Reason } from "../core/policy/policy-types.js";
 import type { ConsentEvent, ConsentState, DataStore, KeyStore, LookupEntry, ShredJournal, StoredField } from "../core/ports.js";
 import { orphanedFields } from "../core/retention/retention-fns.js";
+import { csvCell } from "../provision/export-fns.js";
 import type { BlindIndex } from "../crypto/blind-index.js";
 import { openField, sealField } from "../crypto/envelope.js";
 import { newSubjectId, type Pseudonyms } from "../crypto/pseudonym.js";
@@ -37,7 +38,7 @@ export type SubjectServiceDeps = BaseDeps & {
   data: Pick<
     DataStore,
     "transaction" | "readBundle" | "getSubject" | "currentConsents" | "findByLookup" | "getIdempotency" | "getFields" | "getDormantFields"
-  >;
+  > & { provisions: Pick<DataStore["provisions"], "ledgerBySubject"> };
   keys: Pick<KeyStore, "put" | "destroy">;
   subjectKeys: SubjectKeys;
   pseudonyms: Pseudonyms;
@@ -75,6 +76,19 @@ export interface ConsentView {
   channel: string;
   at: string;
 }
+/**
+ * Everything held about one person, for the person (PIPA Art. 35, Decree Art. 41(1); portability,
+ * Art. 35-2; GDPR Arts. 15, 20): the items and their values, the purposes with their bases and
+ * retention, the consents, and the provisions to third parties. `json` and `csv` are the exact
+ * bytes handed over; `sha256` their digests, which the request ledger keeps (never the values).
+ */
+export interface AccessExport {
+  json: string;
+  csv: string;
+  sha256: { json: string; csv: string };
+  fields: string[];
+}
+
 export interface LookupResult {
   matches: ExternalSubjectId[];
 }
@@ -343,6 +357,85 @@ export const subjectService = (deps: SubjectServiceDeps) => {
         masked: Object.keys(decision.masks).filter((f) => f in out),
         withheld: decision.withheld.map((w) => ({ field: w.field, code: w.code, message: w.message })),
       };
+    },
+
+    /**
+     * The person's own data, decrypted and unmasked, for a data-subject request (access or
+     * portability): every value held (live, or separated if the account is dormant), the purposes
+     * that use each item with their legal basis and retention, current consents, and the
+     * provision ledger (Decree Art. 41(1)1-5). The caller (request-service) has checked the filing
+     * principal; this resolves the id in its context, audits one `subject.access_export` entry
+     * naming every field (durable before anything is released: fail closed) and builds the JSON
+     * and CSV. Nothing is stored or logged.
+     */
+    async accessExport(ctx: RequestContext, externalId: string, meta: { request: string; kind: "access" | "portability" }): Promise<AccessExport> {
+      const catalog = deps.catalog.current();
+      const now = deps.clock.now();
+      const id = resolve(catalog, ctx, externalId);
+      const subject = id ? await data.getSubject(id) : undefined;
+      const live = subject?.status === "active" || subject?.status === "dormant";
+      const key = live ? await deps.subjectKeys.get(id!) : undefined;
+      const base = { ...entryBase(ctx, now), action: "subject.access_export", purpose: null, meta: { request: meta.request, kind: meta.kind } };
+      if (!key) {
+        await deps.audit.record({ ...base, effect: "deny", subjectRef: null, fields: [], reasons: ["NOT_FOUND"] });
+        throw new HaechiError("NOT_FOUND", "subject not found");
+      }
+      const all = Object.keys(catalog.fields);
+      const stored = subject!.status === "dormant" ? await data.getDormantFields(id!, all) : await data.getFields(id!, all);
+      const consents = await data.currentConsents(id!);
+      const provisions = await data.provisions.ledgerBySubject(id!);
+      const held = stored.map((f) => f.field).sort();
+      const durable = deps.audit.record({ ...base, effect: "allow", subjectRef: key.auditRef, fields: held, reasons: [`SUBJECT_REQUEST:${meta.kind}`] });
+      const values: Record<string, unknown> = {};
+      try {
+        for (const f of stored) values[f.field] = openField(key.dek, id!, f.field, f.ciphertext);
+      } catch (e) {
+        await durable.catch(() => undefined);
+        throw e;
+      }
+      await durable;
+      const purposesOf = (field: string) =>
+        Object.entries(catalog.purposes)
+          .filter(([, p]) => p.fields.includes(field))
+          .map(([name]) => name)
+          .sort();
+      const updatedAt = new Map(stored.map((f) => [f.field, f.updatedAt.toISOString()]));
+      const document = {
+        format: "haechi-subject-export/v1",
+        subject: externalId,
+        request: meta.request,
+        generatedAt: now.toISOString(),
+        status: subject!.status,
+        items: held.map((f) => ({ field: f, class: catalog.fields[f]?.class ?? null, value: values[f], updatedAt: updatedAt.get(f)!, purposes: purposesOf(f) })),
+        purposes: Object.entries(catalog.purposes)
+          .filter(([, p]) => p.fields.some((f) => f in values))
+          .map(([name, p]) => ({
+            purpose: name,
+            description: p.description,
+            basis: p.basis,
+            notice: p.notice ?? null,
+            fields: p.fields.filter((f) => f in values),
+            retention: { period: p.retention.period ?? null, from: p.retention.from, rules: p.retention.rules },
+          })),
+        consents: consents.map(consentView),
+        provisions: provisions.map((l) => ({
+          provision: l.provisionId,
+          recipient: l.recipient,
+          country: l.country,
+          purpose: l.purpose,
+          fields: l.fields,
+          basis: l.basis,
+          transferBasis: l.transferBasis,
+          status: l.status,
+          at: l.at.toISOString(),
+        })),
+      };
+      const json = JSON.stringify(document, null, 2);
+      const csv =
+        "field,value,updated_at,purposes\r\n" +
+        document.items.map((i) => [i.field, i.value, i.updatedAt, i.purposes.join(" ")].map(csvCell).join(",") + "\r\n").join("");
+      const digest = (t: string) => crypto.createHash("sha256").update(t).digest("hex");
+      return { json, csv, sha256: { json: digest(json), csv: digest(csv) }, fields: held };
     },
 
     /** PATCH /v1/subjects/{id}: change or remove (null) values under a collecting purpose. */

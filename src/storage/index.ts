@@ -45,6 +45,8 @@ export interface PostgresStoresOptions {
   /** Connection string; several hosts (`h1:5432,h2:5432`) are tried in order for a writable one. */
   url: string;
   poolSize?: number;
+  /** Client-side bound on every query, commits included (default 30 s): see pg-pool.ts. */
+  commitTimeoutMs?: number;
 }
 
 export type StoresConfig = ({ kind: "sqlite" } & SqliteStoresOptions) | ({ kind: "postgres" } & PostgresStoresOptions);
@@ -93,7 +95,10 @@ export async function openPostgresStores(opts: PostgresStoresOptions): Promise<S
     opened.push(audit);
     const location: StoreLocation = {
       kind: "postgres",
-      url: shared.pool.options.connectionString ?? opts.url,
+      // The host the pool is bound to now: after a failover, the new primary.
+      get url() {
+        return shared.currentUrl();
+      },
       schemas: { data: PG_DATA_SCHEMA, keys: PG_KEYS_SCHEMA, audit: PG_AUDIT_SCHEMA },
     };
     return { data, keys, audit, kind: "postgres", location, close: () => closeAll([data, keys, audit]) };
@@ -109,5 +114,9 @@ export async function openPostgresStores(opts: PostgresStoresOptions): Promise<S
 export function openStores(cfg: StoresConfig): Promise<Stores> {
   return cfg.kind === "sqlite"
     ? openSqliteStores({ dir: cfg.dir, ...(cfg.synchronous === undefined ? {} : { synchronous: cfg.synchronous }) })
-    : openPostgresStores({ url: cfg.url, ...(cfg.poolSize === undefined ? {} : { poolSize: cfg.poolSize }) });
+    : openPostgresStores({
+        url: cfg.url,
+        ...(cfg.poolSize === undefined ? {} : { poolSize: cfg.poolSize }),
+        ...(cfg.commitTimeoutMs === undefined ? {} : { commitTimeoutMs: cfg.commitTimeoutMs }),
+      });
 }

@@ -18,12 +18,27 @@ export const classifyDriverError = (e: unknown): DriverErrorKind => {
   return "other";
 };
 
-/** `INTERNAL "storage failure"`, keeping the driver error as `cause` (never in the message). */
-export const storageFailure = (cause: unknown, message = "storage failure"): HaechiError => {
-  const err = new HaechiError("INTERNAL", message);
+/**
+ * `INTERNAL "storage failure"`, keeping the driver error as `cause` (never in the message); a
+ * lost connection or an unacknowledged commit is `STORE_UNAVAILABLE` instead (unless a message
+ * is given: opening the stores says what failed).
+ */
+export const storageFailure = (cause: unknown, message?: string): HaechiError => {
+  if (message === undefined && isUnavailable(cause)) return unavailable(cause);
+  const err = new HaechiError("INTERNAL", message ?? "storage failure");
   err.cause = cause;
   return err;
 };
+
+/** STORE_UNAVAILABLE, keeping the driver error as `cause`. */
+function unavailable(cause: unknown): HaechiError {
+  const err = new HaechiError(
+    "STORE_UNAVAILABLE",
+    "the database is unavailable or did not acknowledge the write (failover?): its outcome is unknown; retry, with the same Idempotency-Key for a write",
+  );
+  err.cause = cause;
+  return err;
+}
 
 export interface ErrorMapping {
   /** Message for a CONFLICT when a unique constraint is violated. */
@@ -32,9 +47,25 @@ export interface ErrorMapping {
   foreignKey?: string;
 }
 
+/**
+ * A connection lost, a standby answering, or a commit not acknowledged (pg-pool.ts): the write's
+ * outcome is unknown and the pool is finding the primary again. Retrying is safe.
+ */
+const UNAVAILABLE_CODES = new Set(["HAECHI_UNACKNOWLEDGED", "HAECHI_NOT_WRITABLE", "25006", "57P01", "57P02", "57P03", "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH"]);
+function isUnavailable(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
+  return e instanceof Error && /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e.message);
+}
+
 /** Maps anything thrown by a driver call into the closed vocabulary. */
 export const mapDriverError = (e: unknown, mapping: ErrorMapping = {}): HaechiError => {
-  if (isHaechiError(e)) return e;
+  if (isHaechiError(e)) {
+    // A failure wrapped on the way (storageFailure) keeps its cause: classify that.
+    if (e.code === "INTERNAL" && e.cause !== undefined && isUnavailable(e.cause)) return unavailable(e.cause);
+    return e;
+  }
+  if (isUnavailable(e)) return unavailable(e);
   const kind = classifyDriverError(e);
   if (kind === "unique" && mapping.unique !== undefined) return new HaechiError("CONFLICT", mapping.unique);
   if (kind === "foreign_key" && mapping.foreignKey !== undefined) {
@@ -69,3 +100,5 @@ export const NOTICE_EXISTS = "notice or outbox message already recorded";
 export const PURGE_BLOCKED = "key store purge incomplete: a reader holds the write-ahead log; destroyed keys may remain there until the next purge";
 /** A PostgreSQL VACUUM of the key tables that skipped one (e.g. the role does not own it). */
 export const PURGE_SKIPPED = "key store purge incomplete: VACUUM skipped a key table";
+export const REQUEST_EXISTS = "subject request already exists";
+export const REQUEST_NOT_FOUND = "subject request not found";

@@ -99,10 +99,19 @@ const readLog = (file: string) => {
   }
 };
 
+export interface StartPostgresOptions {
+  /** A cluster of its own even when HAECHI_TEST_PG_URL is set (tests that change server settings). */
+  own?: boolean;
+  /** Server settings (`-c name=value`), after the test defaults. */
+  settings?: Record<string, string>;
+  /** The `haechi` role's password (random by default): clusters sharing one can share a multi-host URL. */
+  password?: string;
+}
+
 /** Starts a temporary PostgreSQL cluster (or uses HAECHI_TEST_PG_URL). */
-export async function startPostgres(): Promise<RunningPostgres> {
+export async function startPostgres(opts: StartPostgresOptions = {}): Promise<RunningPostgres> {
   const given = process.env.HAECHI_TEST_PG_URL;
-  if (given) return { url: given, stop: async () => undefined };
+  if (given && !opts.own) return { url: given, stop: async () => undefined };
 
   const bin = findPgBin();
   const as = runAs();
@@ -110,7 +119,7 @@ export async function startPostgres(): Promise<RunningPostgres> {
   const data = path.join(root, "data");
   const log = path.join(root, "postgres.log");
   const pwfile = path.join(root, "pw");
-  const password = randomBytes(18).toString("base64url");
+  const password = opts.password ?? randomBytes(18).toString("base64url");
   let stopped = false;
   const removeDir = () => fs.rmSync(root, { recursive: true, force: true });
   const stopSync = () => {
@@ -144,6 +153,7 @@ export async function startPostgres(): Promise<RunningPostgres> {
         `-c port=${port}`, "-c listen_addresses=127.0.0.1", `-c unix_socket_directories=${root}`,
         // A test cluster: durability is not the point, speed is.
         "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200",
+        ...Object.entries(opts.settings ?? {}).map(([k, v]) => `-c ${k}=${v}`),
       ].join(" ");
       try {
         run(as, path.join(bin, "pg_ctl"), ["-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start"]);

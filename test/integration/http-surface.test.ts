@@ -214,6 +214,18 @@ for (const kind of STORE_KINDS) {
           { why: "a field outside the purpose", principal: "security-ops", method: "POST", path: () => "/v1/lookup", body: () => ({ purpose: "security_monitoring", field: "phone", value: "010-6000-1001" }), status: 403, code: "ACCESS_DENIED", reason: "FIELD_NOT_IN_PURPOSE" },
         ],
       },
+      "POST /v1/subjects/:id/requests": {
+        ok: { principal: "talk-app", method: "POST", path: () => `/v1/subjects/${subject}/requests`, body: () => ({ kind: "access", channel: "portal", fulfil: false }), status: 201 },
+        denied: [
+          { why: "an operator (files nothing on a person's behalf)", principal: "privacy-office", method: "POST", path: () => `/v1/subjects/${subject}/requests`, body: () => ({ kind: "access", channel: "operator" }), status: 403, code: "ACCESS_DENIED", reason: "ROLE_NOT_PERMITTED" },
+          { why: "a service without a collecting purpose", principal: "marketing-svc", method: "POST", path: () => `/v1/subjects/${subject}/requests`, body: () => ({ kind: "access", channel: "service_api" }), status: 403, code: "ACCESS_DENIED", reason: "ROLE_NOT_PERMITTED" },
+          { why: "an id from another context", principal: "openchat-app", method: "POST", path: () => `/v1/subjects/${subject}/requests`, body: () => ({ kind: "access", channel: "service_api" }), status: 404, code: "NOT_FOUND" },
+        ],
+      },
+      "GET /v1/requests": {
+        ok: { principal: "privacy-office", method: "GET", path: () => "/v1/requests?overdue=true", status: 200 },
+        denied: [{ why: "a service principal", principal: "talk-app", method: "GET", path: () => "/v1/requests", status: 403, code: "ACCESS_DENIED", reason: "ROLE_NOT_PERMITTED" }],
+      },
       "GET /v1/audit/verify": {
         ok: { principal: "privacy-office", method: "GET", path: () => "/v1/audit/verify", status: 200 },
         denied: [

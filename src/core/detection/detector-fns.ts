@@ -67,7 +67,7 @@ export interface Firing {
 }
 
 /** Actions that disclose whether a subject exists or what it holds: reads, lookups, a person's provision ledger. */
-export const READ_ACTIONS: ReadonlySet<string> = new Set(["subject.read", "subject.lookup", "provision.ledger"]);
+export const READ_ACTIONS: ReadonlySet<string> = new Set(["subject.read", "subject.lookup", "provision.ledger", "subject.access_export"]);
 /** The audit action of one exported part of a provision run (its `count` is the subjects in the part). */
 export const EXPORT_ACTION = "provision.part";
 /** Learned networks kept per principal (the oldest is forgotten beyond this). */

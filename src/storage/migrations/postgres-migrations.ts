@@ -370,6 +370,47 @@ export const pgDataMigrations: MigrationList = {
             FOR EACH ROW EXECUTE FUNCTION haechi.forbid_change()`,
       ]),
   },
+  // Data-subject requests (PIPA Arts. 35–37; Decree Arts. 41–44): the request with its 10-day
+  // deadline, and its append-only history. No foreign key to subjects: the record of a deletion
+  // request outlives the subject's row. detail, extension, outcome and the event detail are JSON
+  // text, as on SQLite. (0008 and 0009 are reserved for other work.)
+  "0010_subject_requests": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.subject_requests (
+              id text COLLATE "C" PRIMARY KEY,
+              kind text NOT NULL
+                CHECK (kind IN ('access', 'portability', 'correction', 'deletion', 'suspension', 'withdrawal')),
+              subject_id text COLLATE "C" NOT NULL,
+              subject_external text NOT NULL,
+              filed_by text NOT NULL,
+              channel text NOT NULL CHECK (channel IN ('portal', 'service_api', 'operator')),
+              received_at timestamptz NOT NULL,
+              deadline timestamptz NOT NULL,
+              status text NOT NULL
+                CHECK (status IN ('received', 'in_progress', 'extended', 'completed', 'refused', 'withdrawn')),
+              detail text NOT NULL,
+              extension text,
+              outcome text,
+              updated_at timestamptz NOT NULL,
+              closed_at timestamptz
+            )`,
+        sql`CREATE INDEX subject_requests_by_deadline ON haechi.subject_requests (status, deadline, id)`,
+        sql`CREATE INDEX subject_requests_by_subject ON haechi.subject_requests (subject_id)`,
+        sql`CREATE TABLE haechi.subject_request_events (
+              seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+              request_id text COLLATE "C" NOT NULL REFERENCES haechi.subject_requests (id),
+              at timestamptz NOT NULL,
+              actor text NOT NULL,
+              act text NOT NULL,
+              detail text NOT NULL,
+              audit_seq bigint NOT NULL
+            )`,
+        sql`CREATE INDEX subject_request_events_by_request ON haechi.subject_request_events (request_id, seq)`,
+        sql`CREATE TRIGGER subject_request_events_append_only BEFORE UPDATE OR DELETE ON haechi.subject_request_events
+              FOR EACH ROW EXECUTE FUNCTION haechi.forbid_change()`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

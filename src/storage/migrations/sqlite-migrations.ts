@@ -213,6 +213,9 @@ export const sqliteDataMigrations: MigrationList = {
   // The privacy policy's published versions (PIPA Art. 30; LAW §15 J1): append-only evidence of
   // what was public when, with the texts as published and the change log.
   "0008_policy_versions": { up: (db) => inOneTransaction(db, POLICY_TABLES) },
+  // Data-subject requests (PIPA Arts. 35–37; Decree Arts. 41–44): the request with its 10-day
+  // deadline, and its append-only history. (0008 and 0009 are reserved for other work.)
+  "0010_subject_requests": { up: (db) => inOneTransaction(db, SUBJECT_REQUEST_TABLES) },
 };
 
 /** The tables of `0008_policy_versions`; `IF NOT EXISTS` throughout, as for 0006. content, texts, text_sha256 and changes are JSON text. */
@@ -351,6 +354,46 @@ const INCIDENT_TABLES = [
         error TEXT
       ) STRICT, WITHOUT ROWID`,
   sql`CREATE INDEX IF NOT EXISTS incident_outbox_by_incident ON incident_outbox (incident_id, status, id)`,
+];
+
+/** The tables of `0010_subject_requests`; `IF NOT EXISTS` throughout, as for 0006. */
+const SUBJECT_REQUEST_TABLES = [
+  // No foreign key to subjects: the record of a deletion request outlives the subject's row.
+  // detail, extension and outcome are JSON text (no personal data).
+  sql`CREATE TABLE IF NOT EXISTS subject_requests (
+        id TEXT NOT NULL PRIMARY KEY,
+        kind TEXT NOT NULL
+          CHECK (kind IN ('access', 'portability', 'correction', 'deletion', 'suspension', 'withdrawal')),
+        subject_id TEXT NOT NULL,
+        subject_external TEXT NOT NULL,
+        filed_by TEXT NOT NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('portal', 'service_api', 'operator')),
+        received_at INTEGER NOT NULL,
+        deadline INTEGER NOT NULL,
+        status TEXT NOT NULL
+          CHECK (status IN ('received', 'in_progress', 'extended', 'completed', 'refused', 'withdrawn')),
+        detail TEXT NOT NULL,
+        extension TEXT,
+        outcome TEXT,
+        updated_at INTEGER NOT NULL,
+        closed_at INTEGER
+      ) STRICT, WITHOUT ROWID`,
+  sql`CREATE INDEX IF NOT EXISTS subject_requests_by_deadline ON subject_requests (status, deadline, id)`,
+  sql`CREATE INDEX IF NOT EXISTS subject_requests_by_subject ON subject_requests (subject_id)`,
+  sql`CREATE TABLE IF NOT EXISTS subject_request_events (
+        seq INTEGER PRIMARY KEY,
+        request_id TEXT NOT NULL REFERENCES subject_requests (id),
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        act TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        audit_seq INTEGER NOT NULL
+      ) STRICT`,
+  sql`CREATE INDEX IF NOT EXISTS subject_request_events_by_request ON subject_request_events (request_id, seq)`,
+  sql`CREATE TRIGGER IF NOT EXISTS subject_request_events_no_update BEFORE UPDATE ON subject_request_events
+      BEGIN SELECT RAISE(ABORT, 'request history is append-only'); END`,
+  sql`CREATE TRIGGER IF NOT EXISTS subject_request_events_no_delete BEFORE DELETE ON subject_request_events
+      BEGIN SELECT RAISE(ABORT, 'request history is append-only'); END`,
 ];
 
 /**

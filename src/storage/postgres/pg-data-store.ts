@@ -48,6 +48,7 @@ import { pgProvisionStore } from "./pg-provision-store.js";
 import { pgIncidentStore } from "./pg-incident-store.js";
 import { pgDetectionStore } from "./pg-detection-store.js";
 import { pgPolicyStore } from "./pg-policy-store.js";
+import { pgRequestStore } from "./pg-request-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
@@ -616,19 +617,17 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
 
   const provisions = pgProvisionStore({ pool, db, outsideTransaction });
   const sealed = pgSealedStore({ pool, outsideTransaction });
-  const incidents = pgIncidentStore({
-    pool,
-    outsideTransaction,
-    withTransaction: (fn) =>
-      withClient(async (client) => {
-        await begin(client);
-        const result = await fn(client);
-        await commit(client);
-        return result;
-      }),
-  });
+  const withTransaction = <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> =>
+    withClient(async (client) => {
+      await begin(client);
+      const result = await fn(client);
+      await commit(client);
+      return result;
+    });
+  const incidents = pgIncidentStore({ pool, outsideTransaction, withTransaction });
   const detection = pgDetectionStore({ pool, outsideTransaction });
   const policies = pgPolicyStore({ pool, outsideTransaction });
+  const requests = pgRequestStore({ pool, outsideTransaction, withTransaction });
 
   return {
     transaction,
@@ -637,6 +636,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     incidents,
     detection,
     policies,
+    requests,
 
     getSubject: (id) =>
       guard(async () => {

@@ -1,9 +1,21 @@
 /**
- * The one pg.Pool the three PostgreSQL stores share, closed when the last of them closes.
+ * The one pg.Pool the three PostgreSQL stores share, closed when the last of them closes, and the
+ * client rules a replicated PostgreSQL needs (issue 7; LAW §11.3):
  *
- * Multi-host URLs (`postgres://u:p@h1:5432,h2:5432/db`) are accepted: node-postgres connects to a
- * single host, so at open the hosts are tried in order and the pool is bound to the first that
- * accepts writes (`transaction_read_only = off`). A later failover needs the stores reopened.
+ * - **Multi-host URLs** (`postgres://u:p@h1:5432,h2:5432/db`): node-postgres connects to a single
+ *   host, so the hosts are tried in order and the pool is bound to the first that accepts writes
+ *   (`transaction_read_only = off`). When a connection to it breaks, or a write meets a read-only
+ *   node (SQLSTATE 25006: the old primary came back as a standby), the hosts are probed again and
+ *   the pool is re-bound; connections made before the switch are refused, never reused.
+ * - **A client-side timeout on every query** (`commitTimeoutMs`): `statement_timeout` does not
+ *   bound a commit waiting for a synchronous standby, so a commit that is not answered in time is
+ *   failed here and its connection dropped.
+ * - **A commit answered with "canceling wait for synchronous replication"** (the server's
+ *   WARNING when the wait is cancelled: committed locally, not replicated) counts as **not
+ *   acknowledged**: the caller gets an error, not success.
+ *
+ * Each of these is a `STORE_UNAVAILABLE` (503) whose message says the outcome is unknown: the
+ * write may or may not be there, and a retry with the same idempotency key is safe.
  */
 import pg from "pg";
 import { storageFailure } from "../storage-errors.js";
@@ -11,6 +23,11 @@ import { storageFailure } from "../storage-errors.js";
 export interface PgPoolOptions {
   url: string;
   poolSize?: number;
+  /**
+   * Client-side bound on every query, commits included (default 30 s). A commit waiting longer
+   * for a synchronous standby fails with an unknown outcome. Long scans page well below this.
+   */
+  commitTimeoutMs?: number;
 }
 
 export interface SharedPool {
@@ -19,7 +36,17 @@ export interface SharedPool {
   retain(): void;
   /** A store is done with the pool; the last release ends it. */
   release(): Promise<void>;
+  /** The single-host URL the pool is bound to now (changes on failover). */
+  currentUrl(): string;
+  /** Probes the hosts now and re-binds the pool to the writable one; resolves to its URL. */
+  rediscover(): Promise<string | null>;
 }
+
+/** Error codes (on the driver error) the storage layer maps to STORE_UNAVAILABLE. */
+export const UNACKNOWLEDGED = "HAECHI_UNACKNOWLEDGED";
+export const NOT_WRITABLE = "HAECHI_NOT_WRITABLE";
+
+const unknownOutcome = (code: string, message: string): Error => Object.assign(new Error(message), { code });
 
 /** Splits `scheme://[auth@]h1[:p1],h2[:p2]/rest` into one single-host URL per host. */
 export const splitHosts = (url: string): string[] => {
@@ -33,8 +60,9 @@ export const splitHosts = (url: string): string[] => {
   return list.map((h) => `${scheme}${auth}${h}${cleaned}`);
 };
 
-const isWritable = async (url: string): Promise<boolean> => {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+const isWritable = async (url: string, timeoutMs: number): Promise<boolean> => {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  client.on("error", () => undefined);
   try {
     await client.connect();
     const res = await client.query<{ transaction_read_only: string }>("SHOW transaction_read_only");
@@ -46,30 +74,142 @@ const isWritable = async (url: string): Promise<boolean> => {
   }
 };
 
+/** SQLSTATE classes and socket errors after which the bound host may no longer be the primary. */
+export const isConnectionLoss = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | null)?.code;
+  const message = e instanceof Error ? e.message : "";
+  if (typeof code === "string") {
+    if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03") return true; // connection exceptions; admin/crash shutdown; cannot connect now
+    if (code === "25006") return true; // read-only transaction: a standby
+    if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE" || code === "ETIMEDOUT" || code === "EHOSTUNREACH") return true;
+    if (code === UNACKNOWLEDGED || code === NOT_WRITABLE) return true;
+  }
+  return /Connection terminated|connection is closed|Client has encountered a connection error|Query read timeout/i.test(message);
+};
+
+interface Control {
+  generation(): number;
+  timeoutMs: number;
+  lost(e: unknown): void;
+}
+
+type Callback = (err: Error | null | undefined, res?: unknown) => void;
+
+/**
+ * A pg.Client that applies the rules above: it remembers the pool's binding generation it was
+ * made under, turns a sync-rep cancellation warning into an error, and drops its connection when
+ * a query times out.
+ */
+class RuledClient extends pg.Client {
+  #control: Control;
+  #generation: number;
+  #syncRepCancelled = false;
+
+  constructor(config: pg.ClientConfig & { haechi: Control }) {
+    super(config);
+    this.#control = config.haechi;
+    this.#generation = config.haechi.generation();
+    this.on("notice", (n: { message?: string }) => {
+      if (/wait for synchronous replication/i.test(n.message ?? "")) this.#syncRepCancelled = true;
+    });
+  }
+
+  #drop(): void {
+    // The server may still be working on it (a commit waiting for a standby): this connection is done.
+    (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  }
+
+  /** Wraps a query's callback with the rules; leaves submittables (cursors) alone. */
+  #ruled(cb: Callback): Callback {
+    return (err, res) => {
+      let e = err ?? null;
+      if (e === null && this.#syncRepCancelled) {
+        this.#syncRepCancelled = false;
+        e = unknownOutcome(UNACKNOWLEDGED, "the commit was not acknowledged by a synchronous standby (its wait was cancelled): the outcome is unknown");
+        this.#drop();
+      } else if (e !== null && /Query read timeout/.test(e.message)) {
+        e = unknownOutcome(UNACKNOWLEDGED, `PostgreSQL did not answer within ${this.#control.timeoutMs} ms: the outcome is unknown`);
+        this.#drop();
+      }
+      if (e !== null && isConnectionLoss(e)) this.#control.lost(e);
+      cb(e, res);
+    };
+  }
+
+  override query(config: any, values?: any, callback?: any): any {
+    if (config !== null && typeof config === "object" && typeof config.submit === "function") return super.query(config, values, callback);
+    if (this.#generation !== this.#control.generation()) {
+      // Made before a failover: it may point at the old primary. Refused; the pool makes a new one.
+      const e = unknownOutcome(NOT_WRITABLE, "the database connection predates a failover");
+      this.#drop();
+      const cb: Callback | undefined = typeof values === "function" ? values : callback;
+      if (cb !== undefined) {
+        process.nextTick(() => cb(e));
+        return undefined;
+      }
+      return Promise.reject(e);
+    }
+    if (typeof values === "function") return super.query(config, this.#ruled(values));
+    if (typeof callback === "function") return super.query(config, values, this.#ruled(callback));
+    return new Promise((resolve, reject) => {
+      super.query(config, values, this.#ruled((err, res) => (err ? reject(err) : resolve(res))));
+    });
+  }
+}
+
 export const openSharedPool = async (opts: PgPoolOptions): Promise<SharedPool> => {
   const candidates = splitHosts(opts.url);
-  let url = candidates[0] ?? opts.url;
-  if (candidates.length > 1) {
-    const writable: string[] = [];
-    for (const candidate of candidates) {
-      if (await isWritable(candidate)) {
-        writable.push(candidate);
-        break;
-      }
-    }
-    if (writable[0] === undefined) throw storageFailure(undefined, "no writable PostgreSQL host");
-    url = writable[0];
-  }
+  const timeoutMs = opts.commitTimeoutMs ?? 30_000;
+  const probeMs = Math.min(5000, timeoutMs);
+  const findWritable = async (): Promise<string | null> => {
+    if (candidates.length === 1) return candidates[0]!;
+    for (const candidate of candidates) if (await isWritable(candidate, probeMs)) return candidate;
+    return null;
+  };
+  const first = await findWritable();
+  if (first === null) throw storageFailure(undefined, "no writable PostgreSQL host");
+
+  let generation = 0;
+  let probing: Promise<string | null> | null = null;
+  let ending = false;
+  const control: Control = {
+    generation: () => generation,
+    timeoutMs,
+    lost: () => {
+      if (candidates.length > 1 && !ending) void rediscover();
+    },
+  };
   const pool = new pg.Pool({
-    connectionString: url,
+    connectionString: first,
     max: opts.poolSize ?? 10,
     // Fail instead of waiting forever when every client is held (e.g. by transaction bodies
     // that themselves wait for a pooled read).
     connectionTimeoutMillis: 15_000,
+    query_timeout: timeoutMs,
     application_name: "haechi",
-  });
+    Client: RuledClient as unknown as typeof pg.Client,
+    haechi: control,
+  } as pg.PoolConfig);
   // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on("error", () => undefined);
+  pool.on("error", (e) => control.lost(e));
+
+  /** One probe at a time; every caller meanwhile waits for the same answer. */
+  const rediscover = (): Promise<string | null> => {
+    probing ??= (async () => {
+      try {
+        const url = await findWritable();
+        if (url !== null && url !== pool.options.connectionString) {
+          pool.options.connectionString = url;
+          generation += 1;
+        }
+        return url;
+      } finally {
+        probing = null;
+      }
+    })();
+    return probing;
+  };
+
   try {
     const client = await pool.connect();
     client.release();
@@ -87,8 +227,14 @@ export const openSharedPool = async (opts: PgPoolOptions): Promise<SharedPool> =
     release: () => {
       users -= 1;
       if (users > 0) return Promise.resolve();
-      ended ??= pool.end();
+      ending = true;
+      ended ??= (async () => {
+        await probing?.catch(() => undefined);
+        await pool.end();
+      })();
       return ended;
     },
+    currentUrl: () => pool.options.connectionString ?? first,
+    rediscover,
   };
 };

@@ -51,6 +51,7 @@ import { sqliteIncidentStore } from "./sqlite-incident-store.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
 import { sqliteDetectionStore } from "./sqlite-detection-store.js";
 import { sqlitePolicyStore } from "./sqlite-policy-store.js";
+import { sqliteRequestStore } from "./sqlite-request-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
@@ -536,6 +537,7 @@ const sqliteDataStore = (
   const incidents = sqliteIncidentStore({ writer, reader, exclusive });
   const detection = sqliteDetectionStore({ writer, reader, exclusive });
   const policies = sqlitePolicyStore({ writer, reader, exclusive });
+  const requests = sqliteRequestStore({ writer, reader, exclusive });
 
   return {
     transaction,
@@ -544,6 +546,7 @@ const sqliteDataStore = (
     incidents,
     detection,
     policies,
+    requests,
 
     getSubject: (id) =>
       read(() => {

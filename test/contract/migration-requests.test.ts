@@ -1,0 +1,129 @@
+/**
+ * Migration 0010_subject_requests on an existing database, on SQLite and PostgreSQL: a store
+ * created and filled before the request ledger existed opens, migrates, keeps its rows and then
+ * records requests. On SQLite the migration runs in a transaction of its own and can run a second
+ * time (a crash after its commit, before Kysely recorded it).
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import { deadlineOf } from "../../src/core/requests/request-fns.js";
+import type { Stores } from "../../src/storage/index.js";
+import { openPostgresStores, openSqliteStores } from "../../src/storage/index.js";
+import { migrate, type MigrationList } from "../../src/storage/migrations/migrate.js";
+import { PG_DATA_SCHEMA, pgDataMigrations } from "../../src/storage/migrations/postgres-migrations.js";
+import { sqliteDataMigrations } from "../../src/storage/migrations/sqlite-migrations.js";
+import { kyselyOn, openSqlite } from "../../src/storage/sqlite/sqlite-connection.js";
+import { freshDatabase, startPostgres, type RunningPostgres } from "../helpers/pg.js";
+import { newId, T0 } from "./store-fixture.js";
+
+const before0010 = (list: MigrationList): MigrationList => Object.fromEntries(Object.entries(list).filter(([name]) => name < "0010"));
+const subject = newId();
+
+const assertMigrated = async (stores: Stores) => {
+  const { data } = stores;
+  assert.equal((await data.getSubject(subject))?.status, "active");
+  await data.requests.insert(
+    {
+      id: "req_1",
+      kind: "deletion",
+      subjectId: subject,
+      subjectExternal: "sub_x",
+      filedBy: "talk-app",
+      channel: "portal",
+      receivedAt: T0,
+      deadline: deadlineOf(T0),
+      status: "received",
+      detail: {},
+      extension: null,
+      outcome: null,
+      updatedAt: T0,
+      closedAt: null,
+    },
+    { at: T0, actor: "talk-app", act: "received", detail: {}, auditSeq: 1 },
+  );
+  assert.deepEqual((await data.requests.list({ subjectId: subject, limit: 5 })).map((r) => r.id), ["req_1"]);
+};
+
+describe("migration 0010_subject_requests on an existing SQLite database", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-migrate-requests-"));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, "data.db");
+
+  it("keeps the rows, adds the tables, and is recorded once", async () => {
+    const conn = openSqlite(file, { synchronous: "FULL", secureDelete: true });
+    const db = kyselyOn<any>(conn);
+    await migrate(db, before0010(sqliteDataMigrations));
+    await sql`INSERT INTO subjects (id, created_at, updated_at, status) VALUES (${subject}, ${T0.getTime()}, ${T0.getTime()}, 'active')`.execute(db);
+    await db.destroy();
+    conn.close();
+
+    const stores = await openSqliteStores({ dir });
+    try {
+      await assertMigrated(stores);
+    } finally {
+      await stores.close();
+    }
+    const check = openSqlite(file, { synchronous: "FULL", secureDelete: true });
+    try {
+      const applied = check.prepare("SELECT name FROM haechi_migration ORDER BY name").all() as { name: string }[];
+      assert.deepEqual(applied.map((a) => a.name), Object.keys(sqliteDataMigrations).sort());
+      assert.equal(check.pragma("integrity_check", { simple: true }), "ok");
+    } finally {
+      check.close();
+    }
+  });
+
+  it("a second run changes nothing and keeps the rows", async () => {
+    const conn = openSqlite(file, { synchronous: "FULL", secureDelete: true });
+    const db = kyselyOn<any>(conn);
+    const snapshot = () => ({
+      requests: conn.prepare("SELECT * FROM subject_requests ORDER BY id").all(),
+      events: conn.prepare("SELECT * FROM subject_request_events ORDER BY seq").all(),
+      schema: conn.prepare("SELECT name, sql FROM sqlite_schema ORDER BY name").all(),
+    });
+    try {
+      const before = snapshot();
+      await sqliteDataMigrations["0010_subject_requests"]!.up(db);
+      assert.deepEqual(snapshot(), before);
+      assert.equal(conn.inTransaction, false);
+    } finally {
+      await db.destroy();
+      conn.close();
+    }
+  });
+});
+
+describe("migration 0010_subject_requests on an existing PostgreSQL database", () => {
+  let server: RunningPostgres | undefined;
+  let database: { url: string; drop(): Promise<void> } | undefined;
+  after(async () => {
+    await database?.drop();
+    await server?.stop();
+  });
+
+  it("keeps the rows, adds the tables, and is recorded once", async () => {
+    server = await startPostgres();
+    database = await freshDatabase(server.url);
+    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      await migrate(db, before0010(pgDataMigrations), { schema: PG_DATA_SCHEMA });
+      await sql`INSERT INTO haechi.subjects (id, created_at, updated_at, status) VALUES (${subject}, ${T0}, ${T0}, 'active')`.execute(db);
+      const stores = await openPostgresStores({ url: database.url, poolSize: 4 });
+      try {
+        await assertMigrated(stores);
+      } finally {
+        await stores.close();
+      }
+      const applied = await sql<{ name: string }>`SELECT name FROM haechi.haechi_migration ORDER BY name`.execute(db);
+      assert.deepEqual(applied.rows.map((a) => a.name), Object.keys(pgDataMigrations).sort());
+    } finally {
+      await db.destroy();
+    }
+  });
+});

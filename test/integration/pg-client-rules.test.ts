@@ -1,0 +1,162 @@
+/**
+ * The client rules of Haechi's PostgreSQL store for a replicated cluster (issue 7 item 2; LAW
+ * §11.3; seed 004), against real PostgreSQL servers of their own:
+ *
+ *  - a commit waiting for a synchronous standby longer than the client-side timeout is an
+ *    unknown outcome (STORE_UNAVAILABLE), never success — `statement_timeout` would not end it;
+ *  - a commit answered with the "canceling wait for synchronous replication" warning is not
+ *    acknowledged, although the server reports success;
+ *  - with a multi-host URL, a write that meets a read-only node (the old primary back as a
+ *    standby) or a lost connection fails once with STORE_UNAVAILABLE, and the pool finds the
+ *    writable host on its own: the retry lands there.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import pg from "pg";
+import { openPostgresStores, type Stores } from "../../src/storage/index.js";
+import { startPostgres, type RunningPostgres } from "../helpers/pg.js";
+
+const sql = async (url: string, text: string, values: unknown[] = []) => {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+};
+const setting = async (url: string, name: string, value: string | null) => {
+  await sql(url, value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = '${value}'`);
+  await sql(url, "SELECT pg_reload_conf()");
+  // Backends read the new value at their next command; give the postmaster a moment to signal them.
+  await new Promise((r) => setTimeout(r, 200));
+};
+const meta = async (url: string, key: string) =>
+  (await sql(url, "SELECT value FROM haechi.meta WHERE key = $1", [key]))[0]?.value as string | undefined;
+
+describe("PostgreSQL client rules: synchronous commit", () => {
+  let server: RunningPostgres;
+  let stores: Stores | undefined;
+  before(async () => {
+    server = await startPostgres({ own: true, settings: { synchronous_commit: "on" } });
+  });
+  after(async () => {
+    await stores?.close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  test("seed 004: a commit waiting for a synchronous standby beyond the client timeout is an unknown outcome (STORE_UNAVAILABLE), not success", async () => {
+    stores = await openPostgresStores({ url: server.url, commitTimeoutMs: 700 });
+    await stores.data.setMeta("before", "acknowledged");
+    // The standby is gone: every commit now waits for it.
+    await setting(server.url, "synchronous_standby_names", "ANY 1 (gone_standby)");
+    const started = Date.now();
+    await assert.rejects(stores.data.setMeta("during", "unknown"), (e: any) => e.code === "STORE_UNAVAILABLE" && /outcome is unknown/.test(e.message));
+    const waited = Date.now() - started;
+    assert.ok(waited >= 600 && waited < 5000, `failed after the client timeout (${waited} ms)`);
+    assert.equal(await meta(server.url, "during"), undefined, "not visible while its commit waits for the standby");
+    await setting(server.url, "synchronous_standby_names", null);
+    // Committed locally, never acknowledged: exactly why the caller must treat it as unknown (and retry idempotently).
+    assert.equal(await meta(server.url, "during"), "unknown");
+    await stores.data.setMeta("after", "acknowledged");
+    assert.equal(await stores.data.getMeta("after"), "acknowledged", "the pool works again once the standby is back");
+  });
+
+  test("seed 004: a commit answered with the 'canceling wait for synchronous replication' warning is not acknowledged", async () => {
+    await stores!.close();
+    stores = await openPostgresStores({ url: server.url, commitTimeoutMs: 20_000 });
+    await setting(server.url, "synchronous_standby_names", "ANY 1 (gone_standby)");
+    const cancelWaits = async () => {
+      for (let i = 0; i < 50; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        const n = (await sql(server.url, "SELECT pg_cancel_backend(pid) AS ok FROM pg_stat_activity WHERE wait_event = 'SyncRep'")).filter((r) => r.ok).length;
+        if (n > 0) return n;
+      }
+      return 0;
+    };
+    // Why the rule exists: a plain client is told success, with only a warning.
+    const raw = new pg.Client({ connectionString: server.url });
+    await raw.connect();
+    const notices: string[] = [];
+    raw.on("notice", (n) => notices.push(n.message ?? ""));
+    const rawWrite = raw.query("INSERT INTO haechi.meta (key, value) VALUES ('raw', 'x')");
+    assert.ok((await cancelWaits()) >= 1);
+    assert.equal((await rawWrite).rowCount, 1, "the server reports the insert as done");
+    assert.match(notices.join("\n"), /canceling wait for synchronous replication/);
+    await raw.end();
+
+    const write = stores.data.setMeta("cancelled", "unknown");
+    const outcome = write.then(
+      () => "acknowledged",
+      (e: any) => e.code,
+    );
+    // Someone (an operator, a failover tool) cancels the wait: the server answers success with a warning.
+    assert.ok((await cancelWaits()) >= 1, "the write was waiting for the standby");
+    assert.equal(await outcome, "STORE_UNAVAILABLE");
+    await setting(server.url, "synchronous_standby_names", null);
+  });
+});
+
+describe("PostgreSQL client rules: a multi-host URL follows the primary", () => {
+  const password = randomBytes(12).toString("hex");
+  let a: RunningPostgres;
+  let b: RunningPostgres;
+  let stores: Stores | undefined;
+  const hostOf = (url: string) => new URL(url).host;
+  before(async () => {
+    [a, b] = await Promise.all([startPostgres({ own: true, password }), startPostgres({ own: true, password })]);
+    // Both hold the schema (as replicas would); b starts as the standby.
+    for (const s of [a, b]) await (await openPostgresStores({ url: s.url })).close();
+    await setting(b.url, "default_transaction_read_only", "on");
+  });
+  after(async () => {
+    await stores?.close().catch(() => undefined);
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  test("issue 7: a write meeting the old primary as a standby, or a lost primary, fails once as STORE_UNAVAILABLE; the retry lands on the new primary", async () => {
+    const u = new URL(a.url);
+    const url = `postgres://${u.username}:${password}@${hostOf(a.url)},${hostOf(b.url)}${u.pathname}`;
+    stores = await openPostgresStores({ url, commitTimeoutMs: 5000 });
+    assert.equal(hostOf(stores.location.kind === "postgres" ? stores.location.url : ""), hostOf(a.url), "bound to the writable host");
+    await stores.data.setMeta("k1", "on a");
+    assert.equal(await meta(a.url, "k1"), "on a");
+
+    // Switch-over: a becomes a standby, b the primary.
+    await setting(a.url, "default_transaction_read_only", "on");
+    await setting(b.url, "default_transaction_read_only", "off");
+    await assert.rejects(stores.data.setMeta("k2", "on b"), (e: any) => e.code === "STORE_UNAVAILABLE");
+    let tries = 1;
+    for (;;) {
+      try {
+        await stores.data.setMeta("k2", "on b");
+        break;
+      } catch (e: any) {
+        assert.equal(e.code, "STORE_UNAVAILABLE");
+        assert.ok(++tries < 20, "the pool found the new primary");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    assert.equal(await meta(b.url, "k2"), "on b");
+    assert.equal(await meta(a.url, "k2"), undefined, "nothing went to the standby");
+    assert.equal(stores.location.kind === "postgres" && hostOf(stores.location.url), hostOf(b.url), "backups follow the primary");
+
+    // The primary's site is lost: a is writable again (the survivor), b is gone.
+    await setting(a.url, "default_transaction_read_only", "off");
+    await b.stop();
+    tries = 0;
+    for (;;) {
+      try {
+        await stores.data.setMeta("k3", "on a again");
+        break;
+      } catch (e: any) {
+        assert.equal(e.code, "STORE_UNAVAILABLE", `a lost connection is an unknown outcome (${e.message})`);
+        assert.ok(++tries < 50, "the pool found the surviving primary");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    assert.ok(tries >= 1, "the first attempt met the lost primary");
+    assert.equal(await meta(a.url, "k3"), "on a again");
+  });
+});
