@@ -30,6 +30,7 @@ import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
 import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
+import { policyService } from "./services/policy-service.js";
 import { provisionService } from "./services/provision-service.js";
 import { requestService } from "./services/request-service.js";
 import { reviewService } from "./services/review-service.js";
@@ -205,6 +206,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       keys: stores.keys,
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
     }),
+    policy: policyService({ ...base, store: stores.data.policies }),
     requests: requestService({
       ...base,
       requests: stores.data.requests,

@@ -17,10 +17,15 @@ import type { IncidentView, SourceInput } from "../services/incident-service.js"
 import { ALL_REFUSAL_GROUNDS, NOTICE_CHANNELS, REQUEST_KINDS, REQUEST_STATUSES } from "../core/requests/request-fns.js";
 import type { RequestView } from "../services/request-service.js";
 import { buildServer } from "../http/server.js";
+import { changeText, policyTitle } from "../core/policy-doc/policy-doc-fns.js";
+import type { PolicyLang } from "../core/policy-doc/policy-doc-types.js";
+import { policyPageHtml } from "../core/policy-doc/policy-render-fns.js";
+import { kstDay } from "../services/policy-service.js";
 import { ensureDemoKeys } from "./demo.js";
 import { progressBar } from "./progress.js";
 
 type Env = Record<string, string | undefined>;
+
 
 const withContainer = async <T>(cfg: Readonly<Config>, fn: (c: Container) => Promise<T>, create = false): Promise<T> => {
   const c = await buildContainer(cfg, { createKeyring: create });
@@ -28,6 +33,29 @@ const withContainer = async <T>(cfg: Readonly<Config>, fn: (c: Container) => Pro
     return await fn(c);
   } finally {
     await c.close();
+  }
+};
+
+/**
+ * What `serve` says about the privacy policy: published or not, and whether the catalog has moved
+ * on from the version published (the policy must not drift from what is enforced). The demo
+ * publishes its first version itself so /policy shows a published policy.
+ */
+const policyAtStart = async (c: Container, demo: boolean): Promise<string> => {
+  try {
+    const d = await c.services.policy.draft();
+    if (d.latest === undefined) {
+      if (demo) {
+        const row = await c.services.policy.publish({ by: "haechi-demo" });
+        return `privacy policy: published version ${row.version} of the demo catalog's policy, effective ${row.effective}\n`;
+      }
+      return "privacy policy: no version published yet; /policy shows the catalog's draft (publish: haechi policy render --publish)\n";
+    }
+    if (!d.identicalToLatest)
+      return `privacy policy: the catalog differs from published version ${d.latest.version} in ${d.changes.length} change(s); publish it: haechi policy render --publish\n`;
+    return "";
+  } catch (e) {
+    return `privacy policy: cannot be rendered from the catalog: ${isHaechiError(e) ? e.message : "unexpected error"}\n`;
   }
 };
 
@@ -74,7 +102,8 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       out(`Haechi is serving on ${address} (store: ${c.stores.kind}, catalog: ${path.relative(process.cwd(), cfg.catalogFile) || cfg.catalogFile})\n`);
       const checked = loadCatalogFile(cfg.catalogFile);
       if (checked.ok && checked.warnings.length > 0) out(`catalog warnings:\n${formatIssues(checked.warnings)}\n`);
-      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n`);
+      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n  privacy      ${address}/policy\n`);
+      out(await policyAtStart(c, Boolean(o.demo)));
       if (o.demo) {
         const keys = await ensureDemoKeys(c);
         out(`\nDemo API keys (also in ${path.join(cfg.home, "demo-keys.json")}):\n`);
@@ -509,6 +538,78 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
         if (!p.verified) process.exitCode = 2;
       });
     });
+
+  // ── privacy policy (PIPA Art. 30; Decree 31) ────────────────────────────
+  const policy = program.command("policy").description("the privacy policy generated from the catalog (PIPA Art. 30; Decree Art. 31), ko/en, in published versions");
+  common(policy.command("render").description("render the catalog's privacy policy (Markdown to stdout, or Markdown and HTML files with --out); --publish records it as the next version with a change log"))
+    .addOption(new Option("--lang <lang>", "only this language (default: ko on stdout, both with --out)").choices(["ko", "en"]))
+    .option("--out <dir>", "write privacy-policy[-vN].<lang>.md and .html here")
+    .option("--publish", "publish as the next version (audited); refused when identical to the latest")
+    .option("--effective <YYYY-MM-DD>", "with --publish: the day it takes effect (KST; default today)")
+    .option("--by <staff-id>", "with --publish: who publishes it", "haechi-policy")
+    .action(async (o) => {
+      if (o.effective !== undefined && !o.publish) throw new HaechiError("VALIDATION_FAILED", "--effective is for --publish");
+      await withContainer(config(o), async (c) => {
+        const langs: PolicyLang[] = o.lang ? [o.lang as PolicyLang] : o.out ? ["ko", "en"] : ["ko"];
+        let texts: Record<string, string>;
+        let titles: Record<PolicyLang, string>;
+        let shown: number | null;
+        let status: string;
+        if (o.publish) {
+          const row = await c.services.policy.publish({ by: officer(o.by), ...(o.effective ? { effective: String(o.effective) } : {}) });
+          texts = row.texts;
+          shown = row.version;
+          titles = policyTitle(row.content);
+          status =
+            `published privacy policy version ${row.version}, effective ${row.effective} (content SHA-256 ${row.contentSha256}, audit seq ${row.auditSeq})\n` +
+            (row.changes.length === 0 ? "  first publication\n" : row.changes.map((ch) => `  ${changeText(ch).en}\n`).join(""));
+        } else {
+          const d = await c.services.policy.draft();
+          texts = d.texts;
+          shown = null;
+          titles = { ko: d.document.title.ko, en: d.document.title.en };
+          status =
+            d.latest === undefined
+              ? "no version published yet: publish with haechi policy render --publish\n"
+              : d.identicalToLatest
+                ? `identical to published version ${d.latest.version} (effective ${d.latest.effective})\n`
+                : `differs from published version ${d.latest.version} (effective ${d.latest.effective}) in ${d.changes.length} change(s); publish with --publish:\n${d.changes.map((ch) => `  ${changeText(ch).en}\n`).join("")}`;
+          // With --out the status is printed: a drift from the published version exits 2 (a CI check).
+          if (o.out && !d.identicalToLatest && d.latest !== undefined) process.exitCode = 2;
+        }
+        if (!o.out) {
+          // Publishing says what it did; rendering prints the Markdown (write files with --out).
+          out(o.publish ? status : (texts[`${langs[0]}.md`] ?? ""));
+          return;
+        }
+        const dir = path.resolve(String(o.out));
+        fs.mkdirSync(dir, { recursive: true });
+        const history = (await c.services.policy.history()).map((h) => ({ version: h.version, effective: h.effective, publishedAt: h.publishedAt.toISOString(), changes: h.changes }));
+        const inForce = history.find((h) => h.effective <= kstDay(c.clock.now()))?.version ?? null;
+        const written: string[] = [];
+        for (const lang of langs) {
+          const base = path.join(dir, `privacy-policy${shown === null ? "" : `-v${shown}`}.${lang}`);
+          fs.writeFileSync(`${base}.md`, texts[`${lang}.md`] ?? "");
+          fs.writeFileSync(
+            `${base}.html`,
+            policyPageHtml({ lang, article: texts[`${lang}.html`] ?? "", title: titles[lang], history, shown, inForce, path: "/policy" }),
+          );
+          written.push(`${base}.md`, `${base}.html`);
+        }
+        out(status);
+        for (const f of written) out(`written: ${f}\n`);
+      });
+    });
+  common(policy.command("list").description("published versions, newest first, with their change logs")).action(async (o) => {
+    await withContainer(config(o), async (c) => {
+      const history = await c.services.policy.history();
+      if (history.length === 0) out("no privacy-policy version published yet\n");
+      for (const h of history) {
+        out(`v${h.version}  effective ${h.effective}  published ${h.publishedAt.toISOString()} by ${h.publishedBy}  content ${h.contentSha256.slice(0, 16)}…\n`);
+        for (const ch of h.changes.length === 0 ? ["first publication"] : h.changes.map((x) => changeText(x).en)) out(`    ${ch}\n`);
+      }
+    });
+  });
 
   // ── detection (ADR 0009) ────────────────────────────────────────────────
   const alerts = program.command("alerts").description("what detection flagged (volume, enumeration, canaries, off-hours, deny storms, exports, new networks)");

@@ -10,6 +10,7 @@
  *  - AuditStore: the hash-chained audit log and its signed checkpoints (SQLite `audit.db`;
  *    PostgreSQL schema `haechi_audit`).
  */
+import type { PolicyChange, PolicyContent } from "./policy-doc/policy-doc-types.js";
 import type { NoticeChannel, RequestAct, RequestChannel, RequestKind, RequestStatus } from "./requests/request-fns.js";
 import type { ConsentCategory, ConsentChannel } from "./catalog/catalog-schema.js";
 import type { AuditRef, SubjectId } from "./ids.js";
@@ -230,6 +231,8 @@ export interface DataStore {
   readonly detection: DetectionStore;
   /** The general outbox and people's notice preferences (same database and writer; ADR 0011). */
   readonly outbox: OutboxStore;
+  /** Published versions of the privacy policy (same database and writer). */
+  readonly policies: PolicyStore;
   /** Data-subject requests and their history (same database and writer). */
   readonly requests: SubjectRequestStore;
 
@@ -722,6 +725,50 @@ export interface DetectionStore {
   /** Insert; a reference already known is left as it is. */
   putCanaries(rows: readonly CanaryRow[]): Promise<void>;
   canaries(): Promise<CanaryRow[]>;
+}
+
+// ---------------------------------------------------------------- privacy policy versions
+
+/**
+ * One published version of the privacy policy (PIPA Art. 30; migration 0008_policy_versions):
+ * the document and its rendered texts exactly as published, their digests, the catalog's digest,
+ * the machine-made change log against the previous version, and the audit entry of the act.
+ * Append-only: a published version is evidence of what was public when.
+ */
+export interface PolicyVersionRow {
+  version: number;
+  /** YYYY-MM-DD: the day it takes effect. */
+  effective: string;
+  publishedAt: Date;
+  /** The operator (staff id) who published it. */
+  publishedBy: string;
+  catalogSha256: string;
+  /** Digest of the policy's content (without version and history): equal means identical. */
+  contentSha256: string;
+  /** The content (facts and sections) as published, for the next version's change log. */
+  content: PolicyContent;
+  /** Rendered texts by name: `ko.md`, `ko.html`, `en.md`, `en.html` (the HTML is the article fragment). */
+  texts: Record<string, string>;
+  /** SHA-256 (hex) of each text, by the same names. */
+  textSha256: Record<string, string>;
+  changes: PolicyChange[];
+  /** Seq of the `policy.publish` audit entry written before the row. */
+  auditSeq: number;
+}
+
+/** A version without its content and texts (the history list). */
+export type PolicyVersionSummary = Omit<PolicyVersionRow, "content" | "texts">;
+
+export interface PolicyStore {
+  /**
+   * Appends the next version. CONFLICT if `version` is not exactly one more than the latest (a
+   * concurrent publication got there first), so two publications never share a number.
+   */
+  publish(row: PolicyVersionRow): Promise<void>;
+  latest(): Promise<PolicyVersionRow | undefined>;
+  get(version: number): Promise<PolicyVersionRow | undefined>;
+  /** Every version, newest first, without content and texts. */
+  history(): Promise<PolicyVersionSummary[]>;
 }
 
 // ---------------------------------------------------------------- shred journal

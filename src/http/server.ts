@@ -21,6 +21,7 @@ import { metricsRegistry } from "./metrics.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerIncidentRoutes } from "./routes/incident-routes.js";
 import { registerDetectionRoutes } from "./routes/detection-routes.js";
+import { registerPolicyRoutes } from "./routes/policy-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
 import { registerRequestRoutes } from "./routes/request-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
@@ -249,6 +250,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   registerDetectionRoutes(app, c);
   registerProvisionRoutes(app, c);
   registerIncidentRoutes(app, c);
+  registerPolicyRoutes(app, c);
   registerRequestRoutes(app, c);
   return app;
 };

@@ -124,7 +124,12 @@ describe("npm start (the README's first command)", () => {
       assert.match(keys[p]!, /^hk_[A-Za-z0-9_-]{12}_[A-Za-z0-9_-]{43}$/, p);
       assert.match(r.output(), new RegExp(`${p}\\s+${keys[p]}`), `the key of ${p} is printed`);
     }
-    for (const u of ["/docs", "/openapi.json", "/healthz", "/metrics"]) assert.ok(r.output().includes(`${r.url}${u}`), `prints ${u}`);
+    for (const u of ["/docs", "/openapi.json", "/healthz", "/metrics", "/policy"]) assert.ok(r.output().includes(`${r.url}${u}`), `prints ${u}`);
+    // The demo publishes the catalog's privacy policy as version 1; the page is public (PIPA Art. 30(2)).
+    assert.match(r.output(), /privacy policy: published version 1 of the demo catalog's policy/);
+    const policy = await fetch(`${r.url}/policy`);
+    assert.equal(policy.status, 200);
+    assert.match(await policy.text(), /^<!doctype html>\n<html lang="ko">[\s\S]*<p class="meta">버전 1 · 시행일/);
     if (process.platform !== "win32") assert.equal(fs.statSync(file).mode & 0o077, 0, "demo-keys.json is private to its owner");
 
     const created = await json(`${r.url}/v1/subjects`, {
@@ -180,6 +185,7 @@ describe("npm start (the README's first command)", () => {
     const verify = await json(`${r.url}/v1/audit/verify`, { headers: auth(keys["privacy-office"]!) });
     assert.equal(verify.status, 200, JSON.stringify(verify.body));
     assert.equal(verify.body.ok, true, "the audit chain survived the restart");
+    assert.doesNotMatch(r.output(), /privacy policy: published/, "the policy is published once, not on every start");
 
     await r.stop();
     assertNoPersonalData(r.output());

@@ -113,7 +113,7 @@ describe("a full breach notice, item by item, in Korean and English (PIPA Art. 3
   test("PIPA Art. 34(1)5: without incident_response, the privacy officer is the contact", () => {
     const { incident_response: _, ...rest } = demo;
     const i = itemOf(full({ catalog: rest as Catalog }), "CONTACT");
-    assert.match(i.en.text, /Privacy officer 김보호 .*cpo@haechitalk\.example/);
+    assert.match(i.en.text, /Privacy officer 김보호.*cpo@haechitalk\.example/);
   });
 
   test("PIPA Art. 34(1)6–7 (from 2026-09-11): damages (Arts. 39, 39-2) and dispute mediation (Art. 43); not before", () => {

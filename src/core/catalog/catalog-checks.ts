@@ -133,6 +133,9 @@ export const CATALOG_ISSUE_CODES = [
   "DETECTION_BAD_NETWORK",
   "DETECTION_EMPTY_HOURS",
   "DETECTION_NOTHING_WATCHED",
+  // privacy policy (PIPA Art. 30; Decree 31)
+  "POLICY_COOKIES_INCOMPLETE",
+  "POLICY_AUTOMATED_DECISIONS_INCOMPLETE",
 ] as const;
 export type CatalogIssueCode = (typeof CATALOG_ISSUE_CODES)[number];
 
@@ -149,6 +152,7 @@ export type CatalogSections = Pick<
   detection?: Catalog["detection"];
   incident_response?: Catalog["incident_response"];
   notifications?: Catalog["notifications"];
+  privacy_policy?: Catalog["privacy_policy"];
 };
 
 /**
@@ -964,6 +968,27 @@ export const checkCatalog = (catalog: CatalogSections, declared?: DeclaredNames)
 
   // ── detection (issue 5; Safety Standard Art. 6(1), 8) ─────────────────────
   if (catalog.detection !== undefined) checkDetection(ctx, new Set(Object.keys(catalog.principals)), catalog.detection);
+
+  // ── privacy policy (PIPA Art. 30(1)7) ───────────────────────────────────
+  const cookies = catalog.privacy_policy?.cookies;
+  if (cookies?.used === true) {
+    for (const key of ["purpose", "refuse"] as const) {
+      if (cookies[key] === undefined)
+        add(
+          ["privacy_policy", "cookies", key],
+          "POLICY_COOKIES_INCOMPLETE",
+          `cookies are used, so the privacy policy must say ${key === "purpose" ? "what they are used for" : "how to refuse them"} (PIPA Art. 30(1)7)`,
+        );
+    }
+  }
+
+  const automated = catalog.privacy_policy?.automated_decisions;
+  if (automated?.used === true && automated.description === undefined)
+    add(
+      ["privacy_policy", "automated_decisions", "description"],
+      "POLICY_AUTOMATED_DECISIONS_INCOMPLETE",
+      "automated decisions are made, so the privacy policy must describe them in advance: purpose and who is affected, main data types, criteria and procedure, how to refuse or ask for an explanation (PIPA Art. 37-2; Decree Art. 44-4)",
+    );
 
   // ── equivalence decisions (PIPA Art. 28-8(1)5) ──────────────────────────
   for (const [name, d] of Object.entries(catalog.equivalence_decisions)) {

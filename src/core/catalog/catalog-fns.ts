@@ -36,6 +36,7 @@ import {
   ISO_PERIOD_RE,
   noticeSchema,
   principalSchema,
+  privacyPolicySchema,
   purposeSchema,
   recipientSchema,
   retentionRuleSchema,
@@ -299,6 +300,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
   const incidentResponse = root.incident_response === undefined ? undefined : incidentResponseSchema.safeParse(root.incident_response);
   const detection = root.detection === undefined ? undefined : detectionSchema.safeParse(root.detection);
   const notifications = root.notifications === undefined ? undefined : notificationsSchema.safeParse(root.notifications);
+  const privacyPolicy = root.privacy_policy === undefined ? undefined : privacyPolicySchema.safeParse(root.privacy_policy);
   return {
     sections: {
       fields: fields.parsed,
@@ -313,6 +315,7 @@ const partialSections = (raw: unknown): { sections: CatalogSections; declared: D
       ...(incidentResponse?.success === true ? { incident_response: incidentResponse.data } : {}),
       ...(detection?.success === true ? { detection: detection.data } : {}),
       ...(notifications?.success === true ? { notifications: notifications.data } : {}),
+      ...(privacyPolicy?.success === true ? { privacy_policy: privacyPolicy.data } : {}),
     },
     declared: {
       fields: fields.names,

@@ -21,6 +21,10 @@ const text = z.union([prose, z.object({ ko: prose, en: prose }).strict()], {
   error: "must be a non-blank string or an object { ko, en } with both languages",
 });
 
+/** A telephone number as people dial it: digits, spaces, +, -, parentheses. */
+const PHONE_RE = /^\+?[0-9][0-9 ()-]{2,24}$/;
+const PHONE_MESSAGE = "must be a telephone number (digits, spaces, +, -, parentheses), e.g. 02-1234-5678";
+
 /** Field class (PIPA Art. 16; seed 002): required, optional, or generated automatically. */
 export const FIELD_CLASSES = ["required", "optional", "auto"] as const;
 /** Sensitivity vocabulary (LAW §15 A1). */
@@ -336,6 +340,19 @@ export const transferSchema = z
       .object({ safety: z.boolean(), grievance: z.boolean() })
       .strict()
       .describe("PIPA Art. 28-8(4); Decree 29-10: safety measures and grievance handling agreed in the contract"),
+    /**
+     * PIPA Art. 28-8(2)5 (Decree 31(1)2 in the privacy policy): how a person refuses the transfer,
+     * the procedure and the effect of refusing. Under basis consent the notice's refusal texts
+     * say it; under the other bases the privacy policy needs it from here.
+     */
+    refusal: z
+      .object({
+        how: text.describe("how to refuse the transfer and the procedure (e.g. where to ask, what happens to data already sent)"),
+        effect: text.describe("the effect of refusing (e.g. which feature stops working)"),
+      })
+      .strict()
+      .optional()
+      .describe("PIPA Art. 28-8(2)5: how to refuse the transfer, the procedure and the effect; required in the privacy policy unless basis consent's notice says it"),
   })
   .strict()
   .describe("The legal basis of an overseas transfer (PIPA Art. 28-8)");
@@ -364,7 +381,9 @@ export const recipientSchema = z
       .default({ purposes: [] })
       .describe("who may be included"),
     recipient_purpose: text.optional().describe("third_party: the recipient's own purpose (PIPA Art. 17(2)2)"),
-    retention: text.optional().describe("third_party: the recipient's retention and use period (PIPA Art. 17(2)4)"),
+    retention: text
+      .optional()
+      .describe("the recipient's retention and use period: required for a third_party (PIPA Art. 17(2)4) and, in the privacy policy, for any recipient abroad (Art. 28-8(2)4)"),
     provision_basis: z
       .enum(PROVISION_BASES)
       .optional()
@@ -671,6 +690,60 @@ export const detectionSchema = z
   })
   .strict();
 
+/**
+ * What the privacy policy needs that the rest of the catalog does not say (PIPA Art. 30(1);
+ * Decree Art. 31(1)). Everything else in the policy (purposes, items, retention and its bases,
+ * third parties, trustees, overseas transfers, items processed without consent, destruction,
+ * Haechi's own safety measures) is generated from the catalog. `haechi policy render` refuses to
+ * render, naming each missing item, rather than print a placeholder.
+ */
+export const privacyPolicySchema = z
+  .object({
+    website: z
+      .string()
+      .regex(/^https?:\/\/\S+$/, "must be an http(s) URL")
+      .optional()
+      .describe("where the policy is posted continuously (Decree Art. 31(2)); shown in the policy"),
+    rights: z
+      .object({
+        how: text.describe("PIPA Art. 30(1)5, 38(4): where and how people exercise their rights (at least the channel they signed up through)"),
+      })
+      .strict()
+      .optional()
+      .describe("PIPA Art. 30(1)5: how people exercise access, correction, deletion, suspension and withdrawal"),
+    cookies: z
+      .object({
+        used: z.boolean().describe("whether cookies or similar automatic collection devices are installed and run"),
+        purpose: text.optional().describe("what they are used for (required when used)"),
+        refuse: text.optional().describe("how to refuse them, e.g. browser or app settings (required when used)"),
+      })
+      .strict()
+      .optional()
+      .describe("PIPA Art. 30(1)7: automatic collection devices (cookies etc.) and how to refuse them; say used: false if there are none"),
+    measures: z
+      .array(text)
+      .default([])
+      .describe("the controller's own managerial and physical safety measures (Decree Art. 30), listed after Haechi's technical ones"),
+    sensitive_public: text
+      .optional()
+      .describe("PIPA Art. 30(1)3-3: whether sensitive information may become public through the service, and how to choose non-disclosure"),
+    pseudonymised: text
+      .optional()
+      .describe("PIPA Art. 30(1)4-2: how pseudonymised information is processed (purposes, items, retention, recipients), if it is"),
+    automated_decisions: z
+      .object({
+        used: z.boolean().describe("whether fully automated decisions that significantly affect people's rights or duties are made (PIPA Art. 37-2)"),
+        description: text
+          .optional()
+          .describe("required when used: the Decree Art. 44-4 items (that such decisions are made, purpose and who is affected, main data types, criteria and procedure, how to refuse or ask for an explanation)"),
+      })
+      .strict()
+      .optional()
+      .describe("PIPA Art. 37-2; Decree Art. 44-4: fully automated decisions, published in advance"),
+  })
+  .strict()
+  .describe("Privacy-policy items the rest of the catalog does not hold (PIPA Art. 30(1); Decree Art. 31(1))");
+
 export const catalogSchema = z
   .object({
     version: z.literal(1).describe("catalog format version; always 1"),
@@ -679,7 +752,24 @@ export const catalogSchema = z
         name: text,
         contact: z.string().min(3),
         country: z.string().regex(/^[A-Z]{2}$/, "must be an ISO-3166 alpha-2 country code"),
-        privacy_officer: z.object({ name: z.string().min(1), contact: z.string().min(3) }).strict(),
+        privacy_officer: z
+          .object({
+            name: z.string().min(1),
+            contact: z.string().min(3).describe("e-mail or postal address"),
+            title: text.optional().describe("the officer's position (shown in the privacy policy)"),
+            phone: z.string().regex(PHONE_RE, PHONE_MESSAGE).optional().describe("PIPA Art. 30(1)6: the officer's telephone number"),
+            department: z
+              .object({
+                name: text.describe("the department handling privacy work and complaints"),
+                phone: z.string().regex(PHONE_RE, PHONE_MESSAGE).describe("its telephone number (PIPA Art. 30(1)6)"),
+                email: z.string().min(3).optional(),
+              })
+              .strict()
+              .optional()
+              .describe("PIPA Art. 30(1)6: the department handling privacy work and complaints, with its telephone number"),
+          })
+          .strict()
+          .describe("the privacy officer (CPO, PIPA Art. 31); the privacy policy needs a telephone number here or in department (Art. 30(1)6)"),
       })
       .strict(),
     fields: nullProtoRecord(name, fieldSchema).describe("every personal-data field Haechi may hold, by name (lower snake_case)"),
@@ -703,6 +793,9 @@ export const catalogSchema = z
     detection: detectionSchema
       .optional()
       .describe("detection over the live access stream: volume, enumeration, canaries, off-hours, deny storms, exports, new networks; reactions alert, throttle, suspend"),
+    privacy_policy: privacyPolicySchema
+      .optional()
+      .describe("privacy-policy items the rest of the catalog does not hold: rights channel, cookies, the controller's own measures (PIPA Art. 30)"),
     security: z.object({ lockout: lockoutSchema.default({ max_failures: 5, window: "PT15M", lock_for: "PT30M" }) }).strict().default({
       lockout: { max_failures: 5, window: "PT15M", lock_for: "PT30M" },
     }),
@@ -744,3 +837,4 @@ export type Masking = (typeof MASKINGS)[number];
 export type Minimiser = (typeof MINIMISERS)[number];
 export type FieldClass = (typeof FIELD_CLASSES)[number];
 export type Text = z.output<typeof text>;
+export type PrivacyPolicyDef = z.output<typeof privacyPolicySchema>;

@@ -390,10 +390,32 @@ export const pgDataMigrations: MigrationList = {
             )`,
       ]),
   },
+  // The privacy policy's published versions (PIPA Art. 30; LAW §15 J1): append-only evidence of
+  // what was public when, with the texts as published and the change log.
+  "0008_policy_versions": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.policy_versions (
+              version integer PRIMARY KEY CHECK (version > 0),
+              effective text NOT NULL,
+              published_at timestamptz NOT NULL,
+              published_by text NOT NULL,
+              catalog_sha256 text NOT NULL,
+              content_sha256 text NOT NULL,
+              content jsonb NOT NULL,
+              texts jsonb NOT NULL,
+              text_sha256 jsonb NOT NULL,
+              changes jsonb NOT NULL,
+              audit_seq bigint NOT NULL
+            )`,
+        sql`CREATE TRIGGER policy_versions_append_only BEFORE UPDATE OR DELETE ON haechi.policy_versions
+            FOR EACH ROW EXECUTE FUNCTION haechi.forbid_change()`,
+      ]),
+  },
   // Data-subject requests (PIPA Arts. 35–37; Decree Arts. 41–44): the request with its 10-day
   // deadline, and its append-only history. No foreign key to subjects: the record of a deletion
   // request outlives the subject's row. detail, extension, outcome and the event detail are JSON
-  // text, as on SQLite. (0008 and 0009 are reserved for other work.)
+  // text, as on SQLite.
   "0010_subject_requests": {
     up: (db) =>
       run(db, [

@@ -213,8 +213,11 @@ export const sqliteDataMigrations: MigrationList = {
   // The general outbox (ADR 0011): messages to people with attempts, leases and delivery proof,
   // and people's notice preferences (the annual notice opt-out, PIPA Art. 20-2).
   "0009_outbox": { up: (db) => inOneTransaction(db, OUTBOX_TABLES) },
+  // The privacy policy's published versions (PIPA Art. 30; LAW §15 J1): append-only evidence of
+  // what was public when, with the texts as published and the change log.
+  "0008_policy_versions": { up: (db) => inOneTransaction(db, POLICY_TABLES) },
   // Data-subject requests (PIPA Arts. 35–37; Decree Arts. 41–44): the request with its 10-day
-  // deadline, and its append-only history. (0008 and 0009 are reserved for other work.)
+  // deadline, and its append-only history.
   "0010_subject_requests": { up: (db) => inOneTransaction(db, SUBJECT_REQUEST_TABLES) },
   // A scope's people stored cheaply (ADR 0015): each incident's distinct field and channel sets
   // once in `incident_scope_sets`, a person's row naming theirs by number, and no index by
@@ -303,6 +306,27 @@ const OUTBOX_TABLES = [
         request_id TEXT NOT NULL,
         PRIMARY KEY (subject_id, kind)
       ) STRICT, WITHOUT ROWID`,
+];
+
+/** The tables of `0008_policy_versions`; `IF NOT EXISTS` throughout, as for 0006. content, texts, text_sha256 and changes are JSON text. */
+const POLICY_TABLES = [
+  sql`CREATE TABLE IF NOT EXISTS policy_versions (
+        version INTEGER PRIMARY KEY CHECK (version > 0),
+        effective TEXT NOT NULL,
+        published_at INTEGER NOT NULL,
+        published_by TEXT NOT NULL,
+        catalog_sha256 TEXT NOT NULL,
+        content_sha256 TEXT NOT NULL,
+        content TEXT NOT NULL,
+        texts TEXT NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        changes TEXT NOT NULL,
+        audit_seq INTEGER NOT NULL
+      ) STRICT`,
+  sql`CREATE TRIGGER IF NOT EXISTS policy_versions_no_update BEFORE UPDATE ON policy_versions
+      BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END`,
+  sql`CREATE TRIGGER IF NOT EXISTS policy_versions_no_delete BEFORE DELETE ON policy_versions
+      BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END`,
 ];
 
 /**

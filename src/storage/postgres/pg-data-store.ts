@@ -48,6 +48,7 @@ import { pgProvisionStore } from "./pg-provision-store.js";
 import { pgIncidentStore } from "./pg-incident-store.js";
 import { pgDetectionStore } from "./pg-detection-store.js";
 import { pgOutboxStore } from "./pg-outbox-store.js";
+import { pgPolicyStore } from "./pg-policy-store.js";
 import { pgRequestStore } from "./pg-request-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
@@ -627,6 +628,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
   const incidents = pgIncidentStore({ pool, outsideTransaction, withTransaction });
   const detection = pgDetectionStore({ pool, outsideTransaction });
   const outbox = pgOutboxStore({ pool, outsideTransaction });
+  const policies = pgPolicyStore({ pool, outsideTransaction });
   const requests = pgRequestStore({ pool, outsideTransaction, withTransaction });
 
   return {
@@ -636,6 +638,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     incidents,
     detection,
     outbox,
+    policies,
     requests,
 
     getSubject: (id) =>

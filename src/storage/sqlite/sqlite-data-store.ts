@@ -51,6 +51,7 @@ import { sqliteIncidentStore } from "./sqlite-incident-store.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
 import { sqliteDetectionStore } from "./sqlite-detection-store.js";
 import { sqliteOutboxStore } from "./sqlite-outbox-store.js";
+import { sqlitePolicyStore } from "./sqlite-policy-store.js";
 import { sqliteRequestStore } from "./sqlite-request-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
@@ -537,6 +538,7 @@ const sqliteDataStore = (
   const incidents = sqliteIncidentStore({ writer, reader, exclusive });
   const detection = sqliteDetectionStore({ writer, reader, exclusive });
   const outbox = sqliteOutboxStore({ writer, reader, exclusive });
+  const policies = sqlitePolicyStore({ writer, reader, exclusive });
   const requests = sqliteRequestStore({ writer, reader, exclusive });
 
   return {
@@ -546,6 +548,7 @@ const sqliteDataStore = (
     incidents,
     detection,
     outbox,
+    policies,
     requests,
 
     getSubject: (id) =>
