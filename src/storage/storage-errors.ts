@@ -69,3 +69,4 @@ export const NOTICE_EXISTS = "notice or outbox message already recorded";
 export const PURGE_BLOCKED = "key store purge incomplete: a reader holds the write-ahead log; destroyed keys may remain there until the next purge";
 /** A PostgreSQL VACUUM of the key tables that skipped one (e.g. the role does not own it). */
 export const PURGE_SKIPPED = "key store purge incomplete: VACUUM skipped a key table";
+export const OPERATOR_EXISTS = "a staff account with this id already exists (ids are never reused)";

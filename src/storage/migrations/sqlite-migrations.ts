@@ -210,7 +210,31 @@ export const sqliteDataMigrations: MigrationList = {
   // proof), the people of its latest scope (findable per person), the rendered notices and
   // reports, and the outbox of messages with their delivery proof.
   "0007_incidents": { up: (db) => inOneTransaction(db, INCIDENT_TABLES) },
+  // The console's staff accounts (issue 6; ADR 0013; Safety Standard Arts. 5–7). 0008–0011 are
+  // other branches' (the request ledger, the outbox, …); 0013 follows.
+  "0012_operators": { up: (db) => inOneTransaction(db, OPERATOR_TABLES) },
 };
+
+/**
+ * The table of `0012_operators`. One row per person (never shared, never reused); the password as
+ * a scrypt hash and the TOTP secret sealed; grants and revocations are audit entries (kept with
+ * the log, ≥ 3 years). `IF NOT EXISTS`, as for 0006.
+ */
+const OPERATOR_TABLES = [
+  sql`CREATE TABLE IF NOT EXISTS operators (
+        id TEXT NOT NULL PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('cpo', 'security', 'auditor')),
+        password_hash TEXT NOT NULL,
+        totp_sealed BLOB NOT NULL,
+        totp_last_step INTEGER NOT NULL DEFAULT 0,
+        failed_count INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        disabled_at INTEGER,
+        last_login_at INTEGER
+      ) STRICT, WITHOUT ROWID`,
+];
 
 /**
  * The tables of `0006_principal_holds`. `IF NOT EXISTS` throughout: Kysely records a SQLite
