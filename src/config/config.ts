@@ -22,6 +22,11 @@ const schema = z.object({
   HAECHI_PROVISION_PAGE: z.coerce.number().int().min(1).max(100_000).default(4000),
   HAECHI_PROVISION_THREADS: z.coerce.number().int().min(0).max(64).optional(),
   HAECHI_EXPORT_KEEP: isoPeriod.default("P30D"),
+  // The console (ADR 0013): idle timeout and longest session, as PT<n>M or PT<n>H.
+  HAECHI_CONSOLE_IDLE: z.string().regex(/^PT\d+[MH]$/, "must be PT<n>M or PT<n>H").default("PT15M"),
+  HAECHI_CONSOLE_SESSION_MAX: z.string().regex(/^PT\d+[MH]$/, "must be PT<n>M or PT<n>H").default("PT12H"),
+  // Behind a TLS-terminating proxy: mark the session cookie Secure although this server sees http.
+  HAECHI_CONSOLE_SECURE_COOKIE: z.enum(["0", "1"]).default("0"),
 });
 
 export interface Config {
@@ -50,7 +55,14 @@ export interface Config {
   catalogFile: string;
   logLevel: z.infer<typeof schema>["HAECHI_LOG_LEVEL"];
   bodyLimit: number;
+  /** The console's session limits (ms): idle timeout (Safety Standard Art. 6(4)) and longest session. */
+  console: { idleMs: number; maxSessionMs: number; secureCookie: boolean };
 }
+
+const ptMs = (v: string): number => {
+  const m = /^PT(\d+)([MH])$/.exec(v)!;
+  return Number(m[1]) * (m[2] === "H" ? 3_600_000 : 60_000);
+};
 
 /** The catalog used when none is configured: the demo catalog shipped in examples/. */
 export const DEMO_CATALOG = path.resolve(import.meta.dirname, "../../examples/haechi.yaml");
@@ -85,5 +97,6 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
     catalogFile: e.HAECHI_CATALOG ? path.resolve(e.HAECHI_CATALOG) : DEMO_CATALOG,
     logLevel: e.HAECHI_LOG_LEVEL,
     bodyLimit: e.HAECHI_BODY_LIMIT,
+    console: Object.freeze({ idleMs: ptMs(e.HAECHI_CONSOLE_IDLE), maxSessionMs: ptMs(e.HAECHI_CONSOLE_SESSION_MAX), secureCookie: e.HAECHI_CONSOLE_SECURE_COOKIE === "1" }),
   });
 };

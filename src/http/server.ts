@@ -23,6 +23,7 @@ import { registerIncidentRoutes } from "./routes/incident-routes.js";
 import { registerDetectionRoutes } from "./routes/detection-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
+import { registerConsoleRoutes } from "./console/console-routes.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -248,6 +249,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   registerDetectionRoutes(app, c);
   registerProvisionRoutes(app, c);
   registerIncidentRoutes(app, c);
+  await registerConsoleRoutes(app, c);
   return app;
 };
 
