@@ -243,6 +243,8 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
     ),
   );
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  // Browsers ask for it on every page of the console and the portal: nothing, and no 404 in their consoles.
+  app.get("/favicon.ico", { schema: { hide: true } }, async (_req, reply) => reply.code(204).header("cache-control", "public, max-age=86400").send());
 
   registerSubjectRoutes(app, c);
   registerAuditRoutes(app, c);

@@ -7,7 +7,7 @@
 export const CONSOLE_CSS = `
 :root { --fg:#1b1f24; --muted:#57606a; --line:#d0d7de; --bg:#f6f8fa; --accent:#0b57d0; --bad:#b3261e; --warn:#8a5300; --ok:#1a7f37; }
 * { box-sizing: border-box; }
-body { margin:0; font: 15px/1.5 system-ui, "Apple SD Gothic Neo", "Noto Sans KR", sans-serif; color:var(--fg); background:#fff; }
+body { margin:0; font: 15px/1.5 system-ui, "Apple SD Gothic Neo", "Malgun Gothic", "Noto Sans KR", "NanumGothic", "Nanum Gothic", sans-serif; color:var(--fg); background:#fff; }
 a { color: var(--accent); }
 a:focus, button:focus, input:focus, select:focus, textarea:focus { outline: 3px solid #f9a825; outline-offset: 1px; }
 .skip { position:absolute; left:-999px; } .skip:focus { left:8px; top:8px; background:#fff; padding:4px 8px; z-index:10; }
@@ -23,6 +23,7 @@ h1 { font-size:22px; margin:4px 0 12px; } h2 { font-size:18px; margin:20px 0 8px
 .cards { display:grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap:12px; }
 .card { border:1px solid var(--line); border-radius:8px; padding:12px; background:#fff; }
 .card h2 { margin:0 0 6px; font-size:16px; }
+.card p { margin:4px 0; }
 .big { font-size:26px; font-weight:700; }
 .bad { color:var(--bad); font-weight:600; } .warn { color:var(--warn); font-weight:600; } .ok { color:var(--ok); font-weight:600; }
 .muted { color:var(--muted); font-size:13px; }
@@ -51,6 +52,9 @@ figure { margin:0; } figure svg { max-width:100%; height:auto; }
   main { padding:10px; }
   h1 { font-size:19px; }
   th, td { padding:5px 6px; font-size:13px; }
+  /* Tables scroll sideways inside their region rather than squeezing every column to a sliver. */
+  .scroll table { width:max-content; min-width:100%; }
+  .scroll td { max-width: 18em; }
   .countdown.big { font-size:24px; }
 }
 `;

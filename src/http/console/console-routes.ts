@@ -124,12 +124,16 @@ export const registerConsoleRoutes = async (app: FastifyInstance, c: Container):
         return { lang, now: c.clock.now(), session: s.session, ctx: { principal: s.session.principal, ...r }, r };
       };
 
-      /** Origin (or Sec-Fetch-Site) must say this site, when the browser sends it. */
+      /**
+       * The browser's word that a form came from this site: Sec-Fetch-Site when it sends it, else
+       * Origin. Pages are sent with Referrer-Policy no-referrer, so a browser may say `Origin: null`
+       * for our own forms; then the CSRF token (and SameSite=Strict) decide alone.
+       */
       const sameOrigin = (req: FastifyRequest): boolean => {
         const site = req.headers["sec-fetch-site"];
-        if (typeof site === "string" && site !== "same-origin" && site !== "none") return false;
+        if (typeof site === "string") return site === "same-origin" || site === "none";
         const origin = req.headers.origin;
-        if (origin === undefined) return true;
+        if (origin === undefined || origin === "null") return true;
         return origin === `${req.protocol}://${req.headers.host ?? ""}`;
       };
 
