@@ -68,10 +68,12 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       const c = await buildContainer(cfg, { createKeyring: Boolean(o.demo) });
       const app = await buildServer(c);
       const address = await app.listen({ port: cfg.port, host: cfg.host });
+      // The console's charts: read the audit log's window now, so the first page view finds it counted.
+      c.services.console.warm().catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "console: reading the audit window failed"));
       out(`Haechi is serving on ${address} (store: ${c.stores.kind}, catalog: ${path.relative(process.cwd(), cfg.catalogFile) || cfg.catalogFile})\n`);
       const checked = loadCatalogFile(cfg.catalogFile);
       if (checked.ok && checked.warnings.length > 0) out(`catalog warnings:\n${formatIssues(checked.warnings)}\n`);
-      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n`);
+      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  console      ${address}/console (staff: haechi console user add --id <staff> --role cpo)\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n`);
       if (o.demo) {
         const keys = await ensureDemoKeys(c);
         out(`\nDemo API keys (also in ${path.join(cfg.home, "demo-keys.json")}):\n`);

@@ -26,15 +26,19 @@ export interface ConsoleServiceDeps {
   verify: () => Promise<VerifyResult>;
   /** Rows per read of the tail (default 5000). */
   pageSize?: number;
+  /** How long a page view waits for the tail to be read before it shows what is counted so far (default 2000 ms). */
+  waitMs?: number;
 }
 
 export interface TailStats {
   /** The first instant counted, and the last seq read. */
   from: string | null;
   lastSeq: number;
-  /** Rows read by the last refresh and how long it took. */
+  /** Rows read by the last refresh (so far, while it runs) and how long it took (so far). */
   readLast: number;
   msLast: number;
+  /** False while a refresh is still reading: the counts are complete up to `lastSeq`. */
+  complete: boolean;
 }
 
 export const consoleService = (deps: ConsoleServiceDeps) => {
@@ -44,7 +48,8 @@ export const consoleService = (deps: ConsoleServiceDeps) => {
   let lastSeq = 0;
   const reviews = new Map<string, ReviewStatus>();
   let refreshing: Promise<void> | null = null;
-  const stats: TailStats = { from: null, lastSeq: 0, readLast: 0, msLast: 0 };
+  const stats: TailStats = { from: null, lastSeq: 0, readLast: 0, msLast: 0, complete: false };
+  const waitMs = deps.waitMs ?? 2000;
   let lastVerify: { at: string; by: string; ms: number; result: VerifyResult } | null = null;
 
   const reviewOf = (month: string): ReviewStatus => {
@@ -72,7 +77,12 @@ export const consoleService = (deps: ConsoleServiceDeps) => {
       from = want;
     }
     let read = 0;
+    stats.from = new Date(want).toISOString();
+    stats.complete = false;
     for await (const page of deps.store.iterate(lastSeq, pageSize)) {
+      stats.lastSeq = lastSeq;
+      stats.readLast = read;
+      stats.msLast = Math.round(performance.now() - started);
       for (const row of page) {
         lastSeq = row.seq;
         read++;
@@ -97,10 +107,10 @@ export const consoleService = (deps: ConsoleServiceDeps) => {
         counter.add(t, row.principal, purpose, weight);
       }
     }
-    stats.from = new Date(want).toISOString();
     stats.lastSeq = lastSeq;
     stats.readLast = read;
     stats.msLast = Math.round(performance.now() - started);
+    stats.complete = true;
   };
 
   /** One refresh at a time: concurrent page views share it. */
@@ -112,16 +122,41 @@ export const consoleService = (deps: ConsoleServiceDeps) => {
     return refreshing;
   };
 
+  /**
+   * A refresh, waited for at most `waitMs`: a first read of a large window (seconds at millions of
+   * entries) goes on in the background and the page shows what is counted so far, marked so.
+   */
+  const refreshWithin = async (ms: number) => {
+    const running = refresh();
+    running.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    try {
+      await Promise.race([running, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   return {
     /** Access volume by purpose or principal: the last 30 KST days by day, or the last 48 hours by hour. */
     async activity(view: ActivityView, by: "purpose" | "principal"): Promise<ActivityChart & { stats: TailStats }> {
-      await refresh();
+      await refreshWithin(waitMs);
       return { ...counter.chart(view, by, deps.clock.now()), stats: { ...stats } };
     },
 
-    /** Where last month's review (and this month's, never due yet) stands, from the same tail. */
+    /** Reads the window now (the server calls it at start, so the first page view finds it counted). */
+    warm: () => refresh(),
+
+    /**
+     * Where last month's review (and this month's, never due yet) stands, from the same tail; null
+     * when the tail does not cover the month or is still being read.
+     */
     async reviewStatus(month: string): Promise<ReviewStatus | null> {
-      await refresh();
+      await refreshWithin(waitMs);
+      if (!stats.complete) return null;
       const r = reviews.get(month);
       if (r !== undefined) return { ...r };
       // Months the tail covers entirely (their reviews come after they end) have no entry yet.

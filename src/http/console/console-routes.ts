@@ -239,7 +239,7 @@ ${next ? html`<p>${tr(lang, "가장 가까운 마감", "Nearest deadline")}: ${c
         if (can("view.review")) {
           const month = monthOf(new Date(monthWindow(monthOf(now)).start.getTime() - 1));
           const st = await c.services.console.reviewStatus(month);
-          const state = st?.signedOff ? tr(lang, "승인됨", "signed off") : st?.generated ? tr(lang, "승인 대기", "awaiting sign-off") : tr(lang, "미생성", "not generated");
+          const state = st === null ? tr(lang, "감사 로그를 읽는 중…", "still reading the audit log…") : st.signedOff ? tr(lang, "승인됨", "signed off") : st.generated ? tr(lang, "승인 대기", "awaiting sign-off") : tr(lang, "미생성", "not generated");
           cards.push(html`<section class="card"><h2><a href="${href(lang, "/console/review")}">${t(lang, "review")}</a></h2>
 <p class="big${st?.signedOff ? " ok" : " warn"}">${month}</p><p>${state}</p></section>`);
         }
@@ -643,6 +643,7 @@ ${roleAllows(session.role, "act.audit.verify") ? html`<form method="post" action
 <figure class="scroll">${raw(activitySvg(byPurpose, `${tr(lang, "목적별 접근", "Accesses by purpose")}, ${span}: ${byPurpose.total}`))}</figure>
 <h2>${tr(lang, "주체별", "By principal")}, ${span}</h2>
 <figure class="scroll">${raw(activitySvg(byPrincipal, `${tr(lang, "주체별 접근", "Accesses by principal")}, ${span}: ${byPrincipal.total}`))}</figure>
+${byPrincipal.stats.complete ? "" : html`<p class="notice" role="status">${tr(lang, `아직 세는 중입니다: 지금까지 ${byPrincipal.stats.readLast}건을 읽었습니다. 잠시 후 새로 고치세요.`, `Still counting: ${byPrincipal.stats.readLast} entries read so far. Reload in a moment.`)}</p>`}
 <p class="muted">${tr(lang, "집계 시작", "Counting from")} ${when(byPrincipal.stats.from)} · ${tr(lang, "마지막 갱신에서 읽은 기록", "entries read by the last refresh")}: ${byPrincipal.stats.readLast} (${byPrincipal.stats.msLast} ms) · ${tr(lang, "단위", "unit")}: ${ACTIVITY_VIEWS[view].unit}</p>`,
         );
       });
