@@ -9,6 +9,7 @@
  * on personal data for a purpose without naming anyone (a provision part, an import), weight its
  * `count`. Logins, page views and other bookkeeping name no one and count nothing.
  */
+import { escapeXml } from "./svg-fns.js";
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 /** Korea Standard Time: UTC+9, no daylight saving. */
@@ -116,7 +117,6 @@ export const accessCounter = () => {
 export type AccessCounter = ReturnType<typeof accessCounter>;
 
 const PALETTE = ["#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#c62828", "#9e9e9e"];
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 /** Bucket label: KST `MM-DD` for days, KST `HH` for hours. */
 export const bucketLabel = (unit: ActivityUnit, iso: string): string => {
@@ -146,7 +146,7 @@ export const activitySvg = (c: ActivityChart, title: string): string => {
       if (v === 0) return;
       const hh = y(v);
       base -= hh;
-      bars.push(`<rect x="${x.toFixed(1)}" y="${base.toFixed(1)}" width="${Math.max(1, bw * 0.8).toFixed(1)}" height="${hh.toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${esc(`${bucketLabel(c.unit, c.starts[i]!)} ${s.key}: ${v}`)}</title></rect>`);
+      bars.push(`<rect x="${x.toFixed(1)}" y="${base.toFixed(1)}" width="${Math.max(1, bw * 0.8).toFixed(1)}" height="${hh.toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${escapeXml(`${bucketLabel(c.unit, c.starts[i]!)} ${s.key}: ${v}`)}</title></rect>`);
     });
     const every = c.unit === "day" ? 5 : 6;
     if (i % every === 0) bars.push(`<text x="${x.toFixed(1)}" y="${H - 12}" font-size="10">${bucketLabel(c.unit, c.starts[i]!)}</text>`);
@@ -155,13 +155,13 @@ export const activitySvg = (c: ActivityChart, title: string): string => {
     .map((s, si) => {
       const lx = left + (si % 4) * 180;
       const ly = H + 14 + Math.floor(si / 4) * 18;
-      return `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${PALETTE[si % PALETTE.length]}"/><text x="${lx + 16}" y="${ly}" font-size="11">${esc(s.key.length > 24 ? `${s.key.slice(0, 23)}…` : s.key)} (${s.total})</text>`;
+      return `<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${PALETTE[si % PALETTE.length]}"/><text x="${lx + 16}" y="${ly}" font-size="11">${escapeXml(s.key.length > 24 ? `${s.key.slice(0, 23)}…` : s.key)} (${s.total})</text>`;
     })
     .join("");
   const fullH = H + 20 + Math.ceil(c.series.length / 4) * 18;
-  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${fullH}" width="${W}" height="${fullH}" font-family="sans-serif" role="img" aria-label="${esc(title)}">
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${fullH}" width="${W}" height="${fullH}" font-family="sans-serif" role="img" aria-label="${escapeXml(title)}">
 <rect width="100%" height="100%" fill="white"/>
-<text x="10" y="18" font-size="13" font-weight="bold">${esc(title)}</text>
+<text x="10" y="18" font-size="13" font-weight="bold">${escapeXml(title)}</text>
 <text x="${left - 6}" y="${H - bottom}" font-size="10" text-anchor="end">0</text>
 <text x="${left - 6}" y="${H - bottom - y(max) + 4}" font-size="10" text-anchor="end">${max}</text>
 <line x1="${left}" y1="${H - bottom}" x2="${W - 10}" y2="${H - bottom}" stroke="#999"/>

@@ -5,6 +5,7 @@
  * marked by sensitivity, recipients by kind, countries abroad by colour. Pure: the layout is data
  * (testable), the SVG is a string built from it with every label escaped.
  */
+import { escapeXml } from "./svg-fns.js";
 import type { Catalog } from "../catalog/catalog-schema.js";
 
 export type MapColumn = "field" | "purpose" | "recipient" | "country";
@@ -96,7 +97,6 @@ export const dataMapLayout = (catalog: Catalog): DataMapLayout => {
   return { width: g.left * 2 + 3 * g.columnWidth + g.nodeWidth, height: g.top + rows * g.rowHeight + 40, nodes, edges };
 };
 
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 
 export interface DataMapLabels {
   title: string;
@@ -128,26 +128,26 @@ export const dataMapSvg = (layout: DataMapLayout, labels: DataMapLabels): string
       const y2 = b.y + h / 2;
       const mid = (x1 + x2) / 2;
       const abroad = b.column === "country" && b.tag === "abroad";
-      return `<path class="edge" d="M${x1} ${y1} C${mid} ${y1} ${mid} ${y2} ${x2} ${y2}" fill="none" stroke="${abroad ? "#e65100" : "#90a4ae"}" stroke-width="${abroad ? 2 : 1.2}"><title>${esc(a.label)} → ${esc(b.label)}</title></path>`;
+      return `<path class="edge" d="M${x1} ${y1} C${mid} ${y1} ${mid} ${y2} ${x2} ${y2}" fill="none" stroke="${abroad ? "#e65100" : "#90a4ae"}" stroke-width="${abroad ? 2 : 1.2}"><title>${escapeXml(a.label)} → ${escapeXml(b.label)}</title></path>`;
     })
     .join("\n");
   const boxes = layout.nodes
     .map((n) => {
       const marked = (n.column === "field" && n.tag !== "general") || n.tag === "third_party" || n.tag === "abroad";
       const text = n.column === "field" && n.tag !== "general" ? `${n.label} ⚠ ${n.tag}` : n.column === "purpose" ? `${n.label} (${n.tag})` : n.label;
-      return `<g class="node ${n.column}${marked ? " marked" : ""}" data-id="${esc(n.id)}"><title>${esc(`${n.column} ${n.label} — ${n.tag}`)}</title><rect x="${n.x}" y="${n.y}" width="${g.nodeWidth}" height="${h}" rx="4" fill="${fillOf(n)}" stroke="${marked ? "#c62828" : "#78909c"}"/><text x="${n.x + 6}" y="${n.y + h / 2 + 4}" font-size="12">${esc(text.length > 30 ? `${text.slice(0, 29)}…` : text)}</text></g>`;
+      return `<g class="node ${n.column}${marked ? " marked" : ""}" data-id="${escapeXml(n.id)}"><title>${escapeXml(`${n.column} ${n.label} — ${n.tag}`)}</title><rect x="${n.x}" y="${n.y}" width="${g.nodeWidth}" height="${h}" rx="4" fill="${fillOf(n)}" stroke="${marked ? "#c62828" : "#78909c"}"/><text x="${n.x + 6}" y="${n.y + h / 2 + 4}" font-size="12">${escapeXml(text.length > 30 ? `${text.slice(0, 29)}…` : text)}</text></g>`;
     })
     .join("\n");
   const heads = (["field", "purpose", "recipient", "country"] as const)
-    .map((c, i) => `<text x="${g.left + i * g.columnWidth}" y="28" font-size="14" font-weight="bold">${esc(labels.columns[c])}</text>`)
+    .map((c, i) => `<text x="${g.left + i * g.columnWidth}" y="28" font-size="14" font-weight="bold">${escapeXml(labels.columns[c])}</text>`)
     .join("");
   const ly = layout.height - 14;
   const legend =
-    `<rect x="${g.left}" y="${ly - 11}" width="14" height="14" fill="#ffcdd2" stroke="#c62828"/><text x="${g.left + 20}" y="${ly}" font-size="12">${esc(labels.legend.sensitive)}</text>` +
-    `<rect x="${g.left + 260}" y="${ly - 11}" width="14" height="14" fill="#e8f5e9" stroke="#78909c"/><text x="${g.left + 280}" y="${ly}" font-size="12">${esc(labels.legend.consignee)}</text>` +
-    `<rect x="${g.left + 480}" y="${ly - 11}" width="14" height="14" fill="#ffe0b2" stroke="#c62828"/><text x="${g.left + 500}" y="${ly}" font-size="12">${esc(labels.legend.thirdParty)} / ${esc(labels.legend.abroad)}</text>`;
+    `<rect x="${g.left}" y="${ly - 11}" width="14" height="14" fill="#ffcdd2" stroke="#c62828"/><text x="${g.left + 20}" y="${ly}" font-size="12">${escapeXml(labels.legend.sensitive)}</text>` +
+    `<rect x="${g.left + 260}" y="${ly - 11}" width="14" height="14" fill="#e8f5e9" stroke="#78909c"/><text x="${g.left + 280}" y="${ly}" font-size="12">${escapeXml(labels.legend.consignee)}</text>` +
+    `<rect x="${g.left + 480}" y="${ly - 11}" width="14" height="14" fill="#ffe0b2" stroke="#c62828"/><text x="${g.left + 500}" y="${ly}" font-size="12">${escapeXml(labels.legend.thirdParty)} / ${escapeXml(labels.legend.abroad)}</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${layout.width} ${layout.height}" width="${layout.width}" height="${layout.height}" font-family="sans-serif" role="img" aria-labelledby="datamap-title">
-<title id="datamap-title">${esc(labels.title)}</title>
+<title id="datamap-title">${escapeXml(labels.title)}</title>
 <rect width="100%" height="100%" fill="white"/>
 ${heads}
 ${lines}
