@@ -83,6 +83,9 @@ export const consoleService = (deps: ConsoleServiceDeps) => {
       stats.lastSeq = lastSeq;
       stats.readLast = read;
       stats.msLast = Math.round(performance.now() - started);
+      // A store that reads synchronously (SQLite) would otherwise hold the event loop for the
+      // whole window: let requests (and the page's wait) in between pages.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       for (const row of page) {
         lastSeq = row.seq;
         read++;
@@ -147,8 +150,11 @@ export const consoleService = (deps: ConsoleServiceDeps) => {
       return { ...counter.chart(view, by, deps.clock.now()), stats: { ...stats } };
     },
 
-    /** Reads the window now (the server calls it at start, so the first page view finds it counted). */
-    warm: () => refresh(),
+    /** Reads the window now (the server calls it at start, so the first page view finds it counted); what that read did. */
+    async warm(): Promise<TailStats> {
+      await refresh();
+      return { ...stats };
+    },
 
     /**
      * Where last month's review (and this month's, never due yet) stands, from the same tail; null
