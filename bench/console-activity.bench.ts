@@ -125,7 +125,7 @@ const result = {
   entries: N,
   fillSeconds: Number(fillSeconds.toFixed(1)),
   firstView: { answeredAfterMs: partial.stats.msLast, rowsReadByThen: partial.stats.readLast, complete: partial.stats.complete },
-  first: { seconds: Number(firstSeconds.toFixed(2)), rowsRead: full.readLast, rowsPerSecond: Math.round(full.readLast / firstSeconds), counted: first.total, eventLoopLagMaxMs: Math.round(lagMax) },
+  first: { seconds: Number(firstSeconds.toFixed(2)), rowsRead: full.readTotal, rowsPerSecond: Math.round(full.readTotal / firstSeconds), counted: first.total, eventLoopLagMaxMs: Math.round(lagMax) },
   again: { ms: Number(againMs.toFixed(1)), rowsRead: 0 },
   incremental: { appended: APPEND, ms: Number(incrementalMs.toFixed(1)), rowsRead: after.stats.readLast },
   heapMiB: { before: MiB(heap0), after: MiB(heap1) },

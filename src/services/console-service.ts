@@ -24,7 +24,7 @@ export interface ConsoleServiceDeps {
   /** Resolves once everything recorded so far is in the store. */
   flush: () => Promise<void>;
   verify: () => Promise<VerifyResult>;
-  /** Rows per read of the tail (default 5000). */
+  /** Rows per read of the tail (default 2000: each page is read without yielding). */
   pageSize?: number;
   /** How long a page view waits for the tail to be read before it shows what is counted so far (default 2000 ms). */
   waitMs?: number;
@@ -39,16 +39,18 @@ export interface TailStats {
   msLast: number;
   /** False while a refresh is still reading: the counts are complete up to `lastSeq`. */
   complete: boolean;
+  /** Rows read since the tail was (re)started. */
+  readTotal: number;
 }
 
 export const consoleService = (deps: ConsoleServiceDeps) => {
-  const pageSize = deps.pageSize ?? 5000;
+  const pageSize = deps.pageSize ?? 2000;
   let counter = accessCounter();
   let from: number | null = null;
   let lastSeq = 0;
   const reviews = new Map<string, ReviewStatus>();
   let refreshing: Promise<void> | null = null;
-  const stats: TailStats = { from: null, lastSeq: 0, readLast: 0, msLast: 0, complete: false };
+  const stats: TailStats = { from: null, lastSeq: 0, readLast: 0, msLast: 0, complete: false, readTotal: 0 };
   const waitMs = deps.waitMs ?? 2000;
   let lastVerify: { at: string; by: string; ms: number; result: VerifyResult } | null = null;
 
@@ -70,6 +72,7 @@ export const consoleService = (deps: ConsoleServiceDeps) => {
       // First read (or a clock moved back): start over at the window's first entry.
       counter = accessCounter();
       reviews.clear();
+      stats.readTotal = 0;
       from = want;
       lastSeq = ((await firstSeqFrom(deps.store, new Date(want))) ?? ((await deps.store.head())?.seq ?? 0) + 1) - 1;
     } else if (want > from) {
@@ -86,6 +89,7 @@ export const consoleService = (deps: ConsoleServiceDeps) => {
       // A store that reads synchronously (SQLite) would otherwise hold the event loop for the
       // whole window: let requests (and the page's wait) in between pages.
       await new Promise<void>((resolve) => setImmediate(resolve));
+      stats.readTotal += page.length;
       for (const row of page) {
         lastSeq = row.seq;
         read++;
