@@ -15,11 +15,10 @@
 import crypto from "node:crypto";
 import { parseArgs } from "node:util";
 import type { AuditEntry } from "../src/audit/audit-types.js";
-import { canonicalize } from "../src/audit/canonical.js";
-import { chainHasher, ZERO_HASH } from "../src/audit/chain.js";
+import { chainHasher } from "../src/audit/chain.js";
 import { fixedClock } from "../src/core/clock.js";
-import type { AuditRow } from "../src/core/ports.js";
 import { consoleService } from "../src/services/console-service.js";
+import { appendChained } from "./lib/audit-fill.js";
 import { MiB, openBenchContainer, progress } from "./lib/bench-container.js";
 import { writeResult } from "./lib/machine.js";
 
@@ -70,20 +69,7 @@ const append = async (from: number, n: number, at: (k: number) => number, label:
   const t0 = performance.now();
   for (let done = 0; done < n; ) {
     const m = Math.min(20_000, n - done);
-    const batch = Array.from({ length: m }, (_, i) => {
-      const e = entryAt(from + done + i, at(from + done + i));
-      return { e, body: canonicalize(e) };
-    });
-    await c.stores.audit.appendBatch((head) => {
-      let prev = head?.hash ?? ZERO_HASH;
-      let seq = head?.seq ?? 0;
-      return batch.map(({ e, body }): AuditRow => {
-        seq += 1;
-        const hash = chain.hash(prev, seq, body);
-        prev = hash;
-        return { seq, at: new Date(e.at), subjectRef: e.subjectRef, principal: e.principal, action: e.action, body, hash };
-      });
-    });
+    await appendChained(c.stores.audit, chain, Array.from({ length: m }, (_, i) => entryAt(from + done + i, at(from + done + i))));
     done += m;
     progress(label, done, n, t0);
   }
