@@ -577,7 +577,7 @@ export interface OperatorRow {
   role: StaffRole;
   /** `scrypt$N$r$p$salt$hash` (crypto/password.ts). */
   passwordHash: string;
-  /** The TOTP secret, sealed (crypto/totp-seal in services/operator-service). */
+  /** The TOTP secret, sealed (crypto/totp.ts `sealTotpSecret`, under a key derived from the keyring). */
   totpSealed: Buffer;
   /** The last TOTP time step accepted: a code of this step or an earlier one is never accepted again. */
   totpLastStep: number;
