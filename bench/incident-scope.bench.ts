@@ -45,6 +45,7 @@ import { canonicalize, effectAndFieldsOf } from "../src/audit/canonical.js";
 import { chainHasher, ZERO_HASH } from "../src/audit/chain.js";
 import { asAuditRef, asSubjectId, type AuditRef, type SubjectId } from "../src/core/ids.js";
 import type { AuditRow, WrappedKeyRow } from "../src/core/ports.js";
+import { appendChained } from "./lib/audit-fill.js";
 import { MiB, openBenchContainer, progress } from "./lib/bench-container.js";
 import { writeResult } from "./lib/machine.js";
 
@@ -182,21 +183,9 @@ if (reused === undefined) {
   const gen = entries();
   for (let done = 0; done < N; ) {
     const n = Math.min(20_000, N - done);
-    const batch: { e: AuditEntry; body: string }[] = [];
-    for (let k = 0; k < n; k++) {
-      const e = gen.next().value as AuditEntry;
-      batch.push({ e, body: canonicalize(e) });
-    }
-    await c.stores.audit.appendBatch((head) => {
-      let prev = head?.hash ?? ZERO_HASH;
-      let seq = head?.seq ?? 0;
-      return batch.map(({ e, body }): AuditRow => {
-        seq += 1;
-        const hash = chain.hash(prev, seq, body);
-        prev = hash;
-        return { seq, at: new Date(e.at), subjectRef: e.subjectRef, principal: e.principal, action: e.action, body, hash };
-      });
-    });
+    const batch: AuditEntry[] = [];
+    for (let k = 0; k < n; k++) batch.push(gen.next().value as AuditEntry);
+    await appendChained(c.stores.audit, chain, batch);
     done += n;
     progress("audit entries", done, N, t0);
   }

@@ -18,6 +18,7 @@ import { auditService } from "./services/audit-service.js";
 import { authService } from "./services/auth-service.js";
 import { backupService } from "./services/backup-service.js";
 import { canaryService } from "./services/canary-service.js";
+import { consoleService } from "./services/console-service.js";
 import { detectionService } from "./services/detection-service.js";
 import { importService } from "./services/import-service.js";
 import { incidentService } from "./services/incident-service.js";
@@ -31,6 +32,7 @@ import { eraseService } from "./services/erase-service.js";
 import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
 import { policyService } from "./services/policy-service.js";
+import { operatorService } from "./services/operator-service.js";
 import { provisionService } from "./services/provision-service.js";
 import { requestService } from "./services/request-service.js";
 import { reviewService } from "./services/review-service.js";
@@ -199,6 +201,15 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
     }),
     incidents,
+    // The console (ADR 0013): staff accounts and sessions, and what its pages read from the log.
+    operators: operatorService({
+      ...base,
+      store: stores.data.operators,
+      totpKey: deriveKey(keyring.secrets.pseudonymKey, "console/totp-secret"),
+      idleMs: config.console.idleMs,
+      maxSessionMs: config.console.maxSessionMs,
+    }),
+    console: consoleService({ clock, store: auditStore, flush: () => audit.flush(), verify: () => auditSvc.verify() }),
     import: importService({
       ...base,
       ...ids,

@@ -127,3 +127,26 @@ export function effectAndFieldsOf(body: string, seen?: Map<string, string[]>): {
   }
   return { effect: body.slice(e + 11, eEnd), fields };
 }
+
+/**
+ * The purpose of a canonical body without parsing all of it (the console's access charts read it
+ * from every entry of a window). As for `effectAndFieldsOf`: in the frozen form `,"purpose":`
+ * appears unescaped only where canonicalize put it. Throws VALIDATION_FAILED on a body not in that form.
+ */
+export function purposeOf(body: string): string | null {
+  const p = body.indexOf(',"purpose":');
+  if (p < 0 || !body.startsWith(`{"v":${CANONICAL_VERSION},`)) return invalid("body is not canonical");
+  const v = p + 11;
+  if (body.startsWith("null", v)) return null;
+  if (body.charCodeAt(v) !== 0x22) return invalid("purpose");
+  const end = body.indexOf('","subjectRef":', v);
+  if (end < 0) return invalid("purpose");
+  const text = body.slice(v, end + 1);
+  // Catalog names need no escapes; anything else (a caller's unknown purpose) is parsed properly.
+  if (!text.includes("\\")) return text.slice(1, -1);
+  try {
+    return str(JSON.parse(text), "purpose");
+  } catch {
+    return invalid("purpose");
+  }
+}

@@ -99,10 +99,12 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       const c = await buildContainer(cfg, { createKeyring: Boolean(o.demo) });
       const app = await buildServer(c);
       const address = await app.listen({ port: cfg.port, host: cfg.host });
+      // The console's charts: read the audit log's window now, so the first page view finds it counted.
+      c.services.console.warm().catch((e: unknown) => app.log.error({ errName: (e as Error).name, code: isHaechiError(e) ? e.code : undefined }, "console: reading the audit window failed"));
       out(`Haechi is serving on ${address} (store: ${c.stores.kind}, catalog: ${path.relative(process.cwd(), cfg.catalogFile) || cfg.catalogFile})\n`);
       const checked = loadCatalogFile(cfg.catalogFile);
       if (checked.ok && checked.warnings.length > 0) out(`catalog warnings:\n${formatIssues(checked.warnings)}\n`);
-      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n  privacy      ${address}/policy\n`);
+      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  console      ${address}/console (staff: haechi console user add --id <staff> --role cpo)\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n  privacy      ${address}/policy\n`);
       out(await policyAtStart(c, Boolean(o.demo)));
       if (o.demo) {
         const keys = await ensureDemoKeys(c);
@@ -1131,6 +1133,77 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       }
     });
   });
+
+  // ---------------------------------------------------------------- the console's staff accounts (ADR 0013)
+  const consoleCmd = program.command("console").description("the operators' console (/console): staff accounts");
+  const user = consoleCmd.command("user").description("staff accounts: one per person, each with a role (cpo, security, auditor)");
+  /** The password: from a file (`-`: standard input), else asked twice on the terminal without echo. */
+  const readPassword = async (file: string | undefined): Promise<string> => {
+    if (file !== undefined) {
+      const text = file === "-" ? fs.readFileSync(0, "utf8") : fs.readFileSync(file, "utf8");
+      return text.split(/\r?\n/)[0] ?? "";
+    }
+    if (!process.stdin.isTTY) throw new HaechiError("VALIDATION_FAILED", "no terminal to ask for the password on: give --password-file <file> (or - for standard input)");
+    const ask = (prompt: string) =>
+      new Promise<string>((resolve) => {
+        process.stderr.write(prompt);
+        const stdin = process.stdin;
+        stdin.setRawMode(true);
+        stdin.resume();
+        let value = "";
+        const onData = (buf: Buffer) => {
+          for (const ch of buf.toString("utf8")) {
+            if (ch === "\r" || ch === "\n") {
+              stdin.setRawMode(false);
+              stdin.pause();
+              stdin.off("data", onData);
+              process.stderr.write("\n");
+              return resolve(value);
+            }
+            if (ch === "\u0003") process.exit(130);
+            value = ch === "\u007f" ? value.slice(0, -1) : value + ch;
+          }
+        };
+        stdin.on("data", onData);
+      });
+    const first = await ask("password (12 characters or more): ");
+    if ((await ask("again: ")) !== first) throw new HaechiError("VALIDATION_FAILED", "the two passwords differ");
+    return first;
+  };
+  common(user.command("add").description("add a staff account; prints the TOTP enrolment URI once (scan it into an authenticator app)"))
+    .requiredOption("--id <staff>", "the staff id (lower kebab-case, e.g. kim-cpo): one per person, never shared or reused")
+    .addOption(new Option("--role <role>", "cpo: everything; security: alerts, incidents, holds; auditor: read-only").choices(["cpo", "security", "auditor"]).makeOptionMandatory())
+    .option("--password-file <file>", "read the password from this file's first line (- for standard input) instead of asking")
+    .option("--by <name>", "who grants it (recorded in the audit log; default the catalog's operator principal)")
+    .action(async (o) => {
+      const password = await readPassword(o.passwordFile);
+      await withContainer(config(o), async (c) => {
+        const a = await c.services.operators.add({ id: o.id, role: o.role, password, by: o.by ?? operatorOf(c) });
+        out(`staff ${a.id} added with role ${a.role} (audited)\n`);
+        out(`Scan this into the person's authenticator app now; it is shown once and cannot be shown again:\n  ${a.otpauthUri}\n`);
+      });
+    });
+  common(user.command("list").description("staff accounts: role, created, last login, locked, disabled (never a secret)")).action(async (o) => {
+    await withContainer(config(o), async (c) => {
+      const rows = await c.services.operators.list();
+      if (rows.length === 0) out("no staff accounts: add one with haechi console user add --id <staff> --role cpo\n");
+      for (const u of rows) {
+        out(
+          `${u.id.padEnd(20)} ${u.role.padEnd(9)} created ${u.createdAt} by ${u.createdBy}  last login ${u.lastLoginAt ?? "never"}${u.lockedUntil && u.lockedUntil > c.clock.now().toISOString() ? `  LOCKED until ${u.lockedUntil}` : ""}${u.disabledAt ? `  DISABLED ${u.disabledAt}` : ""}\n`,
+        );
+      }
+    });
+  });
+  common(user.command("disable").description("disable a staff account at once (audited; its console sessions end at their next request)"))
+    .requiredOption("--id <staff>", "the staff id")
+    .option("--reason <text>", "why (kept in the audit log; no personal data)")
+    .option("--by <name>", "who revokes it (default the catalog's operator principal)")
+    .action(async (o) => {
+      await withContainer(config(o), async (c) => {
+        const u = await c.services.operators.disable({ id: o.id, by: o.by ?? operatorOf(c), ...(o.reason ? { reason: String(o.reason) } : {}) });
+        out(`staff ${u.id} disabled ${u.disabledAt}\n`);
+      });
+    });
 
   return program;
 };

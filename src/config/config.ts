@@ -47,6 +47,11 @@ const schema = z.object({
   HAECHI_SMTP_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(30_000),
   HAECHI_OUTBOX_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(60),
   HAECHI_OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  // The console (ADR 0013): idle timeout and longest session, as PT<n>M or PT<n>H.
+  HAECHI_CONSOLE_IDLE: z.string().regex(/^PT\d+[MH]$/, "must be PT<n>M or PT<n>H").default("PT15M"),
+  HAECHI_CONSOLE_SESSION_MAX: z.string().regex(/^PT\d+[MH]$/, "must be PT<n>M or PT<n>H").default("PT12H"),
+  // Behind a TLS-terminating proxy: mark the session cookie Secure although this server sees http.
+  HAECHI_CONSOLE_SECURE_COOKIE: z.enum(["0", "1"]).default("0"),
 });
 
 /** How notices leave (ADR 0011). Secrets are `Secret`s: they print as [redacted]. */
@@ -99,6 +104,8 @@ export interface Config {
   logLevel: z.infer<typeof schema>["HAECHI_LOG_LEVEL"];
   bodyLimit: number;
   notify: NotifyConfig;
+  /** The console's session limits (ms): idle timeout (Safety Standard Art. 6(4)) and longest session. */
+  console: { idleMs: number; maxSessionMs: number; secureCookie: boolean };
 }
 
 /** A secret from the environment or from a file (the file wins; it must not be empty). */
@@ -155,6 +162,11 @@ const notifyConfig = (e: z.infer<typeof schema>): NotifyConfig => {
   };
 };
 
+const ptMs = (v: string): number => {
+  const m = /^PT(\d+)([MH])$/.exec(v)!;
+  return Number(m[1]) * (m[2] === "H" ? 3_600_000 : 60_000);
+};
+
 /** The catalog used when none is configured: the demo catalog shipped in examples/. */
 export const DEMO_CATALOG = path.resolve(import.meta.dirname, "../../examples/haechi.yaml");
 
@@ -189,5 +201,6 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
     logLevel: e.HAECHI_LOG_LEVEL,
     bodyLimit: e.HAECHI_BODY_LIMIT,
     notify: notifyConfig(e),
+    console: Object.freeze({ idleMs: ptMs(e.HAECHI_CONSOLE_IDLE), maxSessionMs: ptMs(e.HAECHI_CONSOLE_SESSION_MAX), secureCookie: e.HAECHI_CONSOLE_SECURE_COOKIE === "1" }),
   });
 };

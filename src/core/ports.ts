@@ -235,6 +235,8 @@ export interface DataStore {
   readonly policies: PolicyStore;
   /** Data-subject requests and their history (same database and writer). */
   readonly requests: SubjectRequestStore;
+  /** The console's staff accounts (same database and writer; migration 0012_operators). */
+  readonly operators: OperatorStore;
 
   close(): Promise<void>;
 }
@@ -769,6 +771,56 @@ export interface PolicyStore {
   get(version: number): Promise<PolicyVersionRow | undefined>;
   /** Every version, newest first, without content and texts. */
   history(): Promise<PolicyVersionSummary[]>;
+}
+
+// ---------------------------------------------------------------- console operators (issue 6; ADR 0013)
+
+/** What a staff member may do in the console (core/console/console-roles.ts). */
+export type StaffRole = "cpo" | "security" | "auditor";
+
+/**
+ * A console staff account (Safety Standard Arts. 5–7): one per person, never shared. Holds no
+ * secret in the clear: the password as a scrypt hash, the TOTP secret sealed under a key derived
+ * from the keyring (AES-256-GCM, bound to the account id).
+ */
+export interface OperatorRow {
+  /** The staff id (lower kebab-case), e.g. `kim-cpo`. */
+  id: string;
+  role: StaffRole;
+  /** `scrypt$N$r$p$salt$hash` (crypto/password.ts). */
+  passwordHash: string;
+  /** The TOTP secret, sealed (crypto/totp.ts `sealTotpSecret`, under a key derived from the keyring). */
+  totpSealed: Buffer;
+  /** The last TOTP time step accepted: a code of this step or an earlier one is never accepted again. */
+  totpLastStep: number;
+  /** Failed logins since the last success. */
+  failedCount: number;
+  lockedUntil: Date | null;
+  createdAt: Date;
+  createdBy: string;
+  disabledAt: Date | null;
+  lastLoginAt: Date | null;
+}
+
+export interface OperatorStore {
+  /** CONFLICT if the id exists (a disabled account's id is never reused: its history stays its own). */
+  insert(row: OperatorRow): Promise<void>;
+  get(id: string): Promise<OperatorRow | undefined>;
+  /** In id order. */
+  list(): Promise<OperatorRow[]>;
+  /**
+   * One failed login, atomically: the count goes up and, when it reaches `maxFailures`, the account
+   * is locked until `lockUntil`. Returns the new count and lock (undefined: no such account).
+   */
+  recordFailure(id: string, maxFailures: number, lockUntil: Date): Promise<{ failedCount: number; lockedUntil: Date | null } | undefined>;
+  /**
+   * A successful login, atomically and only if the account is enabled and `step` is later than the
+   * last accepted one (so one code is never accepted twice, even by two servers at once): records
+   * the step and the time, clears failures and the lock. False when refused.
+   */
+  acceptLogin(id: string, step: number, at: Date): Promise<boolean>;
+  /** Disables the account (its sessions end); false if it was already disabled or does not exist. */
+  disable(id: string, at: Date): Promise<boolean>;
 }
 
 // ---------------------------------------------------------------- shred journal

@@ -25,6 +25,7 @@ import { registerPolicyRoutes } from "./routes/policy-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
 import { registerRequestRoutes } from "./routes/request-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
+import { registerConsoleRoutes } from "./console/console-routes.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -244,6 +245,8 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
     ),
   );
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  // Browsers ask for it on every page of the console and the portal: nothing, and no 404 in their consoles.
+  app.get("/favicon.ico", { schema: { hide: true } }, async (_req, reply) => reply.code(204).header("cache-control", "public, max-age=86400").send());
 
   registerSubjectRoutes(app, c);
   registerAuditRoutes(app, c);
@@ -252,6 +255,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   registerIncidentRoutes(app, c);
   registerPolicyRoutes(app, c);
   registerRequestRoutes(app, c);
+  await registerConsoleRoutes(app, c);
   return app;
 };
 

@@ -124,6 +124,29 @@ export interface CompactResult {
   oldest: string | null;
 }
 
+/** What the sweeps will destroy next and what is late (the console's destruction schedule; LAW §15 E4, K1). */
+export interface DestructionSchedule {
+  at: string;
+  horizonDays: number;
+  overdueDays: number;
+  /** How many rows each count may read before it stops (and says so): the page stays cheap at any size. */
+  cap: number;
+  /** Sealed values whose law's period ends (`haechi sweep`): subjects by day (UTC) within the horizon. */
+  sealed: { dueNow: number; overdue: number; upcoming: { day: string; subjects: number }[]; capped: boolean };
+  /** The dormancy policy's next acts (`sweepDormant`); null without a policy. */
+  dormancy: {
+    after: string;
+    action: string;
+    cutoff: string;
+    dueNow: number;
+    overdue: number;
+    withinHorizon: number;
+    capped: boolean;
+  } | null;
+  /** Erased accounts whose unreadable rows still await compaction (ADR 0008). */
+  backlog: { subjects: number; oldest: string | null };
+}
+
 export interface RetentionSweepResult {
   at: string;
   /** Subjects some of whose values reached their purpose's period. */
@@ -413,7 +436,79 @@ export const eraseService = (deps: EraseServiceDeps) => {
     }
   };
 
+  /** Counts a paged list up to `cap` rows (true when it stopped there). */
+  const countUpTo = async <T extends { id: SubjectId }>(
+    list: (before: Date, after: SubjectId | null, limit: number) => Promise<T[]>,
+    before: Date,
+    cap: number,
+    tally: (s: T) => void,
+  ): Promise<boolean> => {
+    let n = 0;
+    let a: SubjectId | null = null;
+    while (n < cap) {
+      const page = await list(before, a, Math.min(5000, cap - n));
+      if (page.length === 0) return false;
+      a = page[page.length - 1]!.id;
+      n += page.length;
+      page.forEach(tally);
+    }
+    return true;
+  };
+
   const service = {
+    /**
+     * The destruction schedule, read only: sealed values coming due (by day) and overdue, the
+     * dormancy policy's accounts due now, overdue and coming due within the horizon, and the
+     * compaction backlog. Every count stops at `cap` rows read (and says so).
+     */
+    async schedule(opts: { horizonDays?: number; overdueDays?: number; cap?: number } = {}): Promise<DestructionSchedule> {
+      const now = deps.clock.now();
+      const horizonDays = opts.horizonDays ?? 30;
+      const overdueDays = opts.overdueDays ?? 5;
+      const cap = opts.cap ?? 20_000;
+      const dayMs = 24 * 3600 * 1000;
+      const horizon = new Date(now.getTime() + horizonDays * dayMs);
+      const lateBefore = now.getTime() - overdueDays * dayMs;
+      const due = await data.sealed.due(horizon, cap + 1);
+      const byDay = new Map<string, number>();
+      const sealed = { dueNow: 0, overdue: 0, upcoming: [] as { day: string; subjects: number }[], capped: due.length > cap };
+      for (const d of due.slice(0, cap)) {
+        if (d.until <= now) {
+          sealed.dueNow++;
+          if (d.until.getTime() < lateBefore) sealed.overdue++;
+        } else {
+          const day = d.until.toISOString().slice(0, 10);
+          byDay.set(day, (byDay.get(day) ?? 0) + 1);
+        }
+      }
+      sealed.upcoming = [...byDay.entries()].sort().map(([day, subjects]) => ({ day, subjects }));
+      const policy = deps.catalog.current().dormancy;
+      let dormancy: DestructionSchedule["dormancy"] = null;
+      if (policy) {
+        const cutoff = subtractPeriod(now, policy.after);
+        const soon = new Date(cutoff.getTime() + horizonDays * dayMs);
+        const d = { after: policy.after, action: policy.action, cutoff: cutoff.toISOString(), dueNow: 0, overdue: 0, withinHorizon: 0, capped: false };
+        const late = cutoff.getTime() - overdueDays * dayMs;
+        d.capped = await countUpTo(data.dormant, soon, cap, (s) => {
+          if (s.updatedAt < cutoff) {
+            d.dueNow++;
+            if (s.updatedAt.getTime() < late) d.overdue++;
+          } else d.withinHorizon++;
+        });
+        dormancy = d;
+      }
+      const backlog = await data.erasedBacklog();
+      return {
+        at: now.toISOString(),
+        horizonDays,
+        overdueDays,
+        cap,
+        sealed,
+        dormancy,
+        backlog: { subjects: backlog.subjects, oldest: backlog.oldest?.toISOString() ?? null },
+      };
+    },
+
     /** DELETE /v1/subjects/{id}: account deletion (PIPA Art. 21, 36). */
     async erase(ctx: RequestContext, externalId: string): Promise<EraseResult> {
       const catalog = deps.catalog.current();

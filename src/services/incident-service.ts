@@ -14,6 +14,7 @@ import { effectAndFieldsOf, parseCanonical } from "../audit/canonical.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { AuditEntry } from "../audit/audit-types.js";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
+import { isOperatorPrincipal } from "../core/console/console-roles.js";
 import { HaechiError } from "../core/errors.js";
 import type { SubjectId } from "../core/ids.js";
 import {
@@ -185,7 +186,7 @@ export const incidentService = (deps: IncidentServiceDeps) => {
   /** Operators only (the role the catalog gives the privacy office); anything else is denied and audited. */
   const authorize = async (ctx: RequestContext, action: string, meta?: Record<string, string | number | boolean>): Promise<Catalog> => {
     const catalog = deps.catalog.current();
-    if (catalog.principals[ctx.principal]?.role === "operator") return catalog;
+    if (isOperatorPrincipal(catalog, ctx.principal)) return catalog;
     await deps.audit.record({
       ...entryBase(ctx, deps.clock.now()),
       action,

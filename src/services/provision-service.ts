@@ -18,6 +18,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
 import { addPeriod, idContextOf, subtractPeriod } from "../core/catalog/catalog-fns.js";
+import { isOperatorPrincipal } from "../core/console/console-roles.js";
 import { HaechiError } from "../core/errors.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type {
@@ -199,13 +200,13 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
     if (!p || p.role !== "service") throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" may not request provisions`);
   };
   const requireOperator = (catalog: Catalog, ctx: RequestContext) => {
-    if (principalOf(catalog, ctx.principal)?.role !== "operator") {
+    if (!isOperatorPrincipal(catalog, ctx.principal)) {
       throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" is not an operator`);
     }
   };
   /** The owner of a provision, or an operator, may see it. */
   const requireVisible = (catalog: Catalog, ctx: RequestContext, row: ProvisionRow) => {
-    if (row.principal !== ctx.principal && principalOf(catalog, ctx.principal)?.role !== "operator") {
+    if (row.principal !== ctx.principal && !isOperatorPrincipal(catalog, ctx.principal)) {
       throw new HaechiError("NOT_FOUND", `provision ${row.id} not found`);
     }
   };
@@ -622,7 +623,7 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
 
     async list(ctx: RequestContext, filter: { recipient?: string; limit?: number }): Promise<ProvisionView[]> {
       const catalog = deps.catalog.current();
-      const operator = principalOf(catalog, ctx.principal)?.role === "operator";
+      const operator = isOperatorPrincipal(catalog, ctx.principal);
       const rows = await store.listProvisions({
         ...(filter.recipient ? { recipient: filter.recipient } : {}),
         ...(operator ? {} : { principal: ctx.principal }),

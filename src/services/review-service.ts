@@ -114,6 +114,24 @@ export const reviewService = (deps: ReviewServiceDeps) => {
       return res;
     },
 
+    /** Months with a generated report on disk, newest first (the console lists them). */
+    months(): string[] {
+      if (!fs.existsSync(deps.reportsDir)) return [];
+      return fs
+        .readdirSync(deps.reportsDir)
+        .map((f) => /^access-review-(\d{4}-\d{2})\.json$/.exec(f)?.[1])
+        .filter((m): m is string => m !== undefined)
+        .sort()
+        .reverse();
+    },
+
+    /** A generated report as written (null when there is none), with its current digest. */
+    report(month: string): { review: AccessReview; sha256: string } | null {
+      const file = jsonFile(month);
+      if (!/^\d{4}-\d{2}$/.test(month) || !fs.existsSync(file)) return null;
+      return { review: JSON.parse(fs.readFileSync(file, "utf8")) as AccessReview, sha256: digestOf(file) };
+    },
+
     /** The privacy officer's sign-off on the generated report, which must be unchanged since. */
     async signOff(opts: { month: string; by: string; note?: string }): Promise<ReviewStatus> {
       const st = await service.status(opts.month);

@@ -102,3 +102,4 @@ export const PURGE_BLOCKED = "key store purge incomplete: a reader holds the wri
 export const PURGE_SKIPPED = "key store purge incomplete: VACUUM skipped a key table";
 export const REQUEST_EXISTS = "subject request already exists";
 export const REQUEST_NOT_FOUND = "subject request not found";
+export const OPERATOR_EXISTS = "a staff account with this id already exists (ids are never reused)";

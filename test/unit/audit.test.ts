@@ -551,11 +551,11 @@ describe("auditLog (group commit, fail closed)", () => {
   });
 });
 
-describe("effectAndFieldsOf: the scope's fast read of a canonical body (ADR 0010)", async () => {
+describe("effectAndFieldsOf and purposeOf: fast reads of a canonical body (ADR 0010, ADR 0013)", async () => {
   const fc = (await import("fast-check")).default;
-  const { effectAndFieldsOf } = await import("../../src/audit/canonical.js");
-  test("agrees with parseCanonical on any entry, quotes and brackets in its strings included", () => {
-    const text = fc.string({ unit: fc.constantFrom("a", '"', "\\", ",", "]", "[", ":", "{", "}", "effect", "fields", "reasons", "한", " ") });
+  const { effectAndFieldsOf, purposeOf } = await import("../../src/audit/canonical.js");
+  test("agree with parseCanonical on any entry, quotes and brackets in its strings included", () => {
+    const text = fc.string({ unit: fc.constantFrom("a", '"', "\\", ",", "]", "[", ":", "{", "}", "effect", "fields", "reasons", "purpose", "subjectRef", "한", " ") });
     fc.assert(
       fc.property(
         fc.record({
@@ -573,6 +573,7 @@ describe("effectAndFieldsOf: the scope's fast read of a canonical body (ADR 0010
           const body = canonicalize({ at: "2026-11-20T01:02:03.456Z", ...e, meta: { note: '],"reasons":["x' } });
           const parsed = parseCanonical(body);
           assert.deepEqual(effectAndFieldsOf(body), { effect: parsed.effect, fields: parsed.fields });
+          assert.equal(purposeOf(body), parsed.purpose);
         },
       ),
       { numRuns: 500 },
@@ -580,5 +581,6 @@ describe("effectAndFieldsOf: the scope's fast read of a canonical body (ADR 0010
   });
   test("refuses a body that is not canonical", () => {
     assert.throws(() => effectAndFieldsOf('{"effect":"allow","fields":[]}'), /not canonical/);
+    assert.throws(() => purposeOf('{"purpose":"x","subjectRef":null}'), /not canonical/);
   });
 });

@@ -478,6 +478,25 @@ export const pgDataMigrations: MigrationList = {
         sql`DROP INDEX haechi.incident_subjects_by_subject`,
       ]),
   },
+  // The console's staff accounts (issue 6; ADR 0013; Safety Standard Arts. 5–7).
+  "0012_operators": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.operators (
+              id text COLLATE "C" PRIMARY KEY,
+              role text NOT NULL CHECK (role IN ('cpo', 'security', 'auditor')),
+              password_hash text NOT NULL,
+              totp_sealed bytea NOT NULL,
+              totp_last_step bigint NOT NULL DEFAULT 0,
+              failed_count integer NOT NULL DEFAULT 0,
+              locked_until timestamptz,
+              created_at timestamptz NOT NULL,
+              created_by text NOT NULL,
+              disabled_at timestamptz,
+              last_login_at timestamptz
+            )`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

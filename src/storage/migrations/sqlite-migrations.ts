@@ -264,6 +264,8 @@ export const sqliteDataMigrations: MigrationList = {
       }
     },
   },
+  // The console's staff accounts (issue 6; ADR 0013; Safety Standard Arts. 5–7).
+  "0012_operators": { up: (db) => inOneTransaction(db, OPERATOR_TABLES) },
 };
 
 /** The tables of `0009_outbox` (ADR 0011); `IF NOT EXISTS` throughout, as for 0006. */
@@ -327,6 +329,27 @@ const POLICY_TABLES = [
       BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END`,
   sql`CREATE TRIGGER IF NOT EXISTS policy_versions_no_delete BEFORE DELETE ON policy_versions
       BEGIN SELECT RAISE(ABORT, 'policy versions are append-only'); END`,
+];
+
+/**
+ * The table of `0012_operators`. One row per person (never shared, never reused); the password as
+ * a scrypt hash and the TOTP secret sealed; grants and revocations are audit entries (kept with
+ * the log, ≥ 3 years). `IF NOT EXISTS`, as for 0006.
+ */
+const OPERATOR_TABLES = [
+  sql`CREATE TABLE IF NOT EXISTS operators (
+        id TEXT NOT NULL PRIMARY KEY,
+        role TEXT NOT NULL CHECK (role IN ('cpo', 'security', 'auditor')),
+        password_hash TEXT NOT NULL,
+        totp_sealed BLOB NOT NULL,
+        totp_last_step INTEGER NOT NULL DEFAULT 0,
+        failed_count INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        disabled_at INTEGER,
+        last_login_at INTEGER
+      ) STRICT, WITHOUT ROWID`,
 ];
 
 /**

@@ -50,6 +50,7 @@ import { pgDetectionStore } from "./pg-detection-store.js";
 import { pgOutboxStore } from "./pg-outbox-store.js";
 import { pgPolicyStore } from "./pg-policy-store.js";
 import { pgRequestStore } from "./pg-request-store.js";
+import { pgOperatorStore } from "./pg-operator-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
@@ -630,6 +631,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
   const outbox = pgOutboxStore({ pool, outsideTransaction });
   const policies = pgPolicyStore({ pool, outsideTransaction });
   const requests = pgRequestStore({ pool, outsideTransaction, withTransaction });
+  const operators = pgOperatorStore({ pool, outsideTransaction });
 
   return {
     transaction,
@@ -640,6 +642,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     outbox,
     policies,
     requests,
+    operators,
 
     getSubject: (id) =>
       guard(async () => {

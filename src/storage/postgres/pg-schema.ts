@@ -93,6 +93,20 @@ export interface PgDataDb {
     sealed_at: Date;
   };
   "haechi.erase_backlog": { subject_id: string; erased_at: Date };
+  "haechi.operators": {
+    id: string;
+    role: string;
+    password_hash: string;
+    totp_sealed: Buffer;
+    /** bigint: arrives as a string. */
+    totp_last_step: string;
+    failed_count: number;
+    locked_until: Date | null;
+    created_at: Date;
+    created_by: string;
+    disabled_at: Date | null;
+    last_login_at: Date | null;
+  };
   "haechi.principal_holds": {
     id: string;
     principal: string;

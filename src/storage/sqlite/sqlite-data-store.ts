@@ -53,6 +53,7 @@ import { sqliteDetectionStore } from "./sqlite-detection-store.js";
 import { sqliteOutboxStore } from "./sqlite-outbox-store.js";
 import { sqlitePolicyStore } from "./sqlite-policy-store.js";
 import { sqliteRequestStore } from "./sqlite-request-store.js";
+import { sqliteOperatorStore } from "./sqlite-operator-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
@@ -540,6 +541,7 @@ const sqliteDataStore = (
   const outbox = sqliteOutboxStore({ writer, reader, exclusive });
   const policies = sqlitePolicyStore({ writer, reader, exclusive });
   const requests = sqliteRequestStore({ writer, reader, exclusive });
+  const operators = sqliteOperatorStore({ writer, reader, exclusive });
 
   return {
     transaction,
@@ -550,6 +552,7 @@ const sqliteDataStore = (
     outbox,
     policies,
     requests,
+    operators,
 
     getSubject: (id) =>
       read(() => {

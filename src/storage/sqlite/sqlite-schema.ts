@@ -121,6 +121,19 @@ export interface SqliteDataDb {
     detail: string;
   };
   canaries: { audit_ref: string; principal: string; created_at: number };
+  operators: {
+    id: string;
+    role: string;
+    password_hash: string;
+    totp_sealed: Buffer;
+    totp_last_step: number;
+    failed_count: number;
+    locked_until: number | null;
+    created_at: number;
+    created_by: string;
+    disabled_at: number | null;
+    last_login_at: number | null;
+  };
 }
 
 export interface SqliteKeyDb {
