@@ -443,7 +443,9 @@ export const detectionService = (deps: DetectionServiceDeps) => {
         meta: { principal, holds: [...open, ...local].map((h) => h.id).join(","), reason: why },
       });
       const lifted = await deps.store.liftHolds(principal, now, ctx.by, why);
-      for (const h of local) unsaved.delete(h.id);
+      // Every hold of the principal this process still keeps for storing is closed by the lift,
+      // stored already or not (else a second lift would find it "open" here).
+      for (const [id, u] of unsaved) if (u.hold.principal === principal) unsaved.delete(id);
       holds.delete(principal);
       throttles.delete(principal);
       current()?.reset(principal);
