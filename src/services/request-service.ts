@@ -17,6 +17,7 @@
  * Every act is audited before it takes effect (ADR 0003) and appended to the request's history
  * with the audit entry's seq. The ledger holds no personal data (no values, no notice texts).
  */
+import { isOperatorPrincipal } from "../core/console/console-roles.js";
 import crypto from "node:crypto";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
 import type { ConsentChannel } from "../core/catalog/catalog-schema.js";
@@ -134,7 +135,8 @@ const CONSENT_CHANNEL_OF: Record<RequestChannel, ConsentChannel> = { portal: "we
 export const requestService = (deps: RequestServiceDeps) => {
   const { requests } = deps;
 
-  const roleOf = (catalog: Catalog, principal: string) => catalog.principals[principal]?.role;
+  /** A catalog principal's role; a console staff member counts as an operator (the console checked the finer role). */
+  const roleOf = (catalog: Catalog, principal: string) => (isOperatorPrincipal(catalog, principal) ? "operator" : catalog.principals[principal]?.role);
 
   /** A denial: audited, then refused. */
   const deny = async (ctx: RequestContext, action: string, reason: string, meta?: Record<string, string>): Promise<never> => {

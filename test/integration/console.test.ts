@@ -246,6 +246,29 @@ for (const kind of STORE_KINDS) {
       assert.match((await b.get("/console/overview?lang=en")).text, /2026-02<\/p><p>signed off/);
     });
 
+    test("Decree Arts. 41(4), 43(3): the privacy officer sees data-subject requests with their 10-day clocks, overdue ones counted; the security team is not shown them", async () => {
+      const person = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: member(90) });
+      assert.equal(person.status, 201, JSON.stringify(person.body));
+      const filed = await t.call("talk-app", "POST", `/v1/subjects/${person.body.id}/requests`, { kind: "access", channel: "operator", fulfil: false, note: "identity being checked" });
+      assert.equal(filed.status, 201, JSON.stringify(filed.body));
+      const id = filed.body.request.id as string;
+      const b = await signedIn(cpo);
+      const open = await b.get("/console/requests?lang=en");
+      assert.equal(open.status, 200);
+      assert.match(open.text, new RegExp(`<code>${id}</code>`));
+      assert.match(open.text, /0 overdue/);
+      assert.match(open.text, /10d \d+h left/);
+      clock.advance(11 * 24 * 60 * MIN); // past the tenth day
+      const late = await (await signedIn(cpo)).get("/console/requests?lang=en");
+      assert.match(late.text, /[1-9]\d* overdue/);
+      assert.match(late.text, /overdue<\/td>/);
+      assert.match((await (await signedIn(cpo)).get("/console/overview?lang=en")).text, /past their 10-day deadline/);
+      const sec = await signedIn(security);
+      assert.equal((await sec.get("/console/requests?lang=en")).status, 403, "not the security team's task");
+      const listed = (await audit()).filter((e) => e.action === "request.list");
+      assert.ok(listed.some((e) => e.principal === "staff:kim-cpo" && e.effect === "allow"), "each view of the ledger is audited as the staff member");
+    });
+
     test("staff accounts refuse bad ids, roles and weak passwords, and never reuse an id", async () => {
       const t2 = { ...t, home: t.home };
       await assert.rejects(addStaff(t2, "Bad Id", "cpo"), /lower kebab-case/);

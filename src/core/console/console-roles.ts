@@ -25,6 +25,7 @@ export const CONSOLE_PERMISSIONS = [
   "view.review",
   "view.audit",
   "view.activity",
+  "view.requests",
   "act.incident.open",
   "act.hold.lift",
   "act.review.signoff",

@@ -92,7 +92,7 @@ export const NAV: { path: string; key: string; permission: ConsolePermission }[]
   { path: "/console/review", key: "review", permission: "view.review" },
   { path: "/console/audit", key: "audit", permission: "view.audit" },
   { path: "/console/activity", key: "activity", permission: "view.activity" },
-  { path: "/console/requests", key: "requests", permission: "view.overview" },
+  { path: "/console/requests", key: "requests", permission: "view.requests" },
 ];
 
 /** A console link that keeps the language. */

@@ -249,7 +249,12 @@ ${next ? html`<p>${tr(lang, "가장 가까운 마감", "Nearest deadline")}: ${c
 <p class="big">#${a.head}</p><p>${a.lastVerify ? (a.lastVerify.result.ok ? html`<span class="ok">${tr(lang, "검증 통과", "verified")}</span> ${when(a.lastVerify.at)}` : html`<span class="bad">${tr(lang, "검증 실패", "verification FAILED")}</span>`) : tr(lang, "이 서버에서 아직 검증하지 않음", "not verified from this server yet")}</p>
 <p class="muted">${tr(lang, "최근 체크포인트", "Last checkpoint")}: ${a.checkpoint ? html`#${a.checkpoint.seq} ${when(a.checkpoint.at)}` : t(lang, "none")}</p></section>`);
         }
-        cards.push(html`<section class="card"><h2><a href="${href(lang, "/console/requests")}">${t(lang, "requests")}</a></h2><p class="muted">${tr(lang, "요청 원장 연결 예정", "to be connected to the request ledger")}</p></section>`);
+        if (can("view.requests")) {
+          const { counts } = await c.services.requests.list(s.ctx, { overdue: true, limit: 1 });
+          cards.push(html`<section class="card"><h2><a href="${href(lang, "/console/requests")}">${t(lang, "requests")}</a></h2>
+<p class="big${counts.overdue > 0 ? " bad" : " ok"}">${counts.overdue}</p><p>${tr(lang, "10일 기한을 넘긴 요청", "past their 10-day deadline")}</p>
+<p class="muted">${tr(lang, "처리 중", "Open")}: ${counts.open}</p></section>`);
+        }
         return render(reply, s, "/console/overview", t(lang, "overview"), html`<div class="cards">${cards}</div>`);
       });
 
@@ -648,21 +653,36 @@ ${byPrincipal.stats.complete ? "" : html`<p class="notice" role="status">${tr(la
         );
       });
 
-      // ---------------------------------------------------------------- requests (placeholder)
+      // ---------------------------------------------------------------- data-subject requests
 
-      // The data-subject request ledger (10-day clocks) is built on another branch; this page is
-      // the place it will be wired into after that branch merges. It shows nothing until then.
+      // The request ledger (PIPA Arts. 35–37; ADR 0014): open requests earliest deadline first,
+      // with the 10-day clock; answering them is `haechi requests complete|extend|refuse`.
       scope.get("/requests", { schema: { hide: true } }, async (req, reply) => {
-        const s = await gate(req, reply, "view.overview", { meta: { page: "requests" } });
+        const s = await gate(req, reply, "view.requests");
         if (s === null) return reply;
         const { lang } = s;
+        const all = (req.query as { all?: unknown }).all === "1";
+        const { requests, counts } = await c.services.requests.list(s.ctx, all ? { limit: 200 } : { status: ["received", "in_progress", "extended"], limit: 200 });
+        const kindName = (k: string) =>
+          ({ access: tr(lang, "열람", "access"), portability: tr(lang, "전송", "portability"), correction: tr(lang, "정정", "correction"), deletion: tr(lang, "삭제", "deletion"), suspension: tr(lang, "처리정지", "suspension"), withdrawal: tr(lang, "동의 철회", "withdrawal") })[k] ?? k;
         return render(
           reply,
           s,
           "/console/requests",
           t(lang, "requests"),
-          html`<section class="placeholder" data-placeholder="requests"><p><strong>${tr(lang, "아직 연결되지 않았습니다.", "Not connected yet.")}</strong></p>
-<p>${tr(lang, "정보주체의 열람·정정·삭제·처리정지 요청과 10일 기한이 여기에 표시됩니다 (요청 원장 병합 후).", "Data-subject requests (access, correction, deletion, suspension) and their 10-day clocks will show here once the request ledger is merged.")}</p></section>`,
+          html`<p>${tr(lang, "정보주체의 요청은 받은 날의 다음 날부터 10일 안에 답합니다 (시행령 제41조·제43조·제44조). 열람·전송만 사유를 알리고 연기할 수 있습니다.", "A person's request is answered within 10 days of receipt (Decree Arts. 41, 43, 44); only access and portability may be postponed, with the reason told first.")}</p>
+<p><strong class="${counts.overdue > 0 ? "bad" : "ok"}">${tr(lang, `기한 경과 ${counts.overdue}건`, `${counts.overdue} overdue`)}</strong> · ${tr(lang, `처리 중 ${counts.open}건`, `${counts.open} open`)} ·
+<a href="${href(lang, all ? "/console/requests" : "/console/requests?all=1")}">${all ? tr(lang, "처리 중인 것만", "open only") : tr(lang, "모두 보기", "show all")}</a></p>
+${requests.length === 0
+  ? html`<p class="muted">${t(lang, "none")}</p>`
+  : html`<div class="scroll"><table><caption>${t(lang, "requests")}</caption>
+<thead><tr><th scope="col">${tr(lang, "요청", "Request")}</th><th scope="col">${tr(lang, "종류", "Kind")}</th><th scope="col">${tr(lang, "접수", "Received")}</th><th scope="col">${tr(lang, "기한", "Deadline")}</th><th scope="col">${tr(lang, "남은 시간", "Time left")}</th><th scope="col">${tr(lang, "상태", "Status")}</th><th scope="col">${tr(lang, "경로", "Channel")}</th></tr></thead>
+<tbody>${requests.map(
+      (r) => html`<tr><td><code>${r.id}</code></td><td>${kindName(r.kind)}</td><td>${when(r.receivedAt)}</td><td>${when(r.deadline)}</td>
+<td class="${r.overdue ? "bad" : r.timeLeft && r.timeLeft.ms < 2 * 86_400_000 ? "warn" : ""}">${r.timeLeft ? (r.overdue ? tr(lang, `${r.timeLeft.text} 초과`, `${r.timeLeft.text} overdue`) : r.timeLeft.text) : r.onTime === false ? tr(lang, "기한 후 종결", "closed late") : "—"}</td>
+<td>${r.status}</td><td>${r.channel}</td></tr>`,
+    )}</tbody></table></div>`}
+<p class="muted">${tr(lang, "답변: haechi requests complete | extend | refuse <id> (사유와 이의제기 방법을 기록합니다).", "Answer: haechi requests complete | extend | refuse <id> (the reason and how to object are recorded).")}</p>`,
         );
       });
     },
