@@ -213,6 +213,8 @@ export interface DataStore {
   readonly incidents: IncidentStore;
   /** Detection's alerts, principal holds and canaries (same database and writer). */
   readonly detection: DetectionStore;
+  /** The portal's used links and their sessions (same database and writer; ADR 0012). */
+  readonly portal: PortalLinkStore;
 
   close(): Promise<void>;
 }
@@ -541,6 +543,29 @@ export interface CanaryRow {
   /** The principal whose context it was created in. */
   principal: string;
   createdAt: Date;
+}
+
+/**
+ * A portal link that was opened (ADR 0012): its id (`jti`, random, not a secret: the token's MAC
+ * is), when it was exchanged for a session, when that session can no longer be used, and when it
+ * was ended (signed out, account deleted). Nothing here names a person.
+ */
+export interface PortalLinkRow {
+  jti: string;
+  usedAt: Date;
+  expiresAt: Date;
+  endedAt: Date | null;
+}
+
+/** Single use of portal links and revocation of their sessions, shared by every server process. */
+export interface PortalLinkStore {
+  /** Records the link as used; false when it was used before (the single-use check, atomic). */
+  consume(jti: string, usedAt: Date, expiresAt: Date): Promise<boolean>;
+  get(jti: string): Promise<PortalLinkRow | undefined>;
+  /** Ends the session opened with the link (idempotent). */
+  end(jti: string, at: Date): Promise<void>;
+  /** Deletes rows whose session expired before `before`; returns how many. */
+  prune(before: Date): Promise<number>;
 }
 
 export interface DetectionStore {

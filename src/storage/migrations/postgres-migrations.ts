@@ -348,6 +348,21 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE INDEX incident_outbox_by_incident ON haechi.incident_outbox (incident_id, status, id)`,
       ]),
   },
+  // The portal for people (ADR 0012): links already exchanged for a session (single use) and
+  // sessions ended before their time. No person is named; rows go once their session expired.
+  // (0008-0012 are taken by other work.)
+  "0013_portal_links": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.portal_links (
+              jti text COLLATE "C" PRIMARY KEY,
+              used_at timestamptz NOT NULL,
+              expires_at timestamptz NOT NULL,
+              ended_at timestamptz
+            )`,
+        sql`CREATE INDEX portal_links_by_expiry ON haechi.portal_links (expires_at)`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

@@ -210,7 +210,22 @@ export const sqliteDataMigrations: MigrationList = {
   // proof), the people of its latest scope (findable per person), the rendered notices and
   // reports, and the outbox of messages with their delivery proof.
   "0007_incidents": { up: (db) => inOneTransaction(db, INCIDENT_TABLES) },
+  // The portal for people (ADR 0012): links already exchanged for a session (single use) and
+  // sessions ended before their time. No person is named; rows go once their session expired.
+  // (0008-0012 are taken by other work.)
+  "0013_portal_links": { up: (db) => inOneTransaction(db, PORTAL_TABLES) },
 };
+
+/** The table of `0013_portal_links`; `IF NOT EXISTS`, as for 0006. */
+const PORTAL_TABLES = [
+  sql`CREATE TABLE IF NOT EXISTS portal_links (
+        jti TEXT PRIMARY KEY,
+        used_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        ended_at INTEGER
+      ) STRICT, WITHOUT ROWID`,
+  sql`CREATE INDEX IF NOT EXISTS portal_links_by_expiry ON portal_links (expires_at)`,
+];
 
 /**
  * The tables of `0006_principal_holds`. `IF NOT EXISTS` throughout: Kysely records a SQLite

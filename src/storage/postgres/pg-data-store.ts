@@ -47,6 +47,7 @@ import type { SharedPool } from "./pg-pool.js";
 import { pgProvisionStore } from "./pg-provision-store.js";
 import { pgIncidentStore } from "./pg-incident-store.js";
 import { pgDetectionStore } from "./pg-detection-store.js";
+import { pgPortalStore } from "./pg-portal-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
@@ -619,6 +620,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
       }),
   });
   const detection = pgDetectionStore({ pool, outsideTransaction });
+  const portal = pgPortalStore({ pool, outsideTransaction });
 
   return {
     transaction,
@@ -626,6 +628,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     sealed,
     incidents,
     detection,
+    portal,
 
     getSubject: (id) =>
       guard(async () => {

@@ -50,6 +50,7 @@ import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connectio
 import { sqliteIncidentStore } from "./sqlite-incident-store.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
 import { sqliteDetectionStore } from "./sqlite-detection-store.js";
+import { sqlitePortalStore } from "./sqlite-portal-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
@@ -527,6 +528,7 @@ const sqliteDataStore = (
   const sealed = sqliteSealedStore({ writer, reader, exclusive });
   const incidents = sqliteIncidentStore({ writer, reader, exclusive });
   const detection = sqliteDetectionStore({ writer, reader, exclusive });
+  const portal = sqlitePortalStore({ writer, reader, exclusive });
 
   return {
     transaction,
@@ -534,6 +536,7 @@ const sqliteDataStore = (
     sealed,
     incidents,
     detection,
+    portal,
 
     getSubject: (id) =>
       read(() => {
