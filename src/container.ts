@@ -25,6 +25,7 @@ import { fileShredJournal } from "./retention/shred-journal.js";
 import { eraseService } from "./services/erase-service.js";
 import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
+import { portalService } from "./services/portal-service.js";
 import { provisionService } from "./services/provision-service.js";
 import { reviewService } from "./services/review-service.js";
 import type { CatalogSource } from "./services/service-types.js";
@@ -158,6 +159,19 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       ...(config.provisionThreads !== undefined ? { threads: config.provisionThreads } : {}),
     }),
     incidents,
+    // The portal for people (ADR 0012): the person acts through the same services.
+    portal: portalService({
+      ...base,
+      data: stores.data,
+      auditStore,
+      flushAudit: () => audit.flush(),
+      subjectKeys: keys,
+      pseudonyms: ids.pseudonyms,
+      macRoot: keyring.secrets.chainKey,
+      subjects,
+      erase,
+      incidentsFor: (id) => incidents.forSubject(id),
+    }),
     import: importService({
       ...base,
       ...ids,

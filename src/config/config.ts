@@ -22,6 +22,11 @@ const schema = z.object({
   HAECHI_PROVISION_PAGE: z.coerce.number().int().min(1).max(100_000).default(4000),
   HAECHI_PROVISION_THREADS: z.coerce.number().int().min(0).max(64).optional(),
   HAECHI_EXPORT_KEEP: isoPeriod.default("P30D"),
+  /** The origin people reach the portal at (portal links are made absolute with it). */
+  HAECHI_PUBLIC_URL: z
+    .string()
+    .regex(/^https?:\/\/[^/?#\s]+$/, "must be an origin such as https://privacy.example.com (no path)")
+    .optional(),
 });
 
 export interface Config {
@@ -50,6 +55,8 @@ export interface Config {
   catalogFile: string;
   logLevel: z.infer<typeof schema>["HAECHI_LOG_LEVEL"];
   bodyLimit: number;
+  /** The portal's public origin (HAECHI_PUBLIC_URL); unset: the origin the request came to. */
+  publicUrl: string | undefined;
 }
 
 /** The catalog used when none is configured: the demo catalog shipped in examples/. */
@@ -85,5 +92,6 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
     catalogFile: e.HAECHI_CATALOG ? path.resolve(e.HAECHI_CATALOG) : DEMO_CATALOG,
     logLevel: e.HAECHI_LOG_LEVEL,
     bodyLimit: e.HAECHI_BODY_LIMIT,
+    publicUrl: e.HAECHI_PUBLIC_URL,
   });
 };

@@ -21,6 +21,7 @@ import { metricsRegistry } from "./metrics.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerIncidentRoutes } from "./routes/incident-routes.js";
 import { registerDetectionRoutes } from "./routes/detection-routes.js";
+import { registerPortalRoutes } from "./routes/portal-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
 
@@ -248,6 +249,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   registerDetectionRoutes(app, c);
   registerProvisionRoutes(app, c);
   registerIncidentRoutes(app, c);
+  registerPortalRoutes(app, c);
   return app;
 };
 
