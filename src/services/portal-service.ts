@@ -324,7 +324,13 @@ export const portalService = (deps: PortalServiceDeps) => {
     const consents = await data.currentConsents(s.subject);
 
     const purposes: PurposeItem[] = Object.entries(catalog.purposes)
-      .filter(([name, p]) => name !== LEGAL_RETENTION_PURPOSE && p.fields.some((f) => held.has(f)))
+      // Purposes that may use an item held; one resting on a consent never given uses nothing.
+      .filter(
+        ([name, p]) =>
+          name !== LEGAL_RETENTION_PURPOSE &&
+          p.fields.some((f) => held.has(f)) &&
+          !(p.basis === "consent" && p.notice !== undefined && consentStanding(catalog, consents, p.notice, now).kind === "none"),
+      )
       .map(([name, p]) => {
         const standing = p.basis === "consent" && p.notice ? consentStanding(catalog, consents, p.notice, now).kind : null;
         return {

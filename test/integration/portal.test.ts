@@ -264,6 +264,9 @@ for (const kind of STORE_KINDS) {
       assert.equal((await b.post("/portal/consents", { ...form, csrf: "x" + csrfOf(page) })).status, 403);
       assert.equal((await b.post("/portal/consents", { ...form, csrf: csrfOf(page) }, { origin: "https://evil.example" })).status, 403);
       assert.equal((await b.post("/portal/consents", { ...form, csrf: csrfOf(page) }, { "sec-fetch-site": "cross-site" })).status, 403);
+      // `Origin: null` (what a browser sends under Referrer-Policy no-referrer) only with Sec-Fetch-Site same-origin.
+      assert.equal((await b.post("/portal/consents", { ...form, csrf: csrfOf(page) }, { origin: "null" })).status, 403);
+      assert.equal((await b.post("/portal/consents", { ...form, csrf: csrfOf(page) }, { origin: "null", "sec-fetch-site": "cross-site" })).status, 403);
       const consents = await t.c.stores.data.currentConsents(internalOf(t, "talk-app", id));
       assert.equal(consents.find((c) => c.notice === "marketing")?.status, "granted", "nothing changed");
       // The JSON API still refuses forms.
@@ -308,7 +311,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(json.status, 200);
       assert.match(json.headers.get("content-disposition") ?? "", /^attachment; filename="my-data-\d{8}\.json"$/);
       assert.equal(json.headers.get("cache-control"), "no-store");
-      const body = await json.json();
+      const body = (await json.json()) as any;
       assert.equal(body.format, "haechi-portal-export/1");
       assert.equal(body.data.phone, talkPerson(12).phone);
       assert.equal(body.data.email, talkPerson(12).email);

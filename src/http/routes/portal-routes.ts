@@ -136,7 +136,10 @@ export const registerPortalRoutes = (app: FastifyInstance, c: Container) => {
       const site = req.headers["sec-fetch-site"];
       const origin = req.headers.origin;
       const self = `${req.protocol}://${req.host}`;
-      if ((typeof site === "string" && site !== "same-origin") || (typeof origin === "string" && origin !== self) || !svc.csrfValid(s, form.csrf)) {
+      // Pages are sent with Referrer-Policy no-referrer, so a browser says `Origin: null` even for
+      // its own same-origin forms; then its Sec-Fetch-Site must vouch for the origin instead.
+      const originOk = typeof origin !== "string" || origin === self || (origin === "null" && site === "same-origin");
+      if ((typeof site === "string" && site !== "same-origin") || !originOk || !svc.csrfValid(s, form.csrf)) {
         throw csrfError();
       }
       return { s, form };

@@ -9,7 +9,7 @@ export const PORTAL_CSS = `
   --warn-bg: #fff4d6; --warn-fg: #5c3d00; --focus: #1a73e8; }
 * { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; }
-body { margin: 0; font: 16px/1.55 system-ui, -apple-system, "Segoe UI", "Noto Sans KR", "Apple SD Gothic Neo", sans-serif; color: var(--fg); background: var(--bg); }
+body { margin: 0; font: 16px/1.55 system-ui, -apple-system, "Segoe UI", "Noto Sans KR", "Apple SD Gothic Neo", "NanumGothic", sans-serif; color: var(--fg); background: var(--bg); }
 a { color: var(--accent); }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 .skip { position: absolute; left: -999px; top: 0; background: var(--fg); color: #fff; padding: .5rem 1rem; z-index: 10; }
@@ -41,7 +41,9 @@ summary { cursor: pointer; min-height: 44px; display: flex; align-items: center;
 .badge-granted { background: var(--ok-bg); color: var(--ok-fg); border-color: #8fc79c; }
 .badge-withdrawn, .badge-none { background: var(--panel); color: var(--fg); }
 .scroll { overflow-x: auto; border: 1px solid var(--line); border-radius: 8px; }
-table { border-collapse: collapse; width: 100%; min-width: 36rem; }
+table { border-collapse: collapse; width: 100%; min-width: 40rem; }
+table.narrow { min-width: 0; }
+td.nowrap { white-space: nowrap; }
 th, td { text-align: left; vertical-align: top; padding: .5rem .6rem; border-bottom: 1px solid var(--line); }
 thead th { background: var(--panel); font-size: .9rem; }
 tbody th { font-weight: 600; }

@@ -193,7 +193,7 @@ const retentionSection = (tx: PortalText, v: PortalOverview, lang: Lang) => html
 <section id="retention" aria-labelledby="retention-h">
   <h2 id="retention-h">${tx.retention.h}</h2>
   <p>${tx.retention.lead}</p>
-  <div class="scroll" role="region" aria-labelledby="retention-h" tabindex="0"><table>
+  <div class="scroll" role="region" aria-labelledby="retention-h" tabindex="0"><table class="narrow">
     <thead><tr><th scope="col">${tx.data.item}</th><th scope="col">${tx.retention.until}</th><th scope="col">${tx.retention.onDeletion}</th></tr></thead>
     <tbody>${v.retention.map(
       (r) => html`<tr><th scope="row">${v.fieldLabels[r.field] ? pick(v.fieldLabels[r.field]!, lang) : r.field}</th>
@@ -217,7 +217,7 @@ const accessSection = (tx: PortalText, v: PortalOverview, lang: Lang) => html`
         <td>${tx.access.actions[a.action] ?? a.action}</td>
         <td>${a.purpose === SUBJECT_ACCESS ? tx.nav.data : a.purpose ?? ""}</td>
         <td>${fieldList(a.fields, v.fieldLabels, lang)}</td>
-        <td>${tx.access.effects[a.effect] ?? a.effect}${a.effect === "deny" && a.reasons.length > 0 ? html`<br><small>${a.reasons.join(", ")}</small>` : ""}</td></tr>`,
+        <td class="nowrap">${tx.access.effects[a.effect] ?? a.effect}${a.effect === "deny" && a.reasons.length > 0 ? html`<br><small>${a.reasons.join(", ")}</small>` : ""}</td></tr>`,
     )}</tbody></table></div>`
   }
 </section>`;
@@ -299,7 +299,7 @@ export const deletePage = (lang: Lang, s: PortalSession, preview: ErasurePreview
 ${
   preview.retain.length === 0
     ? html`<p>${tx.del.nothingKept}</p>`
-    : html`<p>${tx.del.keptLead}</p><div class="scroll" role="region" aria-labelledby="kept-h" tabindex="0"><table>
+    : html`<p>${tx.del.keptLead}</p><div class="scroll" role="region" aria-labelledby="kept-h" tabindex="0"><table class="narrow">
   <thead><tr><th scope="col">${tx.data.item}</th><th scope="col">${tx.del.law}</th><th scope="col">${tx.del.until}</th></tr></thead>
   <tbody>${preview.retain.map(
     (r) => html`<tr><th scope="row">${labels[r.field] ? pick(labels[r.field]!, lang) : r.field}</th><td>${pick(r.description, lang)}<br><small>${r.citation}</small></td><td>${fmtDate(r.until, lang)}</td></tr>`,
