@@ -376,3 +376,58 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+for (const kind of STORE_KINDS) {
+  describe(`portal fails closed on ${kind}`, () => {
+    let t: TestApp;
+    let broken = false;
+    before(async () => {
+      t = await startApp(kind, {
+        // The audit store refuses appends while `broken` (a full disk, a lost connection).
+        wrapAuditStore: (s) =>
+          new Proxy(s, {
+            get(target, prop, receiver) {
+              if (prop === "appendBatch") return (build: Parameters<typeof s.appendBatch>[0]) => (broken ? Promise.reject(new Error("disk full")) : target.appendBatch(build));
+              const v = Reflect.get(target, prop, receiver);
+              return typeof v === "function" ? v.bind(target) : v;
+            },
+          }),
+      });
+    });
+    after(async () => {
+      broken = false;
+      await t?.close();
+    });
+
+    test("if the audit entry cannot be written: no link is issued, no session opened, no value shown", async () => {
+      const c = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: talkPerson(50) });
+      assert.equal(c.status, 201);
+      const id = c.body.id as string;
+      const ok = await t.call("talk-app", "POST", `/v1/subjects/${id}/portal-link`);
+      assert.equal(ok.status, 201);
+
+      broken = true;
+      const refused = await t.call("talk-app", "POST", `/v1/subjects/${id}/portal-link`);
+      assert.equal(refused.status, 503, JSON.stringify(refused.body));
+      assert.equal(refused.body.error.code, "AUDIT_UNAVAILABLE");
+      assert.equal(refused.body.url, undefined);
+      const enter = await fetch(ok.body.url, { redirect: "manual" });
+      assert.ok(enter.status >= 500, `opening is refused (${enter.status})`);
+      assert.equal(enter.headers.get("set-cookie"), null, "no session cookie");
+      broken = false;
+
+      const l = await t.call("talk-app", "POST", `/v1/subjects/${id}/portal-link`);
+      const b = browser(t);
+      assert.equal((await b.get(l.body.url)).status, 303);
+      const page = await (await b.get("/portal")).text();
+      broken = true;
+      const reveal = await b.post("/portal/reveal", { csrf: csrfOf(page) });
+      assert.ok(reveal.status >= 500);
+      assert.ok(!(await reveal.text()).includes(talkPerson(50).phone));
+      const download = await b.post("/portal/download", { csrf: csrfOf(page), format: "json" });
+      assert.ok(download.status >= 500);
+      assert.ok(!(await download.text()).includes(talkPerson(50).phone));
+      broken = false;
+    });
+  });
+}
