@@ -316,7 +316,7 @@ export const portalService = (deps: PortalServiceDeps) => {
     };
   };
 
-  const overviewOf = async (s: PortalSession): Promise<PortalOverview> => {
+  const overviewOf = async (s: { subject: SubjectId; auditRef: string }): Promise<PortalOverview> => {
     const catalog = deps.catalog.current();
     const now = deps.clock.now();
     const stored = await heldOf(catalog, s.subject);
@@ -455,6 +455,53 @@ export const portalService = (deps: PortalServiceDeps) => {
     return out;
   };
 
+  /**
+   * A service acting for its signed-in user (a portal link, the transparency report): a principal
+   * with role `service` that resolves the id in its own context to an active person, and that one
+   * of its own collecting purposes lets act for that person now (the policy's write decision with
+   * no fields). Every answer is audited under `action` before it is given (fail closed).
+   */
+  const actingFor = async (ctx: RequestContext, externalId: string, action: string, meta?: Record<string, string>) => {
+    const catalog = deps.catalog.current();
+    const now = deps.clock.now();
+    const principal = catalog.principals[ctx.principal];
+    const id = principal?.role === "service" ? deps.pseudonyms.resolve(idContextOf(catalog, ctx.principal), externalId) : undefined;
+    const subject = id ? await data.getSubject(id) : undefined;
+    const key = subject && (subject.status === "active" || subject.status === "dormant") ? await deps.subjectKeys.get(id!) : undefined;
+    const consents = subject?.status === "active" ? await data.currentConsents(id!) : [];
+    let reasons: string[];
+    if (principal?.role !== "service") reasons = ["ROLE_NOT_PERMITTED"];
+    else if (!key) reasons = ["NOT_FOUND"];
+    else if (subject!.status === "dormant") reasons = ["SUBJECT_DORMANT"];
+    else {
+      const collecting = principal.purposes.filter((p) => catalog.purposes[p]?.collects);
+      const decisions = collecting.map((p) => evaluate(catalog, { principal: ctx.principal, purpose: p, action: "write", fields: [] }, { found: true, consents }, now));
+      const allowed = decisions.some((d) => d.effect === "allow");
+      reasons = allowed ? [] : collecting.length === 0 ? ["PURPOSE_NOT_COLLECTING"] : [...new Set(decisions.flatMap((d) => (d.effect === "deny" ? d.reasons.map((r) => r.code) : [])))];
+    }
+    await deps.audit.record({
+      ...entryBase(ctx, now),
+      action,
+      effect: reasons.length === 0 ? "allow" : "deny",
+      purpose: null,
+      subjectRef: key?.auditRef ?? null,
+      fields: [],
+      reasons,
+      ...(reasons.length === 0 && meta ? { meta } : {}),
+    });
+    if (reasons.includes("ROLE_NOT_PERMITTED")) {
+      throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" may not act for people (${action})`, { reasons: [{ code: "ROLE_NOT_PERMITTED" }] });
+    }
+    if (reasons.includes("NOT_FOUND")) throw new HaechiError("NOT_FOUND", "subject not found");
+    if (reasons.includes("SUBJECT_DORMANT")) throw new HaechiError("SUBJECT_DORMANT", "the account is dormant: reactivate it first");
+    if (reasons.length > 0) {
+      throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" has no collecting purpose standing for this person`, {
+        reasons: reasons.map((code) => ({ code })),
+      });
+    }
+    return { id: id!, auditRef: key!.auditRef };
+  };
+
   return {
     /**
      * POST /v1/subjects/{id}/portal-link: a link for the service's logged-in user. Allowed only to
@@ -463,49 +510,26 @@ export const portalService = (deps: PortalServiceDeps) => {
      * Everything else is refused, and every answer is audited before it is given.
      */
     async issueLink(ctx: RequestContext, externalId: string): Promise<LinkResult> {
-      const catalog = deps.catalog.current();
-      const now = deps.clock.now();
-      const principal = catalog.principals[ctx.principal];
-      const id = principal?.role === "service" ? deps.pseudonyms.resolve(idContextOf(catalog, ctx.principal), externalId) : undefined;
-      const subject = id ? await data.getSubject(id) : undefined;
-      const key = subject && (subject.status === "active" || subject.status === "dormant") ? await deps.subjectKeys.get(id!) : undefined;
-      const consents = subject?.status === "active" ? await data.currentConsents(id!) : [];
-      let reasons: string[];
-      if (principal?.role !== "service") reasons = ["ROLE_NOT_PERMITTED"];
-      else if (!key) reasons = ["NOT_FOUND"];
-      else if (subject!.status === "dormant") reasons = ["SUBJECT_DORMANT"];
-      else {
-        const collecting = principal.purposes.filter((p) => catalog.purposes[p]?.collects);
-        const decisions = collecting.map((p) => evaluate(catalog, { principal: ctx.principal, purpose: p, action: "write", fields: [] }, { found: true, consents }, now));
-        const allowed = decisions.some((d) => d.effect === "allow");
-        reasons = allowed ? [] : collecting.length === 0 ? ["PURPOSE_NOT_COLLECTING"] : [...new Set(decisions.flatMap((d) => (d.effect === "deny" ? d.reasons.map((r) => r.code) : [])))];
-      }
-      const expiresAt = new Date(now.getTime() + LINK_TTL_MS);
-      await deps.audit.record({
-        ...entryBase(ctx, now),
-        action: "portal.link",
-        effect: reasons.length === 0 ? "allow" : "deny",
-        purpose: null,
-        subjectRef: key?.auditRef ?? null,
-        fields: [],
-        reasons,
-        ...(reasons.length === 0 ? { meta: { expiresAt: expiresAt.toISOString() } } : {}),
-      });
-      if (reasons.includes("ROLE_NOT_PERMITTED")) throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" may not issue portal links`);
-      if (reasons.includes("NOT_FOUND")) throw new HaechiError("NOT_FOUND", "subject not found");
-      if (reasons.includes("SUBJECT_DORMANT")) throw new HaechiError("SUBJECT_DORMANT", "the account is dormant: reactivate it before issuing a portal link");
-      if (reasons.length > 0) {
-        throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" has no collecting purpose standing for this person`, {
-          reasons: reasons.map((code) => ({ code })),
-        });
-      }
+      const expiresAt = new Date(deps.clock.now().getTime() + LINK_TTL_MS);
+      const { id } = await actingFor(ctx, externalId, "portal.link", { expiresAt: expiresAt.toISOString() });
       const token = signLink(keys, {
         j: randomBytes(16).toString("base64url"),
-        s: deps.pseudonyms.externalId(PORTAL_ID_CONTEXT, id!),
+        s: deps.pseudonyms.externalId(PORTAL_ID_CONTEXT, id),
         p: ctx.principal,
         e: expiresAt.getTime(),
       });
       return { path: `/portal/enter?t=${token}`, expiresAt: expiresAt.toISOString() };
+    },
+
+    /**
+     * GET /v1/subjects/{id}/report: the transparency report for the service's signed-in user, to
+     * show in its own app: everything the portal shows but the values (nothing is decrypted).
+     * Allowed as a portal link is (`actingFor`), audited as `subject.report`.
+     */
+    async report(ctx: RequestContext, externalId: string): Promise<Omit<PortalOverview, "fieldLabels">> {
+      const who = await actingFor(ctx, externalId, "subject.report");
+      const { fieldLabels: _labels, ...rest } = await overviewOf({ subject: who.id, auditRef: who.auditRef });
+      return rest;
     },
 
     /** Opening a link: checked, used up, audited; gives the session. */

@@ -364,6 +364,24 @@ for (const kind of STORE_KINDS) {
       assert.ok(erased, "audited with the person as the actor");
     });
 
+    test("PIPA Art. 35: the transparency report over the API (for the service's own app) has everything but the values, allowed as a link is, audited", async () => {
+      const id = await createTalker(15);
+      await t.call("talk-app", "GET", `/v1/subjects/${id}?purpose=talk_service`);
+      const r = await t.call("talk-app", "GET", `/v1/subjects/${id}/report`);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.deepEqual(r.body.held.map((h: { field: string }) => h.field).sort(), Object.keys(talkPerson(15)).sort());
+      assert.ok(!JSON.stringify(r.body).includes(talkPerson(15).phone), "no values");
+      assert.equal(r.body.consents.find((c: { notice: string }) => c.notice === "marketing").status, "granted");
+      assert.ok(r.body.purposes.some((p: { purpose: string; basis: string }) => p.purpose === "talk_service" && p.basis === "contract"));
+      assert.ok(r.body.recipients.some((x: { recipient: string }) => x.recipient === "sms-gateway"));
+      assert.ok(r.body.access.some((a: { actor: string; action: string }) => a.actor === "talk-app" && a.action === "subject.read"));
+      assert.deepEqual(r.body.incidents, []);
+      assert.equal((await t.call("privacy-office", "GET", `/v1/subjects/${id}/report`)).status, 403);
+      assert.equal((await t.call("talk-app", "GET", "/v1/subjects/sub_AAAAAAAAAAAAAAAAAAAAAA/report")).status, 404);
+      const entries = await auditOf(id);
+      assert.ok(entries.some((e) => e.action === "subject.report" && e.principal === "talk-app" && e.effect === "allow"));
+    });
+
     test("signing out ends the session for every process", async () => {
       const id = await createTalker(14);
       const { b } = await open(id);

@@ -88,6 +88,100 @@ export const registerPortalRoutes = (app: FastifyInstance, c: Container) => {
     },
   );
 
+  const bilingual = z.object({ ko: z.string(), en: z.string() });
+  const reportResponse = z.object({
+    controller: z.object({ name: bilingual, contact: z.string(), officer: z.object({ name: z.string(), contact: z.string() }).nullable() }),
+    held: z.array(z.object({ field: z.string(), label: bilingual, class: z.string(), sensitivity: z.string(), updatedAt: z.string() })).describe("Items held (names only; no values)"),
+    purposes: z.array(
+      z.object({
+        purpose: z.string(),
+        description: bilingual,
+        basis: z.string(),
+        statute: z.string().nullable(),
+        fields: z.array(z.string()),
+        consent: z.enum(["granted", "withdrawn", "none"]).nullable(),
+      }),
+    ),
+    consents: z.array(
+      z.object({
+        notice: z.string(),
+        title: bilingual,
+        category: z.string(),
+        optional: z.boolean(),
+        status: z.enum(["granted", "withdrawn", "none"]),
+        stale: z.boolean(),
+        version: z.number().nullable(),
+        at: z.string().nullable(),
+        text: z.unknown().describe("The notice text of the version a toggle acts on"),
+        grantVersion: z.number().nullable(),
+      }),
+    ),
+    recipients: z.array(
+      z.object({
+        recipient: z.string(),
+        legalName: bilingual,
+        kind: z.enum(["consignee", "third_party"]),
+        country: z.string(),
+        contact: z.string().nullable(),
+        fields: z.array(z.string()),
+        work: bilingual.nullable(),
+        retention: bilingual.nullable(),
+        transferBasis: z.string().nullable(),
+        received: z.number().describe("Times the person's data went to it"),
+      }),
+    ),
+    provisions: z.array(
+      z.object({
+        provision: z.string(),
+        recipient: z.string(),
+        country: z.string(),
+        purpose: z.string(),
+        fields: z.array(z.string()),
+        basis: z.string(),
+        transferBasis: z.string().nullable(),
+        status: z.string(),
+        at: z.string(),
+      }),
+    ),
+    retention: z.array(z.object({ field: z.string(), heldUntil: z.string().nullable(), onDeletion: z.unknown() })),
+    access: z
+      .array(
+        z.object({
+          at: z.string(),
+          actor: z.string(),
+          actorLabel: bilingual.nullable(),
+          action: z.string(),
+          purpose: z.string().nullable(),
+          fields: z.array(z.string()),
+          effect: z.string(),
+          reasons: z.array(z.string()),
+        }),
+      )
+      .describe("The audit log's entries about the person, newest first, at most 200"),
+    incidents: z.array(z.object({ id: z.string(), kind: z.string(), status: z.string(), summary: z.string(), awareAt: z.string() })),
+  });
+
+  r.get(
+    "/v1/subjects/:id/report",
+    {
+      schema: {
+        summary: "The transparency report for the service's signed-in user: what is held, why, shared with whom, for how long, who read it, incidents",
+        description:
+          "Everything the privacy portal shows except the values (nothing is decrypted). Allowed as a portal link is: a service principal whose collecting purpose stands for that person; audited (subject.report).",
+        tags: ["portal"],
+        params: subjectIdParam,
+        response: { 200: reportResponse, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const report = await svc.report(ctxOf(req), req.params.id);
+      return reply.header("cache-control", "no-store").send({
+        ...report,
+        incidents: report.incidents.map((i) => ({ id: i.id, kind: i.kind, status: i.status, summary: i.summary, awareAt: i.awareAt })),
+      });
+    },
+  );
+
   void app.register(async (p) => {
     // Forms for /portal only; the rest of the API stays JSON-only.
     p.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: FORM_LIMIT }, (_req, body, done) => {
