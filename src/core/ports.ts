@@ -775,7 +775,8 @@ export interface AuditStore {
    * reads `iterate` on the calling thread.
    */
   readSource?(): AuditReadSource;
-  bySubjectRef(ref: string, limit: number): Promise<AuditRow[]>;
+  /** A subject's entries in seq order, the first `limit`; `newest`: the last `limit`, newest first (the person's access history). */
+  bySubjectRef(ref: string, limit: number, order?: "oldest" | "newest"): Promise<AuditRow[]>;
   /**
    * Entries recorded by `principal` with `from` <= at < `to`, in (at, seq) order after the cursor
    * (exclusive), at most `limit`: an incident's scope. Served by the index of migration

@@ -226,7 +226,8 @@ const loc = (t: string | Bilingual | undefined, fallback = ""): Bilingual =>
   t === undefined ? { ko: fallback, en: fallback } : typeof t === "string" ? { ko: t, en: t } : t;
 const locOrNull = (t: string | Bilingual | undefined): Bilingual | null => (t === undefined ? null : loc(t));
 
-const ACCESS_HISTORY_LIMIT = 5000;
+/** The download's access history: the newest this many entries (the page shows the newest 200). */
+const ACCESS_HISTORY_LIMIT = 10_000;
 const ACCESS_SHOWN = 200;
 
 export const portalService = (deps: PortalServiceDeps) => {
@@ -403,7 +404,7 @@ export const portalService = (deps: PortalServiceDeps) => {
       })
       .sort((a, b) => a.field.localeCompare(b.field));
 
-    const access = (await accessOf(catalog, s.auditRef)).slice(0, ACCESS_SHOWN);
+    const access = await accessOf(catalog, s.auditRef, ACCESS_SHOWN);
     const incidents = await deps.incidentsFor(s.subject);
     return {
       fieldLabels: Object.fromEntries(Object.keys(catalog.fields).map((f) => [f, labelOf(catalog, f)])),
@@ -429,14 +430,14 @@ export const portalService = (deps: PortalServiceDeps) => {
   };
 
   /** The person's entries in the audit log, newest first (who read what, for which purpose). */
-  const accessOf = async (catalog: Catalog, auditRef: string): Promise<AccessItem[]> => {
+  const accessOf = async (catalog: Catalog, auditRef: string, limit: number): Promise<AccessItem[]> => {
     await deps.flushAudit();
-    const rows = await deps.auditStore.bySubjectRef(auditRef, ACCESS_HISTORY_LIMIT);
+    const rows = await deps.auditStore.bySubjectRef(auditRef, limit, "newest");
     const out: AccessItem[] = [];
-    for (let i = rows.length - 1; i >= 0; i--) {
+    for (const row of rows) {
       let e: AuditEntry;
       try {
-        e = parseCanonical(rows[i]!.body);
+        e = parseCanonical(row.body);
       } catch {
         continue;
       }
@@ -601,7 +602,7 @@ export const portalService = (deps: PortalServiceDeps) => {
         recipients: overview.recipients,
         provisions: overview.provisions,
         retention: overview.retention,
-        accessHistory: await accessOf(deps.catalog.current(), s.auditRef),
+        accessHistory: await accessOf(deps.catalog.current(), s.auditRef, ACCESS_HISTORY_LIMIT),
         incidents: overview.incidents.map((i) => ({ id: i.id, kind: i.kind, status: i.status, awareAt: i.awareAt, summary: i.summary })),
       };
     },

@@ -375,6 +375,8 @@ for (const kind of STORE_KINDS) {
       assert.ok(r.body.purposes.some((p: { purpose: string; basis: string }) => p.purpose === "talk_service" && p.basis === "contract"));
       assert.ok(r.body.recipients.some((x: { recipient: string }) => x.recipient === "sms-gateway"));
       assert.ok(r.body.access.some((a: { actor: string; action: string }) => a.actor === "talk-app" && a.action === "subject.read"));
+      assert.equal(r.body.access[0].action, "subject.report", "newest first: this very request");
+      assert.equal(r.body.access.at(-1).action, "subject.create");
       assert.deepEqual(r.body.incidents, []);
       assert.equal((await t.call("privacy-office", "GET", `/v1/subjects/${id}/report`)).status, 403);
       assert.equal((await t.call("talk-app", "GET", "/v1/subjects/sub_AAAAAAAAAAAAAAAAAAAAAA/report")).status, 404);
