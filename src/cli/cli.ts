@@ -71,7 +71,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       out(`Haechi is serving on ${address} (store: ${c.stores.kind}, catalog: ${path.relative(process.cwd(), cfg.catalogFile) || cfg.catalogFile})\n`);
       const checked = loadCatalogFile(cfg.catalogFile);
       if (checked.ok && checked.warnings.length > 0) out(`catalog warnings:\n${formatIssues(checked.warnings)}\n`);
-      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n`);
+      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n  portal       ${address}/portal (people arrive through POST /v1/subjects/{id}/portal-link)\n`);
       if (o.demo) {
         const keys = await ensureDemoKeys(c);
         out(`\nDemo API keys (also in ${path.join(cfg.home, "demo-keys.json")}):\n`);

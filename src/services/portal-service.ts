@@ -229,10 +229,12 @@ const locOrNull = (t: string | Bilingual | undefined): Bilingual | null => (t ==
 /** The download's access history: the newest this many entries (the page shows the newest 200). */
 const ACCESS_HISTORY_LIMIT = 10_000;
 const ACCESS_SHOWN = 200;
+const PRUNE_EVERY_MS = 5 * MIN;
 
 export const portalService = (deps: PortalServiceDeps) => {
   const keys = portalKeys(deps.macRoot);
   const { data } = deps;
+  let lastPrune = 0;
 
   const refuse = async (ctx: RequestContext, action: string, refusal: PortalRefusal, subjectRef: string | null): Promise<never> => {
     await deps.audit.record({ ...entryBase(ctx, deps.clock.now()), action, effect: "deny", purpose: null, subjectRef, fields: [], reasons: [refusal] });
@@ -264,7 +266,7 @@ export const portalService = (deps: PortalServiceDeps) => {
     };
   };
 
-  const ctxOf = (s: PortalSession, source: string | null, requestId: string): RequestContext => ({ principal: PORTAL_ACTOR, source, requestId });
+  const ctxOf = (source: string | null, requestId: string): RequestContext => ({ principal: PORTAL_ACTOR, source, requestId });
 
   const labelOf = (catalog: Catalog, field: string) => loc(catalog.fields[field]?.description, field);
 
@@ -543,8 +545,11 @@ export const portalService = (deps: PortalServiceDeps) => {
       if (!who) return refuse(ctx, "portal.enter", "SUBJECT_GONE", null);
       const endsAt = new Date(now.getTime() + SESSION_MAX_MS);
       if (!(await data.portal.consume(v.claims.j, now, endsAt))) return refuse(ctx, "portal.enter", "LINK_USED", who.key.auditRef);
-      // Rows of sessions long over go now and then (no job needed; cheap with the expiry index).
-      if (Math.random() < 0.05) await data.portal.prune(now).catch(() => undefined);
+      // Rows of sessions long over go every few minutes, on the way (no job; the expiry index makes it cheap).
+      if (now.getTime() - lastPrune > PRUNE_EVERY_MS) {
+        lastPrune = now.getTime();
+        await data.portal.prune(now).catch(() => undefined);
+      }
       await deps.audit.record({
         ...entryBase(ctx, now),
         action: "portal.enter",
@@ -577,7 +582,7 @@ export const portalService = (deps: PortalServiceDeps) => {
     overview: (s: PortalSession) => overviewOf(s),
 
     /** The values, after a fresh confirmation; an audited read under the person's right of access. */
-    reveal: (s: PortalSession, source: string | null, requestId: string) => readAll(s, ctxOf(s, source, requestId), "subject.read"),
+    reveal: (s: PortalSession, source: string | null, requestId: string) => readAll(s, ctxOf(source, requestId), "subject.read"),
 
     /**
      * Download everything (PIPA Arts. 35, 35-2): values decrypted, consents with their history,
@@ -585,7 +590,7 @@ export const portalService = (deps: PortalServiceDeps) => {
      * request ledger hooks in here).
      */
     async download(s: PortalSession, source: string | null, requestId: string): Promise<PortalExport> {
-      const ctx = ctxOf(s, source, requestId);
+      const ctx = ctxOf(source, requestId);
       const values = await readAll(s, ctx, "subject.export");
       const overview = await overviewOf(s);
       const history: ConsentEvent[] = await data.consentHistory(s.subject);
@@ -609,7 +614,7 @@ export const portalService = (deps: PortalServiceDeps) => {
 
     /** Grant or withdraw one consent, agreeing to (or withdrawing) the version shown. */
     async setConsent(s: PortalSession, input: { notice: string; action: "grant" | "withdraw"; version: number }, source: string | null, requestId: string) {
-      return deps.subjects.recordConsentsAsSubject(ctxOf(s, source, requestId), s.subject, [
+      return deps.subjects.recordConsentsAsSubject(ctxOf(source, requestId), s.subject, [
         { notice: input.notice, action: input.action, version: input.version, channel: "web" },
       ]);
     },
@@ -640,7 +645,7 @@ export const portalService = (deps: PortalServiceDeps) => {
      * one function a deletion goes through (the request ledger hooks in here).
      */
     async deleteAccount(s: PortalSession, source: string | null, requestId: string): Promise<EraseResult> {
-      const result = await deps.erase.eraseAsSubject(ctxOf(s, source, requestId), s.subject);
+      const result = await deps.erase.eraseAsSubject(ctxOf(source, requestId), s.subject);
       await data.portal.end(s.id, deps.clock.now());
       return result;
     },
@@ -650,7 +655,7 @@ export const portalService = (deps: PortalServiceDeps) => {
       const now = deps.clock.now();
       await data.portal.end(s.id, now);
       await deps.audit.record({
-        ...entryBase(ctxOf(s, source, requestId), now),
+        ...entryBase(ctxOf(source, requestId), now),
         action: "portal.leave",
         effect: "info",
         purpose: null,
