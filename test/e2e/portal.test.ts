@@ -61,6 +61,16 @@ describe("the portal in a real browser", () => {
     return r.body.url as string;
   };
 
+  /** The page as it is now, on a desktop and on a phone-wide screen: <name>-desktop.png and <name>-phone.png. */
+  const shots = async (page: Page, name: string) => {
+    const size = page.viewportSize() ?? { width: 1280, height: 900 };
+    const phone = size.width < 600;
+    await b.shot(page, `${name}-${phone ? "phone" : "desktop"}`);
+    await page.setViewportSize(phone ? { width: 1280, height: 900 } : { width: 390, height: 844 });
+    await b.shot(page, `${name}-${phone ? "desktop" : "phone"}`);
+    await page.setViewportSize(size);
+  };
+
   /** Every visible control has an accessible name (a label, text, or aria-label). */
   const assertLabelled = async (page: Page) => {
     const unnamed = await page.evaluate(() =>
@@ -87,13 +97,13 @@ describe("the portal in a real browser", () => {
     }
     assert.ok(!text.includes(payFields(1).phone), "values hidden by default");
     await assertLabelled(page);
-    await b.shot(page, "portal-01-overview-desktop");
+    await shots(page, "portal-01-overview");
 
     // Values after the fresh confirmation the link gave.
     await page.getByRole("button", { name: "값 보기" }).click();
     await page.getByText("값을 표시했습니다").waitFor();
     assert.ok((await page.locator("#data").innerText()).includes(payFields(1).phone));
-    await b.shot(page, "portal-02-values-desktop");
+    await shots(page, "portal-02-values");
 
     // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
     await page.goto(`${t.url}/portal`);
@@ -108,11 +118,11 @@ describe("the portal in a real browser", () => {
     await phone.getByRole("heading", { level: 1 }).waitFor();
     // One column: nothing wider than the screen except the tables' own scrolling boxes.
     assert.ok((await phone.evaluate(() => document.documentElement.scrollWidth)) <= 390, "no sideways scrolling on a phone");
-    await b.shot(phone, "portal-01-overview-phone");
+    await b.shot(phone, "portal-01-overview-phone-touch");
     await phone.getByRole("link", { name: "Switch to English" }).click();
     await phone.getByRole("heading", { level: 1, name: "My personal data" }).waitFor();
     assert.equal(await phone.getAttribute("html", "lang"), "en");
-    await b.shot(phone, "portal-01-overview-phone-en");
+    await shots(phone, "portal-01-overview-en");
     await phone.context().close();
   });
 
@@ -122,11 +132,11 @@ describe("the portal in a real browser", () => {
     const card = page.locator("#consent-marketing");
     await card.locator("summary").click();
     assert.ok((await card.innerText()).includes("광고성 정보를 문자 메시지와 앱 푸시로 보내 드립니다"));
-    await b.shot(page, "portal-03-consent-notice-desktop");
+    await shots(page, "portal-03-consent-notice");
     await card.getByRole("button", { name: "동의 철회" }).click();
     await page.getByText("동의를 철회했습니다").waitFor();
     assert.ok((await page.locator("#consent-marketing").innerText()).includes("철회함"));
-    await b.shot(page, "portal-04-consent-withdrawn-desktop");
+    await shots(page, "portal-04-consent-withdrawn");
     const denied = await t.call("marketing-svc", "GET", `/v1/subjects/${mkId}?purpose=marketing`);
     assert.equal(denied.status, 403);
     assert.equal(denied.body.error.details.reasons[0].code, "CONSENT_WITHDRAWN");
@@ -140,7 +150,7 @@ describe("the portal in a real browser", () => {
     const page = await b.page({ mobile: true });
     await page.goto(await link());
     await page.locator("#download").scrollIntoViewIfNeeded();
-    await b.shot(page, "portal-05-download-phone");
+    await shots(page, "portal-05-download");
     const [json] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "JSON으로 내려받기" }).click()]);
     const data = JSON.parse(fs.readFileSync((await json.path())!, "utf8"));
     assert.equal(data.data.phone, payFields(1).phone);
@@ -161,23 +171,23 @@ describe("the portal in a real browser", () => {
     await phone.getByRole("link", { name: "탈퇴 절차 보기" }).click();
     await phone.getByRole("heading", { level: 1, name: "탈퇴하기 전에 확인해 주세요" }).waitFor();
     assert.ok((await phone.locator("main").innerText()).includes("Electronic Financial Transactions Act"));
-    await b.shot(phone, "portal-06-delete-confirm-phone");
+    await b.shot(phone, "portal-06-delete-confirm-phone-touch");
     await phone.context().close();
 
     const page = await b.page();
     await page.goto(await link());
     await page.getByRole("link", { name: "탈퇴 절차 보기" }).click();
-    await b.shot(page, "portal-06-delete-confirm-desktop");
+    await shots(page, "portal-06-delete-confirm");
     await assertLabelled(page);
     await page.getByLabel("위 내용을 확인했으며 탈퇴합니다").check();
     await page.getByRole("button", { name: "탈퇴하고 정보 삭제" }).click();
     await page.getByRole("heading", { level: 1, name: "탈퇴가 완료되었습니다" }).waitFor();
     assert.ok((await page.locator("main").innerText()).includes("결제·송금 내역"), "what is kept is named");
-    await b.shot(page, "portal-07-deleted-desktop");
+    await shots(page, "portal-07-deleted");
     assert.equal((await t.call("pay-app", "GET", `/v1/subjects/${id}?purpose=pay_service`)).status, 404);
     // The session ended with the account; a link cannot be had any more.
     await page.goto(`${t.url}/portal`);
-    await b.shot(page, "portal-08-after-deletion-desktop");
+    await shots(page, "portal-08-after-deletion");
     assert.equal((await t.call("pay-app", "POST", `/v1/subjects/${id}/portal-link`)).status, 404);
     await page.context().close();
   });
@@ -189,7 +199,7 @@ describe("the portal in a real browser", () => {
     await page.goto(r.body.url);
     await page.goto(r.body.url);
     await page.getByText("이미 사용한 링크입니다").waitFor();
-    await b.shot(page, "portal-09-link-used-phone");
+    await shots(page, "portal-09-link-used");
     await page.context().close();
   });
 });

@@ -303,6 +303,30 @@ for (const kind of STORE_KINDS) {
       assert.equal((await t.call("marketing-svc", "GET", `/v1/subjects/${mkId}?purpose=marketing`)).status, 200);
     });
 
+    test("PIPA Art. 22(1), 22(5): one toggle records one consent of one category, and refusing an optional one leaves the service working", async () => {
+      const r = await t.call("talk-app", "POST", "/v1/subjects", {
+        purpose: "talk_service",
+        fields: talkPerson(16),
+        consents: [
+          { notice: "marketing", action: "grant", channel: "app" },
+          { notice: "analytics", action: "grant", channel: "app" },
+        ],
+      });
+      assert.equal(r.status, 201);
+      const id = r.body.id as string;
+      const internal = internalOf(t, "talk-app", id);
+      const before = (await t.c.stores.data.consentHistory(internal)).length;
+      const { b } = await open(id);
+      const page = await (await b.get("/portal")).text();
+      assert.equal((await b.post("/portal/consents", { csrf: csrfOf(page), notice: "analytics", action: "withdraw", version: "1" })).status, 303);
+      const history = await t.c.stores.data.consentHistory(internal);
+      assert.equal(history.length, before + 1, "exactly one event");
+      assert.deepEqual([history.at(-1)!.notice, history.at(-1)!.category, history.at(-1)!.action], ["analytics", "collection_use", "withdraw"]);
+      const current = await t.c.stores.data.currentConsents(internal);
+      assert.equal(current.find((c) => c.notice === "marketing")?.status, "granted", "the other consent is untouched");
+      assert.equal((await t.call("talk-app", "GET", `/v1/subjects/${id}?purpose=talk_service`)).status, 200, "the service still works");
+    });
+
     test("PIPA Arts. 35, 35-2: the download (JSON and CSV) holds the values, consents with history, provisions and access history, and is audited", async () => {
       const id = await createTalker(12);
       const { b } = await open(id);

@@ -5,7 +5,7 @@
  */
 import type { EraseResult } from "../../services/erase-service.js";
 import { PORTAL_ACTOR, SUBJECT_ACCESS, type Bilingual, type ErasurePreview, type PortalOverview, type PortalSession } from "../../services/portal-service.js";
-import { html, page, type Html, type Lang } from "./html.js";
+import { html, page, raw, type Html, type Lang } from "./html.js";
 import { portalText, type PortalText } from "./portal-text.js";
 
 export const PORTAL_CSS_PATH = "/portal/assets/portal.css";
@@ -141,7 +141,7 @@ const consentsSection = (tx: PortalText, v: PortalOverview, s: PortalSession, la
       ${c.stale ? html`<p class="notice">${tx.consents.staleNote}</p>` : ""}
       ${
         c.text
-          ? html`<details><summary>${tx.consents.noticeText} (${tx.consents.version} ${c.text.version})</summary><dl class="notice-text">
+          ? html`<details${action === "grant" ? raw(" open") : ""}><summary>${tx.consents.noticeText} (${tx.consents.version} ${c.text.version})</summary><dl class="notice-text">
         <dt>${tx.consents.purpose}</dt><dd class="em">${pick(c.text.purpose, lang)}</dd>
         <dt>${tx.consents.items}</dt><dd class="em">${fieldList(c.text.items, v.fieldLabels, lang)}</dd>
         <dt>${tx.consents.retention}</dt><dd class="em">${pick(c.text.retention, lang)}</dd>
