@@ -475,3 +475,26 @@ for (const kind of STORE_KINDS) {
     });
   });
 }
+
+describe("portal behind a proxy (HAECHI_PUBLIC_URL)", () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startApp("sqlite", { env: { HAECHI_PUBLIC_URL: "https://privacy.example.com" } });
+  });
+  after(async () => {
+    await t?.close();
+  });
+
+  test("links are made absolute with the public origin, and forms from it are accepted", async () => {
+    const c = await t.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: talkPerson(60) });
+    const l = await t.call("talk-app", "POST", `/v1/subjects/${c.body.id}/portal-link`);
+    assert.equal(l.status, 201);
+    assert.ok(l.body.url.startsWith("https://privacy.example.com/portal/enter?t=pl1."));
+    const b = browser(t);
+    assert.equal((await b.get(l.body.url.replace("https://privacy.example.com", t.url))).status, 303);
+    const page = await (await b.get("/portal")).text();
+    const form = { csrf: csrfOf(page), notice: "marketing", action: "grant", version: "2" };
+    assert.equal((await b.post("/portal/consents", form, { origin: "https://privacy.example.com", "sec-fetch-site": "same-origin" })).status, 303);
+    assert.equal((await b.post("/portal/consents", form, { origin: "https://privacy.example.org" })).status, 403);
+  });
+});

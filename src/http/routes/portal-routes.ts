@@ -232,7 +232,9 @@ export const registerPortalRoutes = (app: FastifyInstance, c: Container) => {
       const self = `${req.protocol}://${req.host}`;
       // Pages are sent with Referrer-Policy no-referrer, so a browser says `Origin: null` even for
       // its own same-origin forms; then its Sec-Fetch-Site must vouch for the origin instead.
-      const originOk = typeof origin !== "string" || origin === self || (origin === "null" && site === "same-origin");
+      // Behind a TLS-terminating proxy the browser's origin is the public one (HAECHI_PUBLIC_URL).
+      const originOk =
+        typeof origin !== "string" || origin === self || origin === c.config.publicUrl || (origin === "null" && site === "same-origin");
       if ((typeof site === "string" && site !== "same-origin") || !originOk || !svc.csrfValid(s, form.csrf)) {
         throw csrfError();
       }
