@@ -491,7 +491,9 @@ describe("portal behind a proxy (HAECHI_PUBLIC_URL)", () => {
     assert.equal(l.status, 201);
     assert.ok(l.body.url.startsWith("https://privacy.example.com/portal/enter?t=pl1."));
     const b = browser(t);
-    assert.equal((await b.get(l.body.url.replace("https://privacy.example.com", t.url))).status, 303);
+    const opened = await b.get(l.body.url.replace("https://privacy.example.com", t.url));
+    assert.equal(opened.status, 303);
+    assert.match(opened.headers.get("set-cookie") ?? "", /; Secure/, "people reach it over https: the cookie is Secure");
     const page = await (await b.get("/portal")).text();
     const form = { csrf: csrfOf(page), notice: "marketing", action: "grant", version: "2" };
     assert.equal((await b.post("/portal/consents", form, { origin: "https://privacy.example.com", "sec-fetch-site": "same-origin" })).status, 303);

@@ -36,13 +36,12 @@ const cookieOf = (req: FastifyRequest): string | undefined => {
   return undefined;
 };
 
-/** HttpOnly, SameSite=Strict, scoped to /portal; Secure when the request came over TLS. */
-const setCookie = (req: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number) =>
-  reply.header(
-    "set-cookie",
-    `${COOKIE}=${value}; Path=/portal; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${req.protocol === "https" ? "; Secure" : ""}`,
-  );
-const clearCookie = (req: FastifyRequest, reply: FastifyReply) => setCookie(req, reply, "", 0);
+/**
+ * HttpOnly, SameSite=Strict, scoped to /portal; Secure when the request came over TLS or people
+ * reach Haechi over https (HAECHI_PUBLIC_URL, a TLS-terminating proxy in front).
+ */
+const setCookie = (secure: boolean, reply: FastifyReply, value: string, maxAgeSeconds: number) =>
+  reply.header("set-cookie", `${COOKIE}=${value}; Path=/portal; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure ? "; Secure" : ""}`);
 
 /** Form fields (a null-prototype record of strings; repeated names keep the first). */
 type Form = Record<string, string>;
@@ -182,6 +181,10 @@ export const registerPortalRoutes = (app: FastifyInstance, c: Container) => {
     },
   );
 
+  const secure = (req: FastifyRequest) => req.protocol === "https" || (c.config.publicUrl?.startsWith("https://") ?? false);
+  const setCookieFor = (req: FastifyRequest, reply: FastifyReply, value: string, maxAgeSeconds: number) => setCookie(secure(req), reply, value, maxAgeSeconds);
+  const clearCookie = (req: FastifyRequest, reply: FastifyReply) => setCookieFor(req, reply, "", 0);
+
   void app.register(async (p) => {
     // Forms for /portal only; the rest of the API stays JSON-only.
     p.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string", bodyLimit: FORM_LIMIT }, (_req, body, done) => {
@@ -219,7 +222,7 @@ export const registerPortalRoutes = (app: FastifyInstance, c: Container) => {
       const cookie = cookieOf(req);
       if (cookie === undefined || cookie === "") throw new NoSession();
       const s = await svc.session(cookie);
-      setCookie(req, reply, s.cookie, Math.floor(IDLE_MS / 1000));
+      setCookieFor(req, reply, s.cookie, Math.floor(IDLE_MS / 1000));
       return s;
     };
 
@@ -266,7 +269,7 @@ export const registerPortalRoutes = (app: FastifyInstance, c: Container) => {
     p.get("/portal/enter", { schema: { hide: true } }, async (req, reply) => {
       const token = (req.query as { t?: unknown } | undefined)?.t;
       const s = await svc.enter(token, req.ip ?? null, String(req.id));
-      setCookie(req, reply, s.cookie, Math.floor(IDLE_MS / 1000));
+      setCookieFor(req, reply, s.cookie, Math.floor(IDLE_MS / 1000));
       return reply.code(303).header("cache-control", "no-store").header("referrer-policy", "no-referrer").header("location", withLang("/portal", lang(req))).send();
     });
 
