@@ -33,6 +33,7 @@ import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
 import { policyService } from "./services/policy-service.js";
 import { operatorService } from "./services/operator-service.js";
+import { portalService } from "./services/portal-service.js";
 import { provisionService } from "./services/provision-service.js";
 import { requestService } from "./services/request-service.js";
 import { reviewService } from "./services/review-service.js";
@@ -210,6 +211,19 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       maxSessionMs: config.console.maxSessionMs,
     }),
     console: consoleService({ clock, store: auditStore, flush: () => audit.flush(), verify: () => auditSvc.verify() }),
+    // The portal for people (ADR 0012): the person acts through the same services.
+    portal: portalService({
+      ...base,
+      data: stores.data,
+      auditStore,
+      flushAudit: () => audit.flush(),
+      subjectKeys: keys,
+      pseudonyms: ids.pseudonyms,
+      macRoot: keyring.secrets.chainKey,
+      subjects,
+      erase,
+      incidentsFor: (id) => incidents.forSubject(id),
+    }),
     import: importService({
       ...base,
       ...ids,

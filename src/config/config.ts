@@ -52,6 +52,11 @@ const schema = z.object({
   HAECHI_CONSOLE_SESSION_MAX: z.string().regex(/^PT\d+[MH]$/, "must be PT<n>M or PT<n>H").default("PT12H"),
   // Behind a TLS-terminating proxy: mark the session cookie Secure although this server sees http.
   HAECHI_CONSOLE_SECURE_COOKIE: z.enum(["0", "1"]).default("0"),
+  /** The origin people reach the portal at (portal links are made absolute with it). */
+  HAECHI_PUBLIC_URL: z
+    .string()
+    .regex(/^https?:\/\/[^/?#\s]+$/, "must be an origin such as https://privacy.example.com (no path)")
+    .optional(),
 });
 
 /** How notices leave (ADR 0011). Secrets are `Secret`s: they print as [redacted]. */
@@ -106,6 +111,8 @@ export interface Config {
   notify: NotifyConfig;
   /** The console's session limits (ms): idle timeout (Safety Standard Art. 6(4)) and longest session. */
   console: { idleMs: number; maxSessionMs: number; secureCookie: boolean };
+  /** The portal's public origin (HAECHI_PUBLIC_URL); unset: the origin the request came to. */
+  publicUrl: string | undefined;
 }
 
 /** A secret from the environment or from a file (the file wins; it must not be empty). */
@@ -202,5 +209,6 @@ export const loadConfig = (env: Record<string, string | undefined>, overrides: P
     bodyLimit: e.HAECHI_BODY_LIMIT,
     notify: notifyConfig(e),
     console: Object.freeze({ idleMs: ptMs(e.HAECHI_CONSOLE_IDLE), maxSessionMs: ptMs(e.HAECHI_CONSOLE_SESSION_MAX), secureCookie: e.HAECHI_CONSOLE_SECURE_COOKIE === "1" }),
+    publicUrl: e.HAECHI_PUBLIC_URL,
   });
 };

@@ -114,8 +114,10 @@ export const checkConsentInputs = (
   principal: string,
   inputs: readonly ConsentInput[],
   now: Date,
+  /** The notices that may be recorded (default: the principal's, `noticesFor`). */
+  allowedNotices?: ReadonlySet<string>,
 ): (ConsentInput & { version: number; category: string })[] => {
-  const allowed = noticesFor(catalog, principal);
+  const allowed = allowedNotices ?? noticesFor(catalog, principal);
   return inputs.map((c, i) => {
     const notice = catalog.notices[c.notice];
     if (!notice) throw new HaechiError("UNKNOWN_NOTICE", `consents[${i}]: notice "${c.notice}" is not in the catalog`);

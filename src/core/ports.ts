@@ -237,6 +237,8 @@ export interface DataStore {
   readonly requests: SubjectRequestStore;
   /** The console's staff accounts (same database and writer; migration 0012_operators). */
   readonly operators: OperatorStore;
+  /** The portal's used links and their sessions (same database and writer; ADR 0012). */
+  readonly portal: PortalLinkStore;
 
   close(): Promise<void>;
 }
@@ -713,6 +715,29 @@ export interface CanaryRow {
   createdAt: Date;
 }
 
+/**
+ * A portal link that was opened (ADR 0012): its id (`jti`, random, not a secret: the token's MAC
+ * is), when it was exchanged for a session, when that session can no longer be used, and when it
+ * was ended (signed out, account deleted). Nothing here names a person.
+ */
+export interface PortalLinkRow {
+  jti: string;
+  usedAt: Date;
+  expiresAt: Date;
+  endedAt: Date | null;
+}
+
+/** Single use of portal links and revocation of their sessions, shared by every server process. */
+export interface PortalLinkStore {
+  /** Records the link as used; false when it was used before (the single-use check, atomic). */
+  consume(jti: string, usedAt: Date, expiresAt: Date): Promise<boolean>;
+  get(jti: string): Promise<PortalLinkRow | undefined>;
+  /** Ends the session opened with the link (idempotent). */
+  end(jti: string, at: Date): Promise<void>;
+  /** Deletes rows whose session expired before `before`; returns how many. */
+  prune(before: Date): Promise<number>;
+}
+
 export interface DetectionStore {
   putAlert(row: AlertRow): Promise<void>;
   /** Newest first (by time, then id). */
@@ -1014,7 +1039,8 @@ export interface AuditStore {
    * reads `iterate` on the calling thread.
    */
   readSource?(): AuditReadSource;
-  bySubjectRef(ref: string, limit: number): Promise<AuditRow[]>;
+  /** A subject's entries in seq order, the first `limit`; `newest`: the last `limit`, newest first (the person's access history). */
+  bySubjectRef(ref: string, limit: number, order?: "oldest" | "newest"): Promise<AuditRow[]>;
   /**
    * Entries recorded by `principal` with `from` <= at < `to`, in (at, seq) order after the cursor
    * (exclusive), at most `limit`: an incident's scope. Served by the index of migration

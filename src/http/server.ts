@@ -22,6 +22,7 @@ import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerIncidentRoutes } from "./routes/incident-routes.js";
 import { registerDetectionRoutes } from "./routes/detection-routes.js";
 import { registerPolicyRoutes } from "./routes/policy-routes.js";
+import { registerPortalRoutes } from "./routes/portal-routes.js";
 import { registerProvisionRoutes } from "./routes/provision-routes.js";
 import { registerRequestRoutes } from "./routes/request-routes.js";
 import { registerSubjectRoutes } from "./routes/subject-routes.js";
@@ -256,6 +257,7 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
   registerPolicyRoutes(app, c);
   registerRequestRoutes(app, c);
   await registerConsoleRoutes(app, c);
+  registerPortalRoutes(app, c);
   return app;
 };
 

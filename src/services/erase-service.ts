@@ -534,6 +534,28 @@ export const eraseService = (deps: EraseServiceDeps) => {
     },
 
     /**
+     * The person's own account deletion (the portal, ADR 0012; PIPA Art. 36): the subject is known
+     * by its internal id from the person's session, and the actor is `ctx.principal` (the portal's
+     * data-subject actor). Otherwise exactly `erase`: what a law keeps is sealed, the rest shredded.
+     */
+    async eraseAsSubject(ctx: RequestContext, id: SubjectId): Promise<EraseResult> {
+      const subject = await data.getSubject(id);
+      if (!subject || subject.status === "erased") {
+        await deps.audit.record({
+          ...entryBase(ctx, deps.clock.now()),
+          action: "subject.erase",
+          effect: "deny",
+          purpose: null,
+          subjectRef: null,
+          fields: [],
+          reasons: ["NOT_FOUND"],
+        });
+        throw new HaechiError("NOT_FOUND", "subject not found");
+      }
+      return eraseById(ctx, id, "", "subject.erase", ["DATA_SUBJECT_REQUEST"]);
+    },
+
+    /**
      * Erases a restored subject again as of its original erasure (backup-service replay): only if
      * it is active or dormant in the backup and still has its data key; returns whether it did.
      */

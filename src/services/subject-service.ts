@@ -180,9 +180,16 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       .map(([f, v]) => ({ field: f, digest: deps.blindIndex.digest(f, v) }));
 
   /** Checks consent inputs; a refusal to record them is audited before it is thrown. */
-  const checkConsents = async (ctx: RequestContext, catalog: Catalog, inputs: ConsentInput[], now: Date, subjectRef: string | null) => {
+  const checkConsents = async (
+    ctx: RequestContext,
+    catalog: Catalog,
+    inputs: ConsentInput[],
+    now: Date,
+    subjectRef: string | null,
+    allowedNotices?: ReadonlySet<string>,
+  ) => {
     try {
-      return checkConsentInputs(catalog, ctx.principal, inputs, now);
+      return checkConsentInputs(catalog, ctx.principal, inputs, now, allowedNotices);
     } catch (e) {
       if (e instanceof HaechiError && (e.code === "ACCESS_DENIED" || e.code === "RRN_CONSENT_NOT_A_BASIS")) {
         await deps.audit.record({
@@ -236,6 +243,96 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       masked: Object.keys(decision.masks).filter((f) => f in out),
       withheld: decision.withheld.map((w) => ({ field: w.field, code: w.code, message: w.message })),
     };
+  };
+
+  /** Records consent events for a resolved subject (undefined: not found, audited as such). */
+  const recordConsentsFor = async (
+    ctx: RequestContext,
+    id: SubjectId | undefined,
+    externalId: string,
+    inputs: ConsentInput[],
+    allowedNotices?: ReadonlySet<string>,
+  ): Promise<{ id: string; consents: ConsentView[]; destroyed: string[] }> => {
+    const catalog = deps.catalog.current();
+    const now = deps.clock.now();
+    const subject = id ? await data.getSubject(id) : undefined;
+    const dormant = subject?.status === "dormant";
+    const key = subject?.status === "active" || dormant ? await deps.subjectKeys.get(id!) : undefined;
+    const checked = await checkConsents(ctx, catalog, inputs, now, key?.auditRef ?? null, allowedNotices);
+    if (!key) {
+      await deps.audit.record({
+        ...entryBase(ctx, now),
+        action: "consent.record",
+        effect: "deny",
+        purpose: null,
+        subjectRef: null,
+        fields: [],
+        reasons: ["NOT_FOUND"],
+      });
+      throw new HaechiError("NOT_FOUND", "subject not found");
+    }
+    // A dormant account: withdrawing is the person's right at any time (PIPA Art. 37) and is
+    // honoured; a grant is new processing and waits for the account's reactivation.
+    if (dormant && inputs.some((i) => i.action === "grant")) {
+      await deps.audit.record({
+        ...entryBase(ctx, now),
+        action: "consent.record",
+        effect: "deny",
+        purpose: null,
+        subjectRef: key.auditRef,
+        fields: [],
+        reasons: ["SUBJECT_DORMANT"],
+      });
+      throw new HaechiError(
+        "SUBJECT_DORMANT",
+        "the account is dormant (separated after inactivity): reactivate it (POST /v1/subjects/{id}/reactivate) before recording a grant; withdrawals are accepted as they are",
+      );
+    }
+    const events = consentEventsFor(checked, id!, ctx, now, crypto.randomUUID);
+    for (const e of events) {
+      await deps.audit.record({
+        ...entryBase(ctx, now),
+        action: `consent.${e.action}`,
+        effect: "allow",
+        purpose: null,
+        subjectRef: key.auditRef,
+        fields: [],
+        reasons: [],
+        meta: { notice: e.notice, version: e.noticeVersion, category: e.category, channel: e.channel },
+      });
+    }
+    await data.transaction(async (tx) => {
+      for (const e of events) await tx.appendConsent(e);
+      // A withdrawal is not a return: a dormant account's inactivity (and its erasure) stands.
+      if (!dormant) await tx.touchSubject(id!, now);
+    });
+    const current = await data.currentConsents(id!);
+    // PIPA Art. 37(3), (5): what only the withdrawn consent held is destroyed without delay.
+    let destroyed: string[] = [];
+    if (events.some((e) => e.action === "withdraw")) {
+      const all = Object.keys(catalog.fields);
+      const held = (dormant ? await data.getDormantFields(id!, all) : await data.getFields(id!, all)).map((f) => f.field);
+      destroyed = orphanedFields(catalog, held, current, now);
+      if (destroyed.length > 0) {
+        await deps.audit.record({
+          ...entryBase(ctx, now),
+          action: "subject.destroy_fields",
+          effect: "allow",
+          purpose: null,
+          subjectRef: key.auditRef,
+          fields: destroyed,
+          reasons: [...new Set(events.filter((e) => e.action === "withdraw").map((e) => `CONSENT_WITHDRAWN:${e.notice}`))],
+          meta: { method: "deletion (secure_delete); replayed from the shred journal on restore" },
+        });
+        await deps.journal?.append([{ at: now, subjectId: id!, scope: "fields", fields: destroyed }]);
+        await data.transaction(async (tx) => {
+          await tx.deleteFields(id!, destroyed);
+          await tx.deleteDormantFields(id!, destroyed);
+          await tx.deleteLookups(id!, destroyed);
+        });
+      }
+    }
+    return { id: externalId, consents: current.map(consentView), destroyed };
   };
 
   return {
@@ -478,87 +575,18 @@ export const subjectService = (deps: SubjectServiceDeps) => {
 
     /** POST /v1/subjects/{id}/consents: grant or withdraw, each event bound to a notice version and channel. */
     async recordConsents(ctx: RequestContext, externalId: string, inputs: ConsentInput[]): Promise<{ id: string; consents: ConsentView[]; destroyed: string[] }> {
-      const catalog = deps.catalog.current();
-      const now = deps.clock.now();
-      const id = resolve(catalog, ctx, externalId);
-      const subject = id ? await data.getSubject(id) : undefined;
-      const dormant = subject?.status === "dormant";
-      const key = subject?.status === "active" || dormant ? await deps.subjectKeys.get(id!) : undefined;
-      const checked = await checkConsents(ctx, catalog, inputs, now, key?.auditRef ?? null);
-      if (!key) {
-        await deps.audit.record({
-          ...entryBase(ctx, now),
-          action: "consent.record",
-          effect: "deny",
-          purpose: null,
-          subjectRef: null,
-          fields: [],
-          reasons: ["NOT_FOUND"],
-        });
-        throw new HaechiError("NOT_FOUND", "subject not found");
-      }
-      // A dormant account: withdrawing is the person's right at any time (PIPA Art. 37) and is
-      // honoured; a grant is new processing and waits for the account's reactivation.
-      if (dormant && inputs.some((i) => i.action === "grant")) {
-        await deps.audit.record({
-          ...entryBase(ctx, now),
-          action: "consent.record",
-          effect: "deny",
-          purpose: null,
-          subjectRef: key.auditRef,
-          fields: [],
-          reasons: ["SUBJECT_DORMANT"],
-        });
-        throw new HaechiError(
-          "SUBJECT_DORMANT",
-          "the account is dormant (separated after inactivity): reactivate it (POST /v1/subjects/{id}/reactivate) before recording a grant; withdrawals are accepted as they are",
-        );
-      }
-      const events = consentEventsFor(checked, id!, ctx, now, crypto.randomUUID);
-      for (const e of events) {
-        await deps.audit.record({
-          ...entryBase(ctx, now),
-          action: `consent.${e.action}`,
-          effect: "allow",
-          purpose: null,
-          subjectRef: key.auditRef,
-          fields: [],
-          reasons: [],
-          meta: { notice: e.notice, version: e.noticeVersion, category: e.category, channel: e.channel },
-        });
-      }
-      await data.transaction(async (tx) => {
-        for (const e of events) await tx.appendConsent(e);
-        // A withdrawal is not a return: a dormant account's inactivity (and its erasure) stands.
-        if (!dormant) await tx.touchSubject(id!, now);
-      });
-      const current = await data.currentConsents(id!);
-      // PIPA Art. 37(3), (5): what only the withdrawn consent held is destroyed without delay.
-      let destroyed: string[] = [];
-      if (events.some((e) => e.action === "withdraw")) {
-        const all = Object.keys(catalog.fields);
-        const held = (dormant ? await data.getDormantFields(id!, all) : await data.getFields(id!, all)).map((f) => f.field);
-        destroyed = orphanedFields(catalog, held, current, now);
-        if (destroyed.length > 0) {
-          await deps.audit.record({
-            ...entryBase(ctx, now),
-            action: "subject.destroy_fields",
-            effect: "allow",
-            purpose: null,
-            subjectRef: key.auditRef,
-            fields: destroyed,
-            reasons: [...new Set(events.filter((e) => e.action === "withdraw").map((e) => `CONSENT_WITHDRAWN:${e.notice}`))],
-            meta: { method: "deletion (secure_delete); replayed from the shred journal on restore" },
-          });
-          await deps.journal?.append([{ at: now, subjectId: id!, scope: "fields", fields: destroyed }]);
-          await data.transaction(async (tx) => {
-            await tx.deleteFields(id!, destroyed);
-            await tx.deleteDormantFields(id!, destroyed);
-            await tx.deleteLookups(id!, destroyed);
-          });
-        }
-      }
-      return { id: externalId, consents: current.map(consentView), destroyed };
+      const id = resolve(deps.catalog.current(), ctx, externalId);
+      return recordConsentsFor(ctx, id, externalId, inputs);
+    },
+
+    /**
+     * The person's own grant or withdrawal (the portal, ADR 0012): the subject is known by its
+     * internal id (from the person's session), any notice of the catalog may be recorded, and
+     * everything else is as for a service: checked, audited (the actor is `ctx.principal`, the
+     * portal's data-subject actor), destroyed without delay when a withdrawal orphans a value.
+     */
+    async recordConsentsAsSubject(ctx: RequestContext, id: SubjectId, inputs: ConsentInput[]): Promise<{ id: string; consents: ConsentView[]; destroyed: string[] }> {
+      return recordConsentsFor(ctx, id, "", inputs, new Set(Object.keys(deps.catalog.current().notices)));
     },
 
     /**

@@ -136,6 +136,9 @@ forEachStore("AuditStore", (fx) => {
     assert.ok(rows.every((r) => r.subjectRef === "ref_find" && r.principal === "shop"));
     assert.deepEqual((await audit.bySubjectRef("ref_find", 2)).map((r) => r.body), ["s1", "s2"]);
     assert.deepEqual(await audit.bySubjectRef("ref_none", 10), []);
+    // The person's access history: the newest first, the last `limit` of them.
+    assert.deepEqual((await audit.bySubjectRef("ref_find", 2, "newest")).map((r) => r.body), ["s3", "s2"]);
+    assert.deepEqual((await audit.bySubjectRef("ref_find", 10, "oldest")).map((r) => r.body), ["s1", "s2", "s3"]);
   });
 
   it("stores signed checkpoints", async () => {

@@ -233,6 +233,21 @@ for (const kind of STORE_KINDS) {
         ok: { principal: "privacy-office", method: "GET", path: () => "/v1/requests?overdue=true", status: 200 },
         denied: [{ why: "a service principal", principal: "talk-app", method: "GET", path: () => "/v1/requests", status: 403, code: "ACCESS_DENIED", reason: "ROLE_NOT_PERMITTED" }],
       },
+      "POST /v1/subjects/:id/portal-link": {
+        ok: { principal: "talk-app", method: "POST", path: () => `/v1/subjects/${subject}/portal-link`, status: 201 },
+        denied: [
+          { why: "an id from another context", principal: "openchat-app", method: "POST", path: () => `/v1/subjects/${subject}/portal-link`, status: 404, code: "NOT_FOUND" },
+          { why: "an operator", principal: "privacy-office", method: "POST", path: () => `/v1/subjects/${subject}/portal-link`, status: 403, code: "ACCESS_DENIED", reason: "ROLE_NOT_PERMITTED" },
+          { why: "a service that collects nothing", principal: "marketing-svc", method: "POST", path: () => `/v1/subjects/${subject}/portal-link`, status: 404, code: "NOT_FOUND" },
+        ],
+      },
+      "GET /v1/subjects/:id/report": {
+        ok: { principal: "talk-app", method: "GET", path: () => `/v1/subjects/${subject}/report`, status: 200 },
+        denied: [
+          { why: "an id from another context", principal: "support-console", method: "GET", path: () => `/v1/subjects/${subject}/report`, status: 404, code: "NOT_FOUND" },
+          { why: "the legal-retention principal", principal: "legal-archive", method: "GET", path: () => `/v1/subjects/${subject}/report`, status: 403, code: "ACCESS_DENIED", reason: "ROLE_NOT_PERMITTED" },
+        ],
+      },
       "GET /v1/audit/verify": {
         ok: { principal: "privacy-office", method: "GET", path: () => "/v1/audit/verify", status: 200 },
         denied: [

@@ -497,6 +497,20 @@ export const pgDataMigrations: MigrationList = {
             )`,
       ]),
   },
+  // The portal for people (ADR 0012): links already exchanged for a session (single use) and
+  // sessions ended before their time. No person is named; rows go once their session expired.
+  "0013_portal_links": {
+    up: (db) =>
+      run(db, [
+        sql`CREATE TABLE haechi.portal_links (
+              jti text COLLATE "C" PRIMARY KEY,
+              used_at timestamptz NOT NULL,
+              expires_at timestamptz NOT NULL,
+              ended_at timestamptz
+            )`,
+        sql`CREATE INDEX portal_links_by_expiry ON haechi.portal_links (expires_at)`,
+      ]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

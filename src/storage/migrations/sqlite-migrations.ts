@@ -266,6 +266,9 @@ export const sqliteDataMigrations: MigrationList = {
   },
   // The console's staff accounts (issue 6; ADR 0013; Safety Standard Arts. 5–7).
   "0012_operators": { up: (db) => inOneTransaction(db, OPERATOR_TABLES) },
+  // The portal for people (ADR 0012): links already exchanged for a session (single use) and
+  // sessions ended before their time. No person is named; rows go once their session expired.
+  "0013_portal_links": { up: (db) => inOneTransaction(db, PORTAL_TABLES) },
 };
 
 /** The tables of `0009_outbox` (ADR 0011); `IF NOT EXISTS` throughout, as for 0006. */
@@ -350,6 +353,17 @@ const OPERATOR_TABLES = [
         disabled_at INTEGER,
         last_login_at INTEGER
       ) STRICT, WITHOUT ROWID`,
+];
+
+/** The table of `0013_portal_links`; `IF NOT EXISTS`, as for 0006. */
+const PORTAL_TABLES = [
+  sql`CREATE TABLE IF NOT EXISTS portal_links (
+        jti TEXT PRIMARY KEY,
+        used_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        ended_at INTEGER
+      ) STRICT, WITHOUT ROWID`,
+  sql`CREATE INDEX IF NOT EXISTS portal_links_by_expiry ON portal_links (expires_at)`,
 ];
 
 /**

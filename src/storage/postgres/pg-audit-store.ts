@@ -66,6 +66,10 @@ const BY_SUBJECT_REF = named(
   "haechi_audit_by_subject_ref",
   `SELECT ${AUDIT_COLUMNS} FROM haechi_audit.audit_log WHERE subject_ref = $1 ORDER BY seq LIMIT $2`,
 );
+const BY_SUBJECT_REF_NEWEST = named(
+  "haechi_audit_by_subject_ref_newest",
+  `SELECT ${AUDIT_COLUMNS} FROM haechi_audit.audit_log WHERE subject_ref = $1 ORDER BY seq DESC LIMIT $2`,
+);
 
 /**
  * Incident scope over the index (principal, at, seq) of 0002_audit_by_principal; the row
@@ -193,9 +197,9 @@ export const openPgAuditStore = async (shared: SharedPool): Promise<AuditStore> 
         if (raw.length < size) return;
       }
     },
-    bySubjectRef: (ref, limit) =>
+    bySubjectRef: (ref, limit, order = "oldest") =>
       guard(async () =>
-        (await runNamed<AuditDbRow>(pool, BY_SUBJECT_REF, [ref, Math.max(0, Math.trunc(limit))])).rows.map(toRow),
+        (await runNamed<AuditDbRow>(pool, order === "newest" ? BY_SUBJECT_REF_NEWEST : BY_SUBJECT_REF, [ref, Math.max(0, Math.trunc(limit))])).rows.map(toRow),
       ),
     byPrincipal: (principal, from, to, after, limit) =>
       guard(async () => {

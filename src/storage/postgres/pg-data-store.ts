@@ -51,6 +51,7 @@ import { pgOutboxStore } from "./pg-outbox-store.js";
 import { pgPolicyStore } from "./pg-policy-store.js";
 import { pgRequestStore } from "./pg-request-store.js";
 import { pgOperatorStore } from "./pg-operator-store.js";
+import { pgPortalStore } from "./pg-portal-store.js";
 import { pgSealedStore } from "./pg-sealed-store.js";
 import { iso, named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
@@ -632,6 +633,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
   const policies = pgPolicyStore({ pool, outsideTransaction });
   const requests = pgRequestStore({ pool, outsideTransaction, withTransaction });
   const operators = pgOperatorStore({ pool, outsideTransaction });
+  const portal = pgPortalStore({ pool, outsideTransaction });
 
   return {
     transaction,
@@ -643,6 +645,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     policies,
     requests,
     operators,
+    portal,
 
     getSubject: (id) =>
       guard(async () => {

@@ -159,6 +159,11 @@ const sqliteAuditStore = (
         `SELECT ${AUDIT_READ_COLUMNS} FROM audit_log WHERE subject_ref = ? ORDER BY seq LIMIT ?`,
       )
       .raw(true),
+    bySubjectRefNewest: conn
+      .prepare<[string, number], RawAuditRow>(
+        `SELECT ${AUDIT_READ_COLUMNS} FROM audit_log WHERE subject_ref = ? ORDER BY seq DESC LIMIT ?`,
+      )
+      .raw(true),
     // Incident scope over the index (principal, at) of 0002_audit_by_principal: the row value
     // (at, seq) > (?, ?) resumes after the last row of the previous page, still from the index.
     byPrincipalFirst: conn
@@ -250,7 +255,8 @@ const sqliteAuditStore = (
         if (raw.length < size) return;
       }
     },
-    bySubjectRef: (ref, limit) => guard(() => st.bySubjectRef.all(ref, Math.max(0, Math.trunc(limit))).map(fromRaw)),
+    bySubjectRef: (ref, limit, order = "oldest") =>
+      guard(() => (order === "newest" ? st.bySubjectRefNewest : st.bySubjectRef).all(ref, Math.max(0, Math.trunc(limit))).map(fromRaw)),
     byPrincipal: (principal, from, to, after, limit) =>
       guard(() => {
         const n = Math.max(0, Math.trunc(limit));

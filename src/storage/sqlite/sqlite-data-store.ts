@@ -54,6 +54,7 @@ import { sqliteOutboxStore } from "./sqlite-outbox-store.js";
 import { sqlitePolicyStore } from "./sqlite-policy-store.js";
 import { sqliteRequestStore } from "./sqlite-request-store.js";
 import { sqliteOperatorStore } from "./sqlite-operator-store.js";
+import { sqlitePortalStore } from "./sqlite-portal-store.js";
 import { sqliteSealedStore } from "./sqlite-sealed-store.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
@@ -542,6 +543,7 @@ const sqliteDataStore = (
   const policies = sqlitePolicyStore({ writer, reader, exclusive });
   const requests = sqliteRequestStore({ writer, reader, exclusive });
   const operators = sqliteOperatorStore({ writer, reader, exclusive });
+  const portal = sqlitePortalStore({ writer, reader, exclusive });
 
   return {
     transaction,
@@ -553,6 +555,7 @@ const sqliteDataStore = (
     policies,
     requests,
     operators,
+    portal,
 
     getSubject: (id) =>
       read(() => {
