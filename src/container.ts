@@ -157,6 +157,19 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     transport: opts.transport ?? (config.notify.incidents === "transport" ? asNoticeTransport(messageTransport) : pickupTransport()),
     canaryRefs: async () => (await stores.data.detection.canaries()).map((c) => c.auditRef),
   });
+  const requests = requestService({
+    ...base,
+    requests: stores.data.requests,
+    data: stores.data,
+    keys: stores.keys,
+    pseudonyms: ids.pseudonyms,
+    fulfil: {
+      accessExport: (ctx, external, meta) => subjects.accessExport(ctx, external, meta),
+      erase: (ctx, external) => erase.erase(ctx, external),
+      update: (ctx, external, input) => subjects.update(ctx, external, input),
+      recordConsents: (ctx, external, inputs) => subjects.recordConsents(ctx, external, inputs),
+    },
+  });
   const services = {
     subjects,
     erase,
@@ -223,6 +236,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       subjects,
       erase,
       incidentsFor: (id) => incidents.forSubject(id),
+      requests,
     }),
     import: importService({
       ...base,
@@ -232,19 +246,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
     }),
     policy: policyService({ ...base, store: stores.data.policies }),
-    requests: requestService({
-      ...base,
-      requests: stores.data.requests,
-      data: stores.data,
-      keys: stores.keys,
-      pseudonyms: ids.pseudonyms,
-      fulfil: {
-        accessExport: (ctx, external, meta) => subjects.accessExport(ctx, external, meta),
-        erase: (ctx, external) => erase.erase(ctx, external),
-        update: (ctx, external, input) => subjects.update(ctx, external, input),
-        recordConsents: (ctx, external, inputs) => subjects.recordConsents(ctx, external, inputs),
-      },
-    }),
+    requests,
     review: reviewService({ ...base, store: auditStore, flush: () => audit.flush(), reportsDir: config.reportsDir }),
     evidence: evidenceService({
       ...base,

@@ -15,6 +15,7 @@
  * link opened within `FRESH_MS`) and only with an audit entry made durable first: showing them
  * (`reveal`) and downloading them (`download`) are reads under the person's own right of access.
  */
+import crypto from "node:crypto";
 import type { AuditEntry } from "../audit/audit-types.js";
 import { parseCanonical } from "../audit/canonical.js";
 import { idContextOf, LEGAL_RETENTION_PURPOSE } from "../core/catalog/catalog-fns.js";
@@ -41,6 +42,7 @@ import { randomBytes } from "../crypto/random.js";
 import type { SubjectKeys } from "../crypto/subject-keys.js";
 import type { EraseResult, EraseService } from "./erase-service.js";
 import type { IncidentSummaryView } from "./incident-service.js";
+import type { RequestService } from "./request-service.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
 import type { SubjectService } from "./subject-service.js";
 
@@ -73,6 +75,8 @@ export type PortalServiceDeps = BaseDeps & {
   subjects: Pick<SubjectService, "recordConsentsAsSubject">;
   erase: Pick<EraseService, "eraseAsSubject">;
   incidentsFor: (id: SubjectId) => Promise<IncidentSummaryView[]>;
+  /** The request ledger (ADR 0014): a download and a deletion are recorded there as answered requests. */
+  requests?: Pick<RequestService, "answeredInPortal">;
 };
 
 /** Why a link or a session was refused (shown to the person; audited as the reason). */
@@ -505,6 +509,29 @@ export const portalService = (deps: PortalServiceDeps) => {
     return { id: id!, auditRef: key!.auditRef };
   };
 
+  /** Everything the person holds, for the download (values decrypted; audited as subject.export). */
+  const exportOf = async (s: PortalSession, ctx: ReturnType<typeof ctxOf>): Promise<PortalExport> => {
+      const values = await readAll(s, ctx, "subject.export");
+      const overview = await overviewOf(s);
+      const history: ConsentEvent[] = await data.consentHistory(s.subject);
+      return {
+        format: "haechi-portal-export/1",
+        generatedAt: deps.clock.now().toISOString(),
+        controller: overview.controller,
+        data: values,
+        purposes: overview.purposes,
+        consents: {
+          current: overview.consents,
+          history: history.map((e) => ({ notice: e.notice, version: e.noticeVersion, action: e.action, channel: e.channel, at: e.at.toISOString() })),
+        },
+        recipients: overview.recipients,
+        provisions: overview.provisions,
+        retention: overview.retention,
+        accessHistory: await accessOf(deps.catalog.current(), s.auditRef, ACCESS_HISTORY_LIMIT),
+        incidents: overview.incidents.map((i) => ({ id: i.id, kind: i.kind, status: i.status, awareAt: i.awareAt, summary: i.summary })),
+      };
+    };
+
   return {
     /**
      * POST /v1/subjects/{id}/portal-link: a link for the service's logged-in user. Allowed only to
@@ -591,25 +618,14 @@ export const portalService = (deps: PortalServiceDeps) => {
      */
     async download(s: PortalSession, source: string | null, requestId: string): Promise<PortalExport> {
       const ctx = ctxOf(source, requestId);
-      const values = await readAll(s, ctx, "subject.export");
-      const overview = await overviewOf(s);
-      const history: ConsentEvent[] = await data.consentHistory(s.subject);
-      return {
-        format: "haechi-portal-export/1",
-        generatedAt: deps.clock.now().toISOString(),
-        controller: overview.controller,
-        data: values,
-        purposes: overview.purposes,
-        consents: {
-          current: overview.consents,
-          history: history.map((e) => ({ notice: e.notice, version: e.noticeVersion, action: e.action, channel: e.channel, at: e.at.toISOString() })),
-        },
-        recipients: overview.recipients,
-        provisions: overview.provisions,
-        retention: overview.retention,
-        accessHistory: await accessOf(deps.catalog.current(), s.auditRef, ACCESS_HISTORY_LIMIT),
-        incidents: overview.incidents.map((i) => ({ id: i.id, kind: i.kind, status: i.status, awareAt: i.awareAt, summary: i.summary })),
-      };
+      const build = () => exportOf(s, ctx);
+      if (deps.requests === undefined) return build();
+      return deps.requests.answeredInPortal(ctx, s.subject, "portability", build, (x) => ({
+        result: `the person downloaded their data in the portal (${Object.keys(x.data).length} items, purposes, consents, provisions, access history)`,
+        formats: ["application/json", "text/csv"],
+        fields: Object.keys(x.data).sort(),
+        sha256: crypto.createHash("sha256").update(JSON.stringify(x)).digest("hex"),
+      }));
     },
 
     /** Grant or withdraw one consent, agreeing to (or withdrawing) the version shown. */
@@ -645,7 +661,17 @@ export const portalService = (deps: PortalServiceDeps) => {
      * one function a deletion goes through (the request ledger hooks in here).
      */
     async deleteAccount(s: PortalSession, source: string | null, requestId: string): Promise<EraseResult> {
-      const result = await deps.erase.eraseAsSubject(ctxOf(source, requestId), s.subject);
+      const ctx = ctxOf(source, requestId);
+      const erase = () => deps.erase.eraseAsSubject(ctx, s.subject);
+      const result =
+        deps.requests === undefined
+          ? await erase()
+          : await deps.requests.answeredInPortal(ctx, s.subject, "deletion", erase, (r) => ({
+              result: r.retained.length === 0 ? "the account was deleted in the portal: every item destroyed" : "the account was deleted in the portal; what a law requires keeping is sealed until its period ends",
+              destroyed: r.destroyed,
+              retained: r.retained.map((k) => ({ field: k.field, code: k.code, rule: k.rule, citation: k.citation, until: k.until })),
+              erasedAt: r.erasedAt,
+            }));
       await data.portal.end(s.id, deps.clock.now());
       return result;
     },

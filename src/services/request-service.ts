@@ -252,17 +252,8 @@ export const requestService = (deps: RequestServiceDeps) => {
           },
         };
       }
-      case "deletion": {
-        const r = await deps.fulfil.erase(ctx, ext);
-        return {
-          outcome: {
-            result: r.retained.length === 0 ? "the account was deleted: every item destroyed" : "the account was deleted; what a law requires keeping is sealed until its period ends",
-            destroyed: r.destroyed,
-            retained: r.retained.map((k) => ({ field: k.field, code: k.code, rule: k.rule, citation: k.citation, until: k.until })),
-            erasedAt: r.erasedAt,
-          },
-        };
-      }
+      case "deletion":
+        return { outcome: erasureOutcome(await deps.fulfil.erase(ctx, ext)) };
       case "correction": {
         if (!input.correction) return { pending: "no new values were sent with the correction: the privacy office handles it" };
         const r = await deps.fulfil.update(ctx, ext, input.correction);
@@ -286,7 +277,54 @@ export const requestService = (deps: RequestServiceDeps) => {
     }
   };
 
+  /** The ledger's record of an erasure, as fulfilment and the portal both write it. */
+  const erasureOutcome = (r: EraseResult) => ({
+    result: r.retained.length === 0 ? "the account was deleted: every item destroyed" : "the account was deleted; what a law requires keeping is sealed until its period ends",
+    destroyed: r.destroyed,
+    retained: r.retained.map((k) => ({ field: k.field, code: k.code, rule: k.rule, citation: k.citation, until: k.until })),
+    erasedAt: r.erasedAt,
+  });
+
   return {
+    /**
+     * A right the person exercised in the portal and Haechi answered there and then (a download:
+     * portability; the account's deletion): recorded in the ledger like a filed request, received
+     * and then completed, so the privacy office sees every exercise of a right in one place
+     * (Arts. 35-2, 36). `act` does the work between the two; if it fails the request stays
+     * received, in front of the privacy office, with its 10-day clock running.
+     */
+    async answeredInPortal<T>(
+      ctx: RequestContext,
+      subjectId: SubjectId,
+      kind: "portability" | "deletion",
+      act: () => Promise<T>,
+      outcomeOf: (result: T) => Record<string, unknown>,
+    ): Promise<T> {
+      const now = deps.clock.now();
+      const row: SubjectRequestRow = {
+        id: `req_${crypto.randomBytes(12).toString("base64url")}`,
+        kind,
+        subjectId,
+        subjectExternal: "(portal)",
+        filedBy: ctx.principal,
+        channel: "portal",
+        receivedAt: now,
+        deadline: deadlineOf(now),
+        status: "received",
+        detail: {},
+        extension: null,
+        outcome: null,
+        updatedAt: now,
+        closedAt: null,
+      };
+      await requests.insert(row, await audited(ctx, now, row, "received", { kind, channel: "portal", deadline: row.deadline.toISOString() }));
+      const result = await act();
+      const at = deps.clock.now();
+      const done = await audited(ctx, at, row, "completed", { by: "haechi", onTime: at.getTime() <= row.deadline.getTime() });
+      await transition(row, { status: "completed", outcome: outcomeOf(result), updatedAt: at, closedAt: at }, done);
+      return result;
+    },
+
     /**
      * POST /v1/subjects/{id}/requests: a service files a request on the person's behalf (the
      * channel the person uses, Decree Art. 41(2)). Only a service principal whose purposes collect

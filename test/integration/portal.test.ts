@@ -327,7 +327,7 @@ for (const kind of STORE_KINDS) {
       assert.equal((await t.call("talk-app", "GET", `/v1/subjects/${id}?purpose=talk_service`)).status, 200, "the service still works");
     });
 
-    test("PIPA Arts. 35, 35-2: the download (JSON and CSV) holds the values, consents with history, provisions and access history, and is audited", async () => {
+    test("PIPA Arts. 35, 35-2: the download (JSON and CSV) holds the values, consents with history, provisions and access history, is audited and recorded in the request ledger", async () => {
       const id = await createTalker(12);
       const { b } = await open(id);
       const page = await (await b.get("/portal")).text();
@@ -353,9 +353,13 @@ for (const kind of STORE_KINDS) {
       assert.ok(text.includes(`data,phone,${talkPerson(12).phone}`));
       const exports = (await auditOf(id)).filter((e) => e.action === "subject.export" && e.principal === PORTAL_ACTOR);
       assert.equal(exports.length, 2);
+      // Each download is a portability request answered there and then, in the privacy office's ledger.
+      const ledger = (await t.c.stores.data.requests.list({ limit: 1000 })).filter((r) => r.subjectId === internalOf(t, "talk-app", id));
+      assert.deepEqual(ledger.map((r) => [r.kind, r.channel, r.status, r.filedBy]), [["portability", "portal", "completed", PORTAL_ACTOR], ["portability", "portal", "completed", PORTAL_ACTOR]]);
+      assert.ok(ledger.every((r) => (r.outcome as { fields: string[] }).fields.includes("phone") && !JSON.stringify(r.outcome).includes(talkPerson(12).phone)), "the ledger names the items, never their values");
     });
 
-    test("PIPA Art. 36: deleting the account shows what a law keeps, under which law and until when, then erases through the erase service and ends the session", async () => {
+    test("PIPA Art. 36: deleting the account shows what a law keeps, under which law and until when, then erases through the erase service, records the answered request and ends the session", async () => {
       const pay = await t.call("pay-app", "POST", "/v1/subjects", { purpose: "pay_service", fields: payFields(13) });
       assert.equal(pay.status, 201);
       const l = await linkFor("pay-app", pay.body.id);
@@ -386,6 +390,9 @@ for (const kind of STORE_KINDS) {
         }
       }
       assert.ok(erased, "audited with the person as the actor");
+      const ledger = (await t.c.stores.data.requests.list({ limit: 1000 })).filter((r) => r.subjectId === subject!.id);
+      assert.deepEqual(ledger.map((r) => [r.kind, r.channel, r.status]), [["deletion", "portal", "completed"]], "the deletion is in the request ledger, answered at once");
+      assert.ok((ledger[0]!.outcome as { retained: unknown[] }).retained.length > 0, "with what a law keeps");
     });
 
     test("PIPA Art. 35: the transparency report over the API (for the service's own app) has everything but the values, allowed as a link is, audited", async () => {
