@@ -6,10 +6,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { freePortBlock } from "../../src/ha/ha-env.js";
 
 export interface RunningPostgres {
   url: string;
@@ -33,33 +33,8 @@ export const findPgBin = (): string => {
   throw new Error(`PostgreSQL binaries not found (looked in ${candidates.join(", ")}; set HAECHI_PG_BIN)`);
 };
 
-/** Below the kernel's ephemeral range, so an outgoing connection cannot take it meanwhile. */
-const portRange = (): [number, number] => {
-  let low = 32768;
-  try {
-    const first = Number(fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]);
-    if (Number.isInteger(first) && first > 11000) low = first;
-  } catch {
-    // not Linux: keep the IANA default lower bound
-  }
-  return [10000, low - 1];
-};
-
-const isFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const server = net.createServer();
-    server.once("error", () => resolve(false));
-    server.listen({ port, host: "127.0.0.1", exclusive: true }, () => server.close(() => resolve(true)));
-  });
-
-export const freePort = async (): Promise<number> => {
-  const [low, high] = portRange();
-  for (let i = 0; i < 50; i++) {
-    const port = low + Math.floor(Math.random() * (high - low + 1));
-    if (await isFree(port)) return port;
-  }
-  throw new Error("no free loopback port found for PostgreSQL");
-};
+/** A free loopback port below the kernel's ephemeral range (so an outgoing connection cannot take it meanwhile). */
+export const freePort = async (): Promise<number> => (await freePortBlock(1))[0]!;
 
 interface RunAs {
   uid: number;
