@@ -9,19 +9,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
+import { sql } from "kysely";
 import { deadlineOf } from "../../src/core/requests/request-fns.js";
 import type { Stores } from "../../src/storage/index.js";
-import { openPostgresStores, openSqliteStores } from "../../src/storage/index.js";
-import { migrate, type MigrationList } from "../../src/storage/migrations/migrate.js";
-import { PG_DATA_SCHEMA, pgDataMigrations } from "../../src/storage/migrations/postgres-migrations.js";
 import { sqliteDataMigrations } from "../../src/storage/migrations/sqlite-migrations.js";
 import { kyselyOn, openSqlite } from "../../src/storage/sqlite/sqlite-connection.js";
+import { upgradePostgresData, upgradeSqliteData } from "./migration-upgrade.js";
 import { freshDatabase, startPostgres, type RunningPostgres } from "../helpers/pg.js";
 import { newId, T0 } from "./store-fixture.js";
 
-const before0010 = (list: MigrationList): MigrationList => Object.fromEntries(Object.entries(list).filter(([name]) => name < "0010"));
 const subject = newId();
 
 const assertMigrated = async (stores: Stores) => {
@@ -55,27 +51,12 @@ describe("migration 0010_subject_requests on an existing SQLite database", () =>
   const file = path.join(dir, "data.db");
 
   it("keeps the rows, adds the tables, and is recorded once", async () => {
-    const conn = openSqlite(file, { synchronous: "FULL", secureDelete: true });
-    const db = kyselyOn<any>(conn);
-    await migrate(db, before0010(sqliteDataMigrations));
-    await sql`INSERT INTO subjects (id, created_at, updated_at, status) VALUES (${subject}, ${T0.getTime()}, ${T0.getTime()}, 'active')`.execute(db);
-    await db.destroy();
-    conn.close();
-
-    const stores = await openSqliteStores({ dir });
-    try {
-      await assertMigrated(stores);
-    } finally {
-      await stores.close();
-    }
-    const check = openSqlite(file, { synchronous: "FULL", secureDelete: true });
-    try {
-      const applied = check.prepare("SELECT name FROM haechi_migration ORDER BY name").all() as { name: string }[];
-      assert.deepEqual(applied.map((a) => a.name), Object.keys(sqliteDataMigrations).sort());
-      assert.equal(check.pragma("integrity_check", { simple: true }), "ok");
-    } finally {
-      check.close();
-    }
+    await upgradeSqliteData(
+      dir,
+      "0010",
+      (db) => sql`INSERT INTO subjects (id, created_at, updated_at, status) VALUES (${subject}, ${T0.getTime()}, ${T0.getTime()}, 'active')`.execute(db).then(() => undefined),
+      assertMigrated,
+    );
   });
 
   it("a second run changes nothing and keeps the rows", async () => {
@@ -109,21 +90,11 @@ describe("migration 0010_subject_requests on an existing PostgreSQL database", (
   it("keeps the rows, adds the tables, and is recorded once", async () => {
     server = await startPostgres();
     database = await freshDatabase(server.url);
-    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-    try {
-      await migrate(db, before0010(pgDataMigrations), { schema: PG_DATA_SCHEMA });
-      await sql`INSERT INTO haechi.subjects (id, created_at, updated_at, status) VALUES (${subject}, ${T0}, ${T0}, 'active')`.execute(db);
-      const stores = await openPostgresStores({ url: database.url, poolSize: 4 });
-      try {
-        await assertMigrated(stores);
-      } finally {
-        await stores.close();
-      }
-      const applied = await sql<{ name: string }>`SELECT name FROM haechi.haechi_migration ORDER BY name`.execute(db);
-      assert.deepEqual(applied.rows.map((a) => a.name), Object.keys(pgDataMigrations).sort());
-    } finally {
-      await db.destroy();
-    }
+    await upgradePostgresData(
+      database.url,
+      "0010",
+      (db) => sql`INSERT INTO haechi.subjects (id, created_at, updated_at, status) VALUES (${subject}, ${T0}, ${T0}, 'active')`.execute(db).then(() => undefined),
+      assertMigrated,
+    );
   });
 });

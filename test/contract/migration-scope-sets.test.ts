@@ -9,20 +9,17 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { Kysely, PostgresDialect, sql } from "kysely";
-import pg from "pg";
+import { sql } from "kysely";
 import { emptyFacts, type IncidentRow } from "../../src/core/incident/incident-types.js";
 import type { Stores } from "../../src/storage/index.js";
-import { openPostgresStores, openSqliteStores } from "../../src/storage/index.js";
-import { migrate, type MigrationList } from "../../src/storage/migrations/migrate.js";
-import { PG_DATA_SCHEMA, pgDataMigrations } from "../../src/storage/migrations/postgres-migrations.js";
+import { PG_DATA_SCHEMA } from "../../src/storage/migrations/postgres-migrations.js";
 import { sqliteDataMigrations } from "../../src/storage/migrations/sqlite-migrations.js";
 import { kyselyOn, openSqlite } from "../../src/storage/sqlite/sqlite-connection.js";
 import { incidentToColumns } from "../../src/storage/store-fns.js";
+import { upgradePostgresData, upgradeSqliteData } from "./migration-upgrade.js";
 import { freshDatabase, startPostgres, type RunningPostgres } from "../helpers/pg.js";
 import { at, newId, T0 } from "./store-fixture.js";
 
-const before0011 = (list: MigrationList): MigrationList => Object.fromEntries(Object.entries(list).filter(([name]) => name < "0011"));
 
 const incident = (id: string, awareAt: Date): IncidentRow => ({
   id,
@@ -77,27 +74,19 @@ describe("migration 0011_scope_sets on an existing SQLite database", () => {
   const file = path.join(dir, "data.db");
 
   it("keeps every person's fields and channels, and is recorded once", async () => {
-    const conn = openSqlite(file, { synchronous: "FULL", secureDelete: true });
-    const db = kyselyOn<any>(conn);
-    await migrate(db, before0011(sqliteDataMigrations));
-    for (const [id, t] of [["inc_a", at(1000)], ["inc_b", at(2000)]] as const) {
-      await db.insertInto("incidents").values({ ...incidentToColumns(incident(id, t), (d) => d.getTime()), scope: SCOPE }).execute();
-    }
-    for (const [i, s, f, v] of OLD_ROWS) await sql`INSERT INTO incident_subjects (incident_id, subject_id, fields, via) VALUES (${i}, ${s}, ${f}, ${v})`.execute(db);
-    await db.destroy();
-    conn.close();
-
-    const stores = await openSqliteStores({ dir });
-    try {
-      await assertMigrated(stores);
-    } finally {
-      await stores.close();
-    }
+    await upgradeSqliteData(
+      dir,
+      "0011",
+      async (db) => {
+        for (const [id, t] of [["inc_a", at(1000)], ["inc_b", at(2000)]] as const) {
+          await db.insertInto("incidents").values({ ...incidentToColumns(incident(id, t), (d) => d.getTime()), scope: SCOPE }).execute();
+        }
+        for (const [i, s, f, v] of OLD_ROWS) await sql`INSERT INTO incident_subjects (incident_id, subject_id, fields, via) VALUES (${i}, ${s}, ${f}, ${v})`.execute(db);
+      },
+      assertMigrated,
+    );
     const check = openSqlite(file, { synchronous: "FULL", secureDelete: true });
     try {
-      const applied = check.prepare("SELECT name FROM haechi_migration ORDER BY name").all() as { name: string }[];
-      assert.deepEqual(applied.map((a) => a.name), Object.keys(sqliteDataMigrations).sort());
-      assert.equal(check.pragma("integrity_check", { simple: true }), "ok");
       const indexes = check.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'incident_subjects' AND sql IS NOT NULL").all();
       assert.deepEqual(indexes, [], "no index by subject");
     } finally {
@@ -136,26 +125,18 @@ describe("migration 0011_scope_sets on an existing PostgreSQL database", () => {
   it("keeps every person's fields and channels, and is recorded once", async () => {
     server = await startPostgres();
     database = await freshDatabase(server.url);
-    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-    try {
-      await migrate(db, before0011(pgDataMigrations), { schema: PG_DATA_SCHEMA });
-      for (const [id, t] of [["inc_a", at(1000)], ["inc_b", at(2000)]] as const) {
-        await db.withSchema(PG_DATA_SCHEMA).insertInto("incidents").values({ ...incidentToColumns(incident(id, t), (d) => d), scope: SCOPE }).execute();
-      }
-      for (const [i, s, f, v] of OLD_ROWS) {
-        await sql`INSERT INTO haechi.incident_subjects (incident_id, subject_id, fields, via) VALUES (${i}, ${s}, ${f}, ${v})`.execute(db);
-      }
-      const stores = await openPostgresStores({ url: database.url, poolSize: 4 });
-      try {
-        await assertMigrated(stores);
-      } finally {
-        await stores.close();
-      }
-      const applied = await sql<{ name: string }>`SELECT name FROM haechi.haechi_migration ORDER BY name`.execute(db);
-      assert.deepEqual(applied.rows.map((a) => a.name), Object.keys(pgDataMigrations).sort());
-    } finally {
-      await db.destroy();
-    }
+    await upgradePostgresData(
+      database.url,
+      "0011",
+      async (db) => {
+        for (const [id, t] of [["inc_a", at(1000)], ["inc_b", at(2000)]] as const) {
+          await db.withSchema(PG_DATA_SCHEMA).insertInto("incidents").values({ ...incidentToColumns(incident(id, t), (d) => d), scope: SCOPE }).execute();
+        }
+        for (const [i, s, f, v] of OLD_ROWS) {
+          await sql`INSERT INTO haechi.incident_subjects (incident_id, subject_id, fields, via) VALUES (${i}, ${s}, ${f}, ${v})`.execute(db);
+        }
+      },
+      assertMigrated,
+    );
   });
 });
