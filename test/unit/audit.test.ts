@@ -54,6 +54,8 @@ const entry = auditEntry;
 const memStore = (opts: { delayMs?: number } = {}) => {
   const rows: AuditRow[] = [];
   const batches: number[] = [];
+  /** appendBatch calls so far (a write is in flight from its call on). */
+  let calls = 0;
   let failNext = 0;
   let lock: Promise<unknown> = Promise.resolve();
   const head = (): AuditHead | null => {
@@ -62,6 +64,7 @@ const memStore = (opts: { delayMs?: number } = {}) => {
   };
   const store: Pick<AuditStore, "appendBatch" | "head" | "iterate"> = {
     appendBatch(build) {
+      calls += 1;
       const run = lock.then(async () => {
         if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
         if (failNext > 0) {
@@ -84,7 +87,7 @@ const memStore = (opts: { delayMs?: number } = {}) => {
       for (let i = 0; i < rest.length; i += pageSize) yield rest.slice(i, i + pageSize);
     },
   };
-  return { store, rows, batches, failNext: (n: number) => (failNext = n) };
+  return { store, rows, batches, calls: () => calls, failNext: (n: number) => (failNext = n) };
 };
 
 /** A chain of `n` rows built through the real AuditLog. */
@@ -448,7 +451,7 @@ describe("auditLog (group commit, fail closed)", () => {
     const mem = memStore({ delayMs: 20 });
     const log = auditLog({ store: mem.store, chainKey: KEY });
     const first = log.record(entry(0));
-    await new Promise((r) => setTimeout(r, 5)); // the first batch is now in flight
+    while (mem.calls() === 0) await new Promise((r) => setImmediate(r)); // the first batch is now in flight (its write takes 20 ms)
     const rest = Array.from({ length: 100 }, (_, i) => log.record(entry(i + 1)));
     assert.equal(await first, 1);
     assert.deepEqual(await Promise.all(rest), Array.from({ length: 100 }, (_, i) => i + 2));
