@@ -10,7 +10,6 @@
  * are chained again.
  * Reads use this thread's connection (WAL: readers never wait for the writer).
  */
-import { Worker } from "node:worker_threads";
 import type Database from "better-sqlite3";
 import type { Kysely } from "kysely";
 import type { AuditEntryRow, AuditHead, AuditReadSource, AuditRow, AuditStore, Checkpoint } from "../../core/ports.js";
@@ -20,6 +19,7 @@ import { CHECKPOINT_EXISTS, guard, mapDriverError, storageFailure } from "../sto
 import { checkAuditRows } from "../store-fns.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
 import type { SqliteAuditDb } from "./sqlite-schema.js";
+import { workerChannel, type WorkerReply } from "./worker-channel.js";
 
 export interface SqliteAuditStoreOptions {
   file: string;
@@ -82,54 +82,16 @@ export const openSqliteAuditStore = async (opts: SqliteAuditStoreOptions): Promi
   return sqliteAuditStore(conn, db, auditWriter(opts.file, opts.synchronous), opts.file);
 };
 
-interface WriterReply {
-  id: number;
+interface WriterReply extends WorkerReply {
   head?: { seq: number; hash: Uint8Array } | null;
   ok?: true;
   conflict?: { seq: number; hash: Uint8Array } | null;
   error?: string;
 }
 
-/** The writer thread and a promise-per-message channel to it, answered in order. */
-const auditWriter = (file: string, synchronous: SqliteSynchronous) => {
-  // Plain JavaScript: no TypeScript loader needed (saves its start-up in every process).
-  const worker = new Worker(new URL("./audit-writer.worker.mjs", import.meta.url), { workerData: { file, synchronous }, execArgv: [] });
-  worker.unref(); // only pending calls keep the process alive
-  const pending = new Map<number, { resolve: (r: WriterReply) => void; reject: (e: unknown) => void }>();
-  let next = 1;
-  let dead: unknown = null;
-  const failAll = (e: unknown) => {
-    dead = e;
-    for (const p of pending.values()) p.reject(storageFailure(e, "audit writer stopped"));
-    pending.clear();
-  };
-  worker.on("message", (m: WriterReply) => {
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    if (pending.size === 0) worker.unref();
-    if (m.error !== undefined) p.reject(storageFailure(new Error(m.error)));
-    else p.resolve(m);
-  });
-  worker.on("error", failAll);
-  worker.on("exit", (code) => failAll(new Error(`audit writer exited (${code})`)));
-  const call = (msg: Record<string, unknown>): Promise<WriterReply> =>
-    new Promise((resolve, reject) => {
-      if (dead !== null) return reject(storageFailure(dead, "audit writer stopped"));
-      const id = next++;
-      pending.set(id, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ ...msg, id });
-    });
-  return {
-    call,
-    async close() {
-      if (dead !== null) return;
-      await call({ type: "close" }).catch(() => undefined);
-      await worker.terminate();
-    },
-  };
-};
+/** The writer thread (it alone writes audit.db). */
+const auditWriter = (file: string, synchronous: SqliteSynchronous) =>
+  workerChannel<WriterReply>(new URL("./audit-writer.worker.mjs", import.meta.url), { file, synchronous }, "audit writer");
 
 const toHead = (h: { seq: number; hash: Uint8Array } | null | undefined): AuditHead | null =>
   h ? { seq: h.seq, hash: Buffer.from(h.hash.buffer, h.hash.byteOffset, h.hash.byteLength) } : null;

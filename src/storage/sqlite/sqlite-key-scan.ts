@@ -6,8 +6,8 @@
  * The threads start at the first scan and stay for the store's lifetime, unreferenced while idle
  * (they never keep the process alive); `close` ends them.
  */
-import { Worker } from "node:worker_threads";
 import { storageFailure } from "../storage-errors.js";
+import { workerChannel, type WorkerReply } from "./worker-channel.js";
 
 /** Subject ids are 16 random bytes in base64url (core/ids.ts); its alphabet in byte order. */
 const BASE64URL_SORTED = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
@@ -23,51 +23,14 @@ export const idRanges = (n: number): { from: string; to: string | null }[] => {
   return bounds.map((from, i) => ({ from, to: cuts[i] ?? null }));
 };
 
-interface ScanReply {
-  id: number;
+interface ScanReply extends WorkerReply {
   found?: string;
   ok?: true;
   error?: string;
 }
 
-/** One scan thread and a promise-per-message channel to it (answered in order). */
-const scanThread = (file: string) => {
-  const worker = new Worker(new URL("./key-scan.worker.mjs", import.meta.url), { workerData: { file }, execArgv: [] });
-  worker.unref();
-  const pending = new Map<number, { resolve: (r: ScanReply) => void; reject: (e: unknown) => void }>();
-  let next = 1;
-  let dead: unknown = null;
-  const failAll = (e: unknown) => {
-    dead = e;
-    for (const p of pending.values()) p.reject(storageFailure(e, "key scan thread stopped"));
-    pending.clear();
-  };
-  worker.on("message", (m: ScanReply) => {
-    const p = pending.get(m.id);
-    if (!p) return;
-    pending.delete(m.id);
-    if (pending.size === 0) worker.unref();
-    if (m.error !== undefined) p.reject(storageFailure(new Error(m.error)));
-    else p.resolve(m);
-  });
-  worker.on("error", failAll);
-  worker.on("exit", (code) => failAll(new Error(`key scan thread exited (${code})`)));
-  const call = (msg: Record<string, unknown>): Promise<ScanReply> =>
-    new Promise((resolve, reject) => {
-      if (dead !== null) return reject(storageFailure(dead, "key scan thread stopped"));
-      const id = next++;
-      pending.set(id, { resolve, reject });
-      worker.ref();
-      worker.postMessage({ ...msg, id });
-    });
-  return {
-    call,
-    async close() {
-      if (dead === null) await call({ type: "close" }).catch(() => undefined);
-      await worker.terminate();
-    },
-  };
-};
+/** One scan thread on `file`. */
+const scanThread = (file: string) => workerChannel<ScanReply>(new URL("./key-scan.worker.mjs", import.meta.url), { file }, "key scan thread");
 
 export interface KeyScanPool {
   /** [audit_ref, subject_id] of every key whose reference is in `refsJson` (a JSON array). */
