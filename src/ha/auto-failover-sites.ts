@@ -18,9 +18,8 @@ import path from "node:path";
 import pg from "pg";
 import { chownTree, freePortBlock, PG_BIN, program, runAs, waitFor } from "./ha-env.js";
 import type { HaSites, SiteInfo } from "./ha-types.js";
-import { nodeStatus } from "./node-status.js";
 import { siteRuntime } from "./site-runtime.js";
-import { restoreOwnSettings, saveOwnSettings, waitHealthy } from "./sites-fns.js";
+import { restoreOwnSettings, saveOwnSettings, siteEndpoints, waitHealthy } from "./sites-fns.js";
 
 /** The monitor's health checks and the keepers' timeouts; the monitor's defaults in the comments. */
 export interface AutoFailoverTimings {
@@ -123,18 +122,17 @@ export const autoFailoverSites = async (opts: AutoFailoverSitesOptions = {}): Pr
     rt.spawnIn(s.name, s.dir, "pg_autoctl", autoctl, args, xdg(s));
   };
 
-  const address = (s: SiteInfo) => ({ host: "127.0.0.1", port: s.pgPort, user, database });
-  const status = () => Promise.all(sites.map((s) => nodeStatus(s.name, rt.running(s.name, s.dir), address(s))));
+  const { hosts, url, status } = siteEndpoints(sites, rt, user, database);
   let stopped = false;
 
   const self: HaSites = {
     manager: "pg_auto_failover",
     root,
     sites,
-    hosts: sites.map((s) => ({ host: "127.0.0.1", port: s.pgPort })),
+    hosts,
     user,
     database,
-    url: `postgres://${user}@${sites.map((s) => `127.0.0.1:${s.pgPort}`).join(",")}/${database}`,
+    url,
     settings: {
       manager: "pg_auto_failover 2.0 (monitor in a fourth, witness site)",
       "pgautofailover.health_check_period": timings.healthCheckPeriodMs,

@@ -19,7 +19,7 @@ import { chownTree, freePortBlock, PG_BIN, program, runAs, waitFor } from "./ha-
 import type { HaSites, SiteInfo } from "./ha-types.js";
 import { nodeStatus } from "./node-status.js";
 import { siteRuntime } from "./site-runtime.js";
-import { restoreOwnSettings, saveOwnSettings, waitHealthy } from "./sites-fns.js";
+import { restoreOwnSettings, saveOwnSettings, siteEndpoints, waitHealthy } from "./sites-fns.js";
 
 /** The timings (seconds) of the measured, tuned configuration; Patroni's defaults are 30/10/10. */
 export interface PatroniTimings {
@@ -161,18 +161,17 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       return body.health === "true" ? true : undefined;
     });
 
-  const address = (s: SiteInfo) => ({ host: "127.0.0.1", port: s.pgPort, user, database });
-  const status = () => Promise.all(sites.map((s) => nodeStatus(s.name, rt.running(s.name, s.dir), address(s))));
+  const { hosts, url, status } = siteEndpoints(sites, rt, user, database);
   let stopped = false;
 
   const self: HaSites = {
     manager: "patroni",
     root,
     sites,
-    hosts: sites.map((s) => ({ host: "127.0.0.1", port: s.pgPort })),
+    hosts,
     user,
     database,
-    url: `postgres://${user}@${sites.map((s) => `127.0.0.1:${s.pgPort}`).join(",")}/${database}`,
+    url,
     settings: {
       manager: "patroni 3.0.2 + etcd 3.4 (one member per site)",
       ttl: timings.ttl,
@@ -197,7 +196,7 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       // site1 bootstraps, then the others clone from it: the first primary is predictable.
       startPatroni(0);
       await waitFor("site1 to bootstrap as primary", 90_000, async () => {
-        const st = await nodeStatus("site1", true, address(sites[0] as SiteInfo));
+        const st = await nodeStatus("site1", true, { host: "127.0.0.1", port: (sites[0] as SiteInfo).pgPort, user, database });
         return st.role === "primary" ? st : undefined;
       }, 300);
       startPatroni(1);

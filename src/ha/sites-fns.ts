@@ -3,6 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { type RunAs, waitFor } from "./ha-env.js";
 import type { NodeStatus, SiteInfo } from "./ha-types.js";
+import { nodeStatus } from "./node-status.js";
+import type { SiteRuntime } from "./site-runtime.js";
 
 /** One primary, and `standbys` standbys streaming from it (default: every other running site). */
 export const healthy = (nodes: readonly NodeStatus[], standbys?: number): boolean => {
@@ -44,3 +46,13 @@ export const restoreOwnSettings = (s: SiteInfo, as: RunAs): boolean => {
   if (process.getuid?.() === 0) fs.chownSync(file, as.uid, as.gid);
   return true;
 };
+
+/**
+ * Where the sites' PostgreSQL nodes answer on loopback, the multi-host URL a client is given, and
+ * each node's status (both managers expose the same).
+ */
+export const siteEndpoints = (sites: readonly SiteInfo[], rt: Pick<SiteRuntime, "running">, user: string, database: string) => ({
+  hosts: sites.map((s) => ({ host: "127.0.0.1", port: s.pgPort })),
+  url: `postgres://${user}@${sites.map((s) => `127.0.0.1:${s.pgPort}`).join(",")}/${database}`,
+  status: () => Promise.all(sites.map((s) => nodeStatus(s.name, rt.running(s.name, s.dir), { host: "127.0.0.1", port: s.pgPort, user, database }))),
+});
