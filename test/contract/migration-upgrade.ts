@@ -65,3 +65,23 @@ export const upgradePostgresData = async (url: string, migration: string, seed: 
     await db.destroy();
   }
 };
+
+/**
+ * Runs `migration` again on the SQLite data store in `dir`, as after a crash between its commit
+ * and Kysely's record of it: the rows `snapshotSql` select and the schema must not change, and
+ * its transaction must be closed.
+ */
+export const rerunSqliteDataChangesNothing = async (dir: string, migration: string, snapshotSql: readonly string[]) => {
+  const conn = openSqlite(path.join(dir, "data.db"), { synchronous: "FULL", secureDelete: true });
+  const db = kyselyOn<any>(conn);
+  const snapshot = () => [...snapshotSql, "SELECT name, sql FROM sqlite_schema ORDER BY name"].map((q) => conn.prepare(q).all());
+  try {
+    const before = snapshot();
+    await sqliteDataMigrations[migration]!.up(db);
+    assert.deepEqual(snapshot(), before);
+    assert.equal(conn.inTransaction, false, "its transaction is closed");
+  } finally {
+    await db.destroy();
+    conn.close();
+  }
+};
