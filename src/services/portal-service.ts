@@ -42,7 +42,7 @@ import { randomBytes } from "../crypto/random.js";
 import type { SubjectKeys } from "../crypto/subject-keys.js";
 import type { EraseResult, EraseService } from "./erase-service.js";
 import type { IncidentSummaryView } from "./incident-service.js";
-import type { RequestService } from "./request-service.js";
+import { erasureOutcome, type RequestService } from "./request-service.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
 import type { SubjectService } from "./subject-service.js";
 
@@ -666,12 +666,7 @@ export const portalService = (deps: PortalServiceDeps) => {
       const result =
         deps.requests === undefined
           ? await erase()
-          : await deps.requests.answeredInPortal(ctx, s.subject, "deletion", erase, (r) => ({
-              result: r.retained.length === 0 ? "the account was deleted in the portal: every item destroyed" : "the account was deleted in the portal; what a law requires keeping is sealed until its period ends",
-              destroyed: r.destroyed,
-              retained: r.retained.map((k) => ({ field: k.field, code: k.code, rule: k.rule, citation: k.citation, until: k.until })),
-              erasedAt: r.erasedAt,
-            }));
+          : await deps.requests.answeredInPortal(ctx, s.subject, "deletion", erase, erasureOutcome);
       await data.portal.end(s.id, deps.clock.now());
       return result;
     },

@@ -83,6 +83,14 @@ export interface FileInput {
   note?: string;
 }
 
+/** The ledger's record of an erasure (never values): fulfilment and the portal both write it. */
+export const erasureOutcome = (r: EraseResult) => ({
+  result: r.retained.length === 0 ? "the account was deleted: every item destroyed" : "the account was deleted; what a law requires keeping is sealed until its period ends",
+  destroyed: r.destroyed,
+  retained: r.retained.map((k) => ({ field: k.field, code: k.code, rule: k.rule, citation: k.citation, until: k.until })),
+  erasedAt: r.erasedAt,
+});
+
 export interface RequestView {
   id: string;
   kind: RequestKind;
@@ -277,13 +285,6 @@ export const requestService = (deps: RequestServiceDeps) => {
     }
   };
 
-  /** The ledger's record of an erasure, as fulfilment and the portal both write it. */
-  const erasureOutcome = (r: EraseResult) => ({
-    result: r.retained.length === 0 ? "the account was deleted: every item destroyed" : "the account was deleted; what a law requires keeping is sealed until its period ends",
-    destroyed: r.destroyed,
-    retained: r.retained.map((k) => ({ field: k.field, code: k.code, rule: k.rule, citation: k.citation, until: k.until })),
-    erasedAt: r.erasedAt,
-  });
 
   return {
     /**
