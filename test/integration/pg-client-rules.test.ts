@@ -160,3 +160,40 @@ describe("PostgreSQL client rules: a multi-host URL follows the primary", () => 
     assert.equal(await meta(a.url, "k3"), "on a again");
   });
 });
+
+describe("PostgreSQL client rules: a connection lost mid-transaction", () => {
+  let server: RunningPostgres;
+  let stores: Stores | undefined;
+  before(async () => {
+    server = await startPostgres({ own: true });
+  });
+  after(async () => {
+    await stores?.close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  test("seed 004: the primary dying while a transaction holds its connection fails that write as STORE_UNAVAILABLE and leaves the process running", async () => {
+    stores = await openPostgresStores({ url: server.url, commitTimeoutMs: 5000 });
+    let uncaught: unknown;
+    const onUncaught = (e: unknown) => (uncaught = e);
+    process.prependListener("uncaughtException", onUncaught);
+    try {
+      const write = stores.data.transaction(async (tx) => {
+        await tx.insertSubject({ id: "sub-mid-tx" as never, createdAt: new Date(), updatedAt: new Date(), status: "active" });
+        // The backend dies while the client is checked out and idle in the transaction: the
+        // driver emits 'error' on a client no pool listens to (it ended the process before).
+        const killed = await sql(server.url, "SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'haechi' AND state = 'idle in transaction'");
+        assert.equal(killed.filter((r) => r.ok).length, 1);
+        await new Promise((r) => setTimeout(r, 300));
+        await tx.insertSubject({ id: "sub-mid-tx-2" as never, createdAt: new Date(), updatedAt: new Date(), status: "active" });
+      });
+      await assert.rejects(write, (e: any) => e.code === "STORE_UNAVAILABLE");
+      assert.equal(uncaught, undefined, `no uncaught error (${String(uncaught)})`);
+      assert.equal((await sql(server.url, "SELECT count(*)::int AS n FROM haechi.subjects WHERE id = 'sub-mid-tx'"))[0]?.n, 0, "nothing half-written");
+      await stores.data.setMeta("after", "works");
+      assert.equal(await meta(server.url, "after"), "works", "the pool serves the next write");
+    } finally {
+      process.removeListener("uncaughtException", onUncaught);
+    }
+  });
+});

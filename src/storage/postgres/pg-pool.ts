@@ -84,7 +84,7 @@ export const isConnectionLoss = (e: unknown): boolean => {
     if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE" || code === "ETIMEDOUT" || code === "EHOSTUNREACH") return true;
     if (code === UNACKNOWLEDGED || code === NOT_WRITABLE) return true;
   }
-  return /Connection terminated|connection is closed|Client has encountered a connection error|Query read timeout/i.test(message);
+  return /Connection terminated|connection is closed|Client was closed and is not queryable|Client has encountered a connection error|Query read timeout/i.test(message);
 };
 
 interface Control {
@@ -109,6 +109,10 @@ class RuledClient extends pg.Client {
     super(config);
     this.#control = config.haechi;
     this.#generation = config.haechi.generation();
+    // A connection lost while the client is checked out (between the queries of a transaction)
+    // is emitted as 'error' with no pool listener attached: unheard, it would end the process.
+    // The query in flight fails on its own; here the pool only learns that the host may be gone.
+    this.on("error", (e) => this.#control.lost(e));
     this.on("notice", (n: { message?: string }) => {
       if (/wait for synchronous replication/i.test(n.message ?? "")) this.#syncRepCancelled = true;
     });
