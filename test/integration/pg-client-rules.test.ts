@@ -197,3 +197,46 @@ describe("PostgreSQL client rules: a connection lost mid-transaction", () => {
     }
   });
 });
+
+describe("PostgreSQL client rules: the primary is gone before a standby is promoted", () => {
+  const password = randomBytes(12).toString("hex");
+  let a: RunningPostgres;
+  let b: RunningPostgres;
+  let stores: Stores | undefined;
+  before(async () => {
+    [a, b] = await Promise.all([startPostgres({ own: true, password }), startPostgres({ own: true, password })]);
+    for (const s of [a, b]) await (await openPostgresStores({ url: s.url })).close();
+    await setting(b.url, "default_transaction_read_only", "on");
+  });
+  after(async () => {
+    await stores?.close().catch(() => undefined);
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  test("seed 004: while no host is writable every write is STORE_UNAVAILABLE; once a standby is promoted the pool finds it without a restart", async () => {
+    const u = new URL(a.url);
+    const hostOf = (url: string) => new URL(url).host;
+    stores = await openPostgresStores({ url: `postgres://${u.username}:${password}@${hostOf(a.url)},${hostOf(b.url)}${u.pathname}`, commitTimeoutMs: 3000 });
+    await stores.data.setMeta("k1", "on a");
+    // The fire: a is gone, b is still a standby (failover takes seconds). The pool looks, finds
+    // nothing writable, and from then on only meets a host that refuses connections.
+    await a.stop();
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(stores.data.setMeta("k2", "on b"), (e: any) => e.code === "STORE_UNAVAILABLE");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await setting(b.url, "default_transaction_read_only", "off");
+    let tries = 0;
+    for (;;) {
+      try {
+        await stores.data.setMeta("k2", "on b");
+        break;
+      } catch (e: any) {
+        assert.equal(e.code, "STORE_UNAVAILABLE");
+        assert.ok(++tries < 30, "the pool found the promoted standby");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    assert.equal(await meta(b.url, "k2"), "on b");
+  });
+});

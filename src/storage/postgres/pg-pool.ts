@@ -118,6 +118,23 @@ class RuledClient extends pg.Client {
     });
   }
 
+  /**
+   * A host that refuses connections may be a primary that is gone: the pool must look again.
+   * (A failed connect is not a query error, and the pool does not report it.)
+   */
+  override connect(callback?: any): any {
+    if (typeof callback === "function") {
+      return super.connect((err: Error | null, c?: pg.Client) => {
+        if (err) this.#control.lost(err);
+        callback(err, c);
+      });
+    }
+    return super.connect().catch((e: unknown) => {
+      this.#control.lost(e);
+      throw e;
+    });
+  }
+
   #drop(): void {
     // The server may still be working on it (a commit waiting for a standby): this connection is done.
     (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
