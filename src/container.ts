@@ -134,7 +134,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     store: stores.data.detection,
     meta: stores.data,
     ...(opts.detectionRefreshMs === undefined ? {} : { refreshMs: opts.detectionRefreshMs }),
-    onError: (e) => process.stderr.write(`haechi: detection could not record an alert or hold (${isHaechiError(e) ? e.code : "STORE_ERROR"})\n`),
+    onError: (e) => process.stderr.write(`haechi: detection could not reach its store (reading holds and canaries, or recording an alert or hold): ${isHaechiError(e) ? e.code : "STORE_ERROR"}\n`),
   });
   const stopObserving = audit.observe((entry) => detection.observe(entry));
   await detection.start();

@@ -19,7 +19,7 @@ import pg from "pg";
 import { chownTree, freePortBlock, PG_BIN, program, runAs, waitFor } from "./ha-env.js";
 import type { HaSites, SiteInfo } from "./ha-types.js";
 import { siteRuntime } from "./site-runtime.js";
-import { restoreOwnSettings, saveOwnSettings, siteEndpoints, waitHealthy } from "./sites-fns.js";
+import { partitionFns, restoreOwnSettings, saveOwnSettings, siteEndpoints, waitHealthy } from "./sites-fns.js";
 
 /** The monitor's health checks and the keepers' timeouts; the monitor's defaults in the comments. */
 export interface AutoFailoverTimings {
@@ -200,6 +200,7 @@ export const autoFailoverSites = async (opts: AutoFailoverSitesOptions = {}): Pr
       if (s === undefined) throw new Error(`no site ${name}`);
       return rt.kill(s.name, s.dir);
     },
+    ...partitionFns(sites, rt, as, (t) => self.waitHealthy(t), (s) => sql(s.pgPort, database, "SELECT pg_reload_conf()")),
     rejoinSite: async (name) => {
       const s = name === witness.name ? witness : sites.find((x) => x.name === name);
       if (s === undefined) throw new Error(`no site ${name}`);

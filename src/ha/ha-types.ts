@@ -63,6 +63,17 @@ export interface HaSites {
    * of the current primary; the node's own settings are restored if the rewind overwrote them.
    */
   rejoinSite(name: string): Promise<void>;
+  /**
+   * Cuts the site off without killing it: every process stopped (SIGSTOP), so the other sites hear
+   * nothing from it while its sockets stay open, as in a network partition. Returns the pids.
+   */
+  partitionSite(name: string): number[];
+  /**
+   * Ends a partition: the site's processes resume where they stopped. An old primary finds another
+   * leader and is demoted, rewound and made a standby by the manager on its own; this waits for
+   * that and restores the node's own settings.
+   */
+  healSite(name: string): Promise<void>;
   /** Stops and removes everything; kills what does not stop in time. Safe to call twice. */
   stop(): Promise<void>;
 }

@@ -19,7 +19,7 @@ import { chownTree, freePortBlock, PG_BIN, program, runAs, waitFor } from "./ha-
 import type { HaSites, SiteInfo } from "./ha-types.js";
 import { nodeStatus } from "./node-status.js";
 import { siteRuntime } from "./site-runtime.js";
-import { restoreOwnSettings, saveOwnSettings, siteEndpoints, waitHealthy } from "./sites-fns.js";
+import { partitionFns, restoreOwnSettings, saveOwnSettings, siteEndpoints, waitHealthy } from "./sites-fns.js";
 
 /** The timings (seconds) of the measured, tuned configuration; Patroni's defaults are 30/10/10. */
 export interface PatroniTimings {
@@ -231,6 +231,7 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       if (s === undefined) throw new Error(`no site ${name}`);
       return rt.kill(s.name, s.dir);
     },
+    ...partitionFns(sites, rt, as, (t) => self.waitHealthy(t), (s) => rt.run(path.join(PG_BIN, "pg_ctl"), ["-D", s.dataDir, "reload"])),
     rejoinSite: async (name) => {
       const i = sites.findIndex((x) => x.name === name);
       const s = sites[i];

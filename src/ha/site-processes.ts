@@ -81,11 +81,11 @@ const signal = (pid: number, sig: NodeJS.Signals) => {
 };
 
 /**
- * SIGKILLs every process of the site. They are first stopped (SIGSTOP) and looked for again until
- * no new one appears, so none can fork, notice a sibling's death or write anything meanwhile;
- * then all are killed. Returns the pids killed. Synchronous, so it can run in an exit handler.
+ * Stops (SIGSTOP) every process of the site, looking again until no new one appears, so none can
+ * fork or notice a sibling stopping. To the other sites this is a partition: no heartbeat, no
+ * answer, while every socket stays open. Returns the pids stopped; `thawSite` resumes them.
  */
-export const killSite = (roots: readonly number[], dir: string): number[] => {
+export const freezeSite = (roots: readonly number[], dir: string): number[] => {
   const stopped = new Set<number>();
   for (let round = 0; round < 20; round++) {
     const found = siteProcesses([...roots, ...stopped], dir).filter((p) => !stopped.has(p));
@@ -95,13 +95,28 @@ export const killSite = (roots: readonly number[], dir: string): number[] => {
       stopped.add(p);
     }
   }
+  return [...stopped].sort((a, b) => a - b);
+};
+
+/** Resumes (SIGCONT) processes stopped by `freezeSite`: the partition heals. */
+export const thawSite = (pids: readonly number[]) => {
+  for (const p of pids) signal(p, "SIGCONT");
+};
+
+/**
+ * SIGKILLs every process of the site. They are first stopped (SIGSTOP) and looked for again until
+ * no new one appears, so none can fork, notice a sibling's death or write anything meanwhile;
+ * then all are killed. Returns the pids killed. Synchronous, so it can run in an exit handler.
+ */
+export const killSite = (roots: readonly number[], dir: string): number[] => {
+  const stopped = freezeSite(roots, dir);
   for (const p of stopped) signal(p, "SIGKILL");
   // SIGKILL is delivered to stopped processes too; wait (briefly) until they are gone.
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline && [...stopped].some((p) => readProc(p) !== undefined && !isZombie(p))) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
   }
-  return [...stopped].sort((a, b) => a - b);
+  return stopped;
 };
 
 const isZombie = (pid: number): boolean => {

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { type RunAs, sleep } from "./ha-env.js";
-import { killSite, siteProcesses } from "./site-processes.js";
+import { freezeSite, killSite, siteProcesses, thawSite } from "./site-processes.js";
 
 export interface SiteRuntime {
   /** Starts `cmd` as part of `site` (directory `dir`), logging to `dir/<label>.log`. */
@@ -16,6 +16,10 @@ export interface SiteRuntime {
   run(cmd: string, args: string[], env?: Record<string, string>, timeoutMs?: number): Promise<string>;
   /** SIGKILLs every process of the site; returns the pids. */
   kill(site: string, dir: string): number[];
+  /** Stops (SIGSTOP) every process of the site: a partition as the other sites see it. */
+  freeze(site: string, dir: string): number[];
+  /** Resumes the processes `freeze` stopped. */
+  thaw(site: string): void;
   /** Whether any process of the site is alive. */
   running(site: string, dir: string): boolean;
   /** Sends SIGTERM to every site's root processes, waits up to `graceMs`, then kills whatever is left. */
@@ -31,6 +35,7 @@ export const siteRuntime = (root: string, as: RunAs): SiteRuntime => {
     ...extra,
   });
   const ids = process.getuid?.() === 0 ? { uid: as.uid, gid: as.gid } : {};
+  const frozen = new Map<string, number[]>();
   const pidsOf = (site: string) =>
     [...(roots.get(site) ?? [])].map((c) => c.pid).filter((p): p is number => p !== undefined);
 
@@ -77,6 +82,15 @@ export const siteRuntime = (root: string, as: RunAs): SiteRuntime => {
       const pids = killSite(pidsOf(site), dir);
       roots.delete(site);
       return pids;
+    },
+    freeze: (site, dir) => {
+      const pids = freezeSite(pidsOf(site), dir);
+      frozen.set(site, pids);
+      return pids;
+    },
+    thaw: (site) => {
+      thawSite(frozen.get(site) ?? []);
+      frozen.delete(site);
     },
     running: (site, dir) => siteProcesses(pidsOf(site), dir).length > 0,
     stopAll: async (sites, graceMs) => {

@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { type RunAs, waitFor } from "./ha-env.js";
-import type { NodeStatus, SiteInfo } from "./ha-types.js";
+import type { HaSites, NodeStatus, SiteInfo } from "./ha-types.js";
 import { nodeStatus } from "./node-status.js";
 import type { SiteRuntime } from "./site-runtime.js";
 
@@ -56,3 +56,34 @@ export const siteEndpoints = (sites: readonly SiteInfo[], rt: Pick<SiteRuntime, 
   url: `postgres://${user}@${sites.map((s) => `127.0.0.1:${s.pgPort}`).join(",")}/${database}`,
   status: () => Promise.all(sites.map((s) => nodeStatus(s.name, rt.running(s.name, s.dir), { host: "127.0.0.1", port: s.pgPort, user, database }))),
 });
+
+/**
+ * A partition and its end, for either manager: the site's processes stopped, then resumed; on
+ * resuming, the manager demotes an old primary and rewinds it on its own, and the node gets its
+ * own settings back once it streams again.
+ */
+export const partitionFns = (
+  sites: readonly SiteInfo[],
+  rt: Pick<SiteRuntime, "freeze" | "thaw">,
+  as: RunAs,
+  healthyAgain: (timeoutMs: number) => Promise<NodeStatus[]>,
+  reload: (s: SiteInfo) => Promise<unknown>,
+): Pick<HaSites, "partitionSite" | "healSite"> => {
+  const find = (name: string) => {
+    const s = sites.find((x) => x.name === name);
+    if (s === undefined) throw new Error(`no site ${name}`);
+    return s;
+  };
+  return {
+    partitionSite: (name) => {
+      const s = find(name);
+      return rt.freeze(s.name, s.dir);
+    },
+    healSite: async (name) => {
+      const s = find(name);
+      rt.thaw(s.name);
+      await healthyAgain(180_000);
+      if (restoreOwnSettings(s, as)) await reload(s);
+    },
+  };
+};
