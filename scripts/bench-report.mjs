@@ -147,6 +147,20 @@ for (const [file, label] of [
   });
 }
 
+const fd = read("fire-drill.json");
+if (fd?.summary) {
+  const w = fd.summary.unavailableMs;
+  const writes = fd.summary.acknowledgedWrites;
+  const twice = fd.cycles.reduce((n, c) => n + c.appliedTwice.length, 0);
+  rows.push({
+    work: `\`haechi drill fire\`: Haechi's HTTP API under mixed load, primary's site SIGKILLed (Patroni + etcd, ${fd.summary.runs} fires in one run)`,
+    target: "0 acknowledged writes lost, ≤ 10 s unavailable",
+    measured: `**${fmt(fd.summary.lost)}** of ${fmt(writes)} acknowledged writes lost, ${fmt(fd.summary.resurrected)} deletions undone, ${fmt(twice)} retries applied twice, audit chain ${fd.cycles.every((c) => c.audit.ok) ? "verifies" : "FAILS"} after every fire; unavailable ${fmt(w.min / 1000, 1)} / **${fmt(w.median / 1000, 1)}** / ${fmt(w.max / 1000, 1)} s (min / median / max)`,
+    score: fd.pass ? (fd.summary.targetMs ?? 10000) / w.max : 0,
+    date: day(fd),
+  });
+}
+
 const machine = cr?.machine ?? imp?.machine;
 const table = [
   `Measured on ${machine ? `${machine.cpu ?? machine.cpus}, ${machine.cores} cores, ${machine.memGiB ?? "?"} GiB, Node ${machine.node}` : "this machine"}; each line's date is its run.`,

@@ -98,6 +98,46 @@ describe("PostgreSQL client rules: synchronous commit", () => {
   });
 });
 
+const waitVisible = async (url: string, key: string) => {
+  for (let i = 0; i < 50; i++) {
+    if ((await sql(url, "SELECT 1 FROM haechi.idempotency WHERE key = $1", [key])).length > 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`idempotency row ${key} never became visible`);
+};
+
+describe("PostgreSQL client rules: a retry's recorded answer", () => {
+  let server: RunningPostgres;
+  let stores: Stores | undefined;
+  before(async () => {
+    server = await startPostgres({ own: true, settings: { synchronous_commit: "on" } });
+  });
+  after(async () => {
+    await stores?.close().catch(() => undefined);
+    await server?.stop();
+  });
+
+  test("seed 004: a retry finding an answer committed but never acknowledged is answered only once a standby has it", async () => {
+    stores = await openPostgresStores({ url: server.url, commitTimeoutMs: 700 });
+    const row = { principal: "talk-app", key: "retry-after-unknown", requestHash: Buffer.alloc(32, 7), status: 201, response: '{"id":"x"}', createdAt: new Date() };
+    await setting(server.url, "synchronous_standby_names", "ANY 1 (gone_standby)");
+    // The first attempt: committed on the primary, its wait for the standby timed out.
+    await assert.rejects(stores.data.transaction((tx) => tx.putIdempotency(row)), (e: any) => e.code === "STORE_UNAVAILABLE");
+    // Its backend still waits, and the row stays invisible until the wait ends. Ended by hand (or
+    // by a restart), the commit shows on the primary alone.
+    await sql(server.url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+    await waitVisible(server.url, row.key);
+    // The retry finds the answer, but no standby has it: replaying it now would acknowledge a
+    // write that a failover can still lose.
+    await assert.rejects(stores.data.getIdempotency(row.principal, row.key), (e: any) => e.code === "STORE_UNAVAILABLE");
+    assert.equal(await stores.data.getIdempotency(row.principal, "never-used-key"), undefined, "an unused key costs no wait");
+    await setting(server.url, "synchronous_standby_names", null);
+    const found = await stores.data.getIdempotency(row.principal, row.key);
+    assert.equal(found?.status, 201);
+    assert.equal(found?.response, row.response);
+  });
+});
+
 describe("PostgreSQL client rules: a multi-host URL follows the primary", () => {
   const password = randomBytes(12).toString("hex");
   let a: RunningPostgres;

@@ -111,10 +111,18 @@ const RECORD_AUTH_FAILURE = named(
   `UPDATE haechi.api_keys SET failed_count = failed_count + 1, locked_until = $2
    WHERE key_id = $1 RETURNING failed_count`,
 );
+/**
+ * Reading a recorded answer is a write (ADR 0016): a retry comes after an unknown outcome, and the
+ * row it finds may be committed on the primary without any standby having it (a commit whose wait
+ * for the standby was cancelled or timed out). Replaying it as it stands would acknowledge a write
+ * a failover can still lose. Touching the row makes this statement's commit wait for a standby
+ * too, and a standby that has flushed it has flushed everything before it, the original write
+ * included. No row, no change, no wait: a first attempt pays nothing more than a read.
+ */
 const GET_IDEMPOTENCY = named(
   "haechi_get_idempotency",
-  `SELECT principal, key, request_hash, status, response, created_at FROM haechi.idempotency
-   WHERE principal = $1 AND key = $2`,
+  `UPDATE haechi.idempotency SET key = key WHERE principal = $1 AND key = $2
+   RETURNING principal, key, request_hash, status, response, created_at`,
 );
 const INSERT_SUBJECT = named(
   "haechi_insert_subject",
