@@ -190,6 +190,9 @@ describe("beyond one lost site: partition, two sites lost, both standbys lost", 
       const r = await create(key, i);
       assert.equal(r.status, 503, `no standby to acknowledge: ${JSON.stringify(r.body)}`);
     }
+    // etcd lost its quorum with the two sites: Patroni demotes the primary rather than let it
+    // run on unchecked (no failsafe mode).
+    await waitFor("the lonely primary to be demoted", 30_000, async () => ((await sites.status()).some((x) => x.role === "primary") ? undefined : true));
     for (const s of standbys) await sites.rejoinSite(s.site);
     await sites.waitHealthy(120_000);
     await untilServed("service after the standbys came back");
