@@ -1089,11 +1089,11 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       }
       const s = report.summary;
       out(`fire drill: ${report.pass ? "PASS" : "FAIL"}, ${s.passed} of ${s.runs} runs passed\n`);
-      out("run  burnt → new primary  unavailable  acknowledged (create/consent/erase/read)  unknown→retried  lost  resurrected  audit      nodes\n");
+      out("run  burnt → new primary  unavailable  acknowledged (create/consent/erase/read)  unknown→retried  lost  resurrected  twice  audit      nodes\n");
       for (const c of report.cycles) {
         const a = c.acknowledged;
         out(
-          `${String(c.run).padStart(3)}  ${`${c.killedSite} → ${c.newPrimary}`.padEnd(19)}  ${`${(c.unavailableMs / 1000).toFixed(1)} s`.padStart(11)}  ${`${a.create}/${a.consent}/${a.erase}/${a.read}`.padEnd(41)}  ${String(c.unknownOutcomes).padStart(15)}  ${String(c.lost.length).padStart(4)}  ${String(c.resurrected.length).padStart(11)}  ${(c.audit.ok ? "verifies" : "FAILS").padEnd(9)}  ${c.nodes.every((n) => n.same) ? "identical" : "DIFFER"}\n`,
+          `${String(c.run).padStart(3)}  ${`${c.killedSite} → ${c.newPrimary}`.padEnd(19)}  ${`${(c.unavailableMs / 1000).toFixed(1)} s`.padStart(11)}  ${`${a.create}/${a.consent}/${a.erase}/${a.read}`.padEnd(41)}  ${String(c.unknownOutcomes).padStart(15)}  ${String(c.lost.length).padStart(4)}  ${String(c.resurrected.length).padStart(11)}  ${String(c.appliedTwice.length).padStart(5)}  ${(c.audit.ok ? "verifies" : "FAILS").padEnd(9)}  ${c.nodes.every((n) => n.same) ? "identical" : "DIFFER"}\n`,
         );
         for (const p of [...c.lost, ...c.resurrected, ...c.wrongConsent, ...c.appliedTwice, ...c.unexpected, ...c.audit.missing].slice(0, 10)) out(`     ${p}\n`);
       }

@@ -16,6 +16,7 @@ import { idContextOf } from "../core/catalog/catalog-fns.js";
 import type { SubjectId } from "../core/ids.js";
 import { pseudonyms } from "../crypto/pseudonym.js";
 import { buildServer } from "../http/server.js";
+import { fetchJson } from "../util/fetch-json.js";
 import { failoverWriter } from "./failover-drill.js";
 import { freePortBlock } from "./ha-env.js";
 import type { HaSites } from "./ha-types.js";
@@ -90,26 +91,8 @@ export const startHaechiOnSites = async (sites: HaSites, opts: HaechiOnSitesOpti
   return {
     url,
     c,
-    call: async (principal, method, p, body, headers = {}) => {
-      const res = await fetch(`${url}${p}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${keys[principal] ?? principal}`,
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-          ...headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeout),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON
-      }
-      return { status: res.status, body: parsed };
-    },
+    call: (principal, method, p, body, headers = {}) =>
+      fetchJson(`${url}${p}`, { method, token: keys[principal] ?? principal, body, headers, timeoutMs: timeout }),
     internalOf: (principal, external) => {
       const id = names.resolve(idContextOf(c.catalog.current(), principal), external);
       if (id === undefined) throw new Error(`${external} is not an id of ${principal}`);

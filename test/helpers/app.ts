@@ -15,6 +15,7 @@ import { loadConfig } from "../../src/config/config.js";
 import { buildContainer, loadCatalog, type Container, type ContainerOptions } from "../../src/container.js";
 import type { Catalog } from "../../src/core/catalog/catalog-schema.js";
 import { buildServer } from "../../src/http/server.js";
+import { fetchJson } from "../../src/util/fetch-json.js";
 import { freshDatabase } from "./pg.js";
 import { asSubjectId, type SubjectId } from "../../src/core/ids.js";
 import { pseudonyms } from "../../src/crypto/pseudonym.js";
@@ -81,25 +82,8 @@ export const startApp = async (kind: StoreKind, opts: StartOptions = {}): Promis
   const address = await app.listen({ port: 0, host: "127.0.0.1" });
   const keys: Record<string, string> = {};
   for (const p of Object.keys(c.catalog.current().principals)) keys[p] = (await c.services.auth.issue(p)).token;
-  const call: TestApp["call"] = async (principal, method, p, body, headers = {}) => {
-    const res = await fetch(`${address}${p}`, {
-      method,
-      headers: {
-        ...(principal ? { authorization: `Bearer ${keys[principal] ?? principal}` } : {}),
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-        ...headers,
-      },
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, body: parsed };
-  };
+  const call: TestApp["call"] = (principal, method, p, body, headers = {}) =>
+    fetchJson(`${address}${p}`, { method, token: principal ? (keys[principal] ?? principal) : null, body, headers });
   return {
     url: address,
     c,
