@@ -96,28 +96,9 @@ describe("PostgreSQL client rules: synchronous commit", () => {
     assert.equal(await outcome, "STORE_UNAVAILABLE");
     await setting(server.url, "synchronous_standby_names", null);
   });
-});
-
-const waitVisible = async (url: string, key: string) => {
-  for (let i = 0; i < 50; i++) {
-    if ((await sql(url, "SELECT 1 FROM haechi.idempotency WHERE key = $1", [key])).length > 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`idempotency row ${key} never became visible`);
-};
-
-describe("PostgreSQL client rules: a retry's recorded answer", () => {
-  let server: RunningPostgres;
-  let stores: Stores | undefined;
-  before(async () => {
-    server = await startPostgres({ own: true, settings: { synchronous_commit: "on" } });
-  });
-  after(async () => {
-    await stores?.close().catch(() => undefined);
-    await server?.stop();
-  });
 
   test("seed 004: a retry finding an answer committed but never acknowledged is answered only once a standby has it", async () => {
+    await stores?.close();
     stores = await openPostgresStores({ url: server.url, commitTimeoutMs: 700 });
     const row = { principal: "talk-app", key: "retry-after-unknown", requestHash: Buffer.alloc(32, 7), status: 201, response: '{"id":"x"}', createdAt: new Date() };
     await setting(server.url, "synchronous_standby_names", "ANY 1 (gone_standby)");
@@ -136,83 +117,9 @@ describe("PostgreSQL client rules: a retry's recorded answer", () => {
     assert.equal(found?.status, 201);
     assert.equal(found?.response, row.response);
   });
-});
-
-describe("PostgreSQL client rules: a multi-host URL follows the primary", () => {
-  const password = randomBytes(12).toString("hex");
-  let a: RunningPostgres;
-  let b: RunningPostgres;
-  let stores: Stores | undefined;
-  const hostOf = (url: string) => new URL(url).host;
-  before(async () => {
-    [a, b] = await Promise.all([startPostgres({ own: true, password }), startPostgres({ own: true, password })]);
-    // Both hold the schema (as replicas would); b starts as the standby.
-    for (const s of [a, b]) await (await openPostgresStores({ url: s.url })).close();
-    await setting(b.url, "default_transaction_read_only", "on");
-  });
-  after(async () => {
-    await stores?.close().catch(() => undefined);
-    await Promise.all([a?.stop(), b?.stop()]);
-  });
-
-  test("issue 7: a write meeting the old primary as a standby, or a lost primary, fails once as STORE_UNAVAILABLE; the retry lands on the new primary", async () => {
-    const u = new URL(a.url);
-    const url = `postgres://${u.username}:${password}@${hostOf(a.url)},${hostOf(b.url)}${u.pathname}`;
-    stores = await openPostgresStores({ url, commitTimeoutMs: 5000 });
-    assert.equal(hostOf(stores.location.kind === "postgres" ? stores.location.url : ""), hostOf(a.url), "bound to the writable host");
-    await stores.data.setMeta("k1", "on a");
-    assert.equal(await meta(a.url, "k1"), "on a");
-
-    // Switch-over: a becomes a standby, b the primary.
-    await setting(a.url, "default_transaction_read_only", "on");
-    await setting(b.url, "default_transaction_read_only", "off");
-    await assert.rejects(stores.data.setMeta("k2", "on b"), (e: any) => e.code === "STORE_UNAVAILABLE");
-    let tries = 1;
-    for (;;) {
-      try {
-        await stores.data.setMeta("k2", "on b");
-        break;
-      } catch (e: any) {
-        assert.equal(e.code, "STORE_UNAVAILABLE");
-        assert.ok(++tries < 20, "the pool found the new primary");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    assert.equal(await meta(b.url, "k2"), "on b");
-    assert.equal(await meta(a.url, "k2"), undefined, "nothing went to the standby");
-    assert.equal(stores.location.kind === "postgres" && hostOf(stores.location.url), hostOf(b.url), "backups follow the primary");
-
-    // The primary's site is lost: a is writable again (the survivor), b is gone.
-    await setting(a.url, "default_transaction_read_only", "off");
-    await b.stop();
-    tries = 0;
-    for (;;) {
-      try {
-        await stores.data.setMeta("k3", "on a again");
-        break;
-      } catch (e: any) {
-        assert.equal(e.code, "STORE_UNAVAILABLE", `a lost connection is an unknown outcome (${e.message})`);
-        assert.ok(++tries < 50, "the pool found the surviving primary");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-    assert.ok(tries >= 1, "the first attempt met the lost primary");
-    assert.equal(await meta(a.url, "k3"), "on a again");
-  });
-});
-
-describe("PostgreSQL client rules: a connection lost mid-transaction", () => {
-  let server: RunningPostgres;
-  let stores: Stores | undefined;
-  before(async () => {
-    server = await startPostgres({ own: true });
-  });
-  after(async () => {
-    await stores?.close().catch(() => undefined);
-    await server?.stop();
-  });
 
   test("seed 004: the primary dying while a transaction holds its connection fails that write as STORE_UNAVAILABLE and leaves the process running", async () => {
+    await stores?.close();
     stores = await openPostgresStores({ url: server.url, commitTimeoutMs: 5000 });
     let uncaught: unknown;
     const onUncaught = (e: unknown) => (uncaught = e);
@@ -238,25 +145,88 @@ describe("PostgreSQL client rules: a connection lost mid-transaction", () => {
   });
 });
 
-describe("PostgreSQL client rules: the primary is gone before a standby is promoted", () => {
+const waitVisible = async (url: string, key: string) => {
+  for (let i = 0; i < 50; i++) {
+    if ((await sql(url, "SELECT 1 FROM haechi.idempotency WHERE key = $1", [key])).length > 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(`idempotency row ${key} never became visible`);
+};
+
+
+
+/**
+ * Two servers of their own holding the schema (as replicas would): a writable, b read-only (the
+ * standby), and the multi-host URL of both. Registers the describe's before/after hooks.
+ */
+const twoNodes = () => {
   const password = randomBytes(12).toString("hex");
-  let a: RunningPostgres;
-  let b: RunningPostgres;
-  let stores: Stores | undefined;
+  const n = { a: undefined as unknown as RunningPostgres, b: undefined as unknown as RunningPostgres, url: "", stores: undefined as Stores | undefined };
   before(async () => {
-    [a, b] = await Promise.all([startPostgres({ own: true, password }), startPostgres({ own: true, password })]);
-    for (const s of [a, b]) await (await openPostgresStores({ url: s.url })).close();
-    await setting(b.url, "default_transaction_read_only", "on");
+    [n.a, n.b] = await Promise.all([startPostgres({ own: true, password }), startPostgres({ own: true, password })]);
+    for (const s of [n.a, n.b]) await (await openPostgresStores({ url: s.url })).close();
+    await setting(n.b.url, "default_transaction_read_only", "on");
+    const u = new URL(n.a.url);
+    n.url = `postgres://${u.username}:${password}@${hostOf(n.a.url)},${hostOf(n.b.url)}${u.pathname}`;
   });
   after(async () => {
-    await stores?.close().catch(() => undefined);
-    await Promise.all([a?.stop(), b?.stop()]);
+    await n.stores?.close().catch(() => undefined);
+    await Promise.all([n.a?.stop(), n.b?.stop()]);
   });
+  return n;
+};
+const hostOf = (url: string) => new URL(url).host;
+
+/** Retries a write as a client would after an unknown outcome (STORE_UNAVAILABLE), every 100 ms; returns the attempts it took. */
+const retryWrite = async (write: () => Promise<unknown>, most: number, what: string): Promise<number> => {
+  for (let attempts = 1; ; attempts++) {
+    try {
+      await write();
+      return attempts;
+    } catch (e: any) {
+      assert.equal(e.code, "STORE_UNAVAILABLE", `an unknown outcome, nothing else (${e.message})`);
+      assert.ok(attempts < most, what);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+};
+
+describe("PostgreSQL client rules: a multi-host URL follows the primary", () => {
+  const n = twoNodes();
+
+  test("issue 7: a write meeting the old primary as a standby, or a lost primary, fails once as STORE_UNAVAILABLE; the retry lands on the new primary", async () => {
+    const { a, b } = n;
+    const stores = (n.stores = await openPostgresStores({ url: n.url, commitTimeoutMs: 5000 }));
+    assert.equal(hostOf(stores.location.kind === "postgres" ? stores.location.url : ""), hostOf(a.url), "bound to the writable host");
+    await stores.data.setMeta("k1", "on a");
+    assert.equal(await meta(a.url, "k1"), "on a");
+
+    // Switch-over: a becomes a standby, b the primary.
+    await setting(a.url, "default_transaction_read_only", "on");
+    await setting(b.url, "default_transaction_read_only", "off");
+    await assert.rejects(stores.data.setMeta("k2", "on b"), (e: any) => e.code === "STORE_UNAVAILABLE");
+    await retryWrite(() => stores.data.setMeta("k2", "on b"), 20, "the pool found the new primary");
+    assert.equal(await meta(b.url, "k2"), "on b");
+    assert.equal(await meta(a.url, "k2"), undefined, "nothing went to the standby");
+    assert.equal(stores.location.kind === "postgres" && hostOf(stores.location.url), hostOf(b.url), "backups follow the primary");
+
+    // The primary's site is lost: a is writable again (the survivor), b is gone.
+    await setting(a.url, "default_transaction_read_only", "off");
+    await b.stop();
+    const attempts = await retryWrite(() => stores.data.setMeta("k3", "on a again"), 50, "the pool found the surviving primary");
+    assert.ok(attempts >= 2, "the first attempt met the lost primary");
+    assert.equal(await meta(a.url, "k3"), "on a again");
+  });
+});
+
+
+
+describe("PostgreSQL client rules: the primary is gone before a standby is promoted", () => {
+  const n = twoNodes();
 
   test("seed 004: while no host is writable every write is STORE_UNAVAILABLE; once a standby is promoted the pool finds it without a restart", async () => {
-    const u = new URL(a.url);
-    const hostOf = (url: string) => new URL(url).host;
-    stores = await openPostgresStores({ url: `postgres://${u.username}:${password}@${hostOf(a.url)},${hostOf(b.url)}${u.pathname}`, commitTimeoutMs: 3000 });
+    const { a, b } = n;
+    const stores = (n.stores = await openPostgresStores({ url: n.url, commitTimeoutMs: 3000 }));
     await stores.data.setMeta("k1", "on a");
     // The fire: a is gone, b is still a standby (failover takes seconds). The pool looks, finds
     // nothing writable, and from then on only meets a host that refuses connections.
@@ -266,17 +236,7 @@ describe("PostgreSQL client rules: the primary is gone before a standby is promo
       await new Promise((r) => setTimeout(r, 100));
     }
     await setting(b.url, "default_transaction_read_only", "off");
-    let tries = 0;
-    for (;;) {
-      try {
-        await stores.data.setMeta("k2", "on b");
-        break;
-      } catch (e: any) {
-        assert.equal(e.code, "STORE_UNAVAILABLE");
-        assert.ok(++tries < 30, "the pool found the promoted standby");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await retryWrite(() => stores.data.setMeta("k2", "on b"), 30, "the pool found the promoted standby");
     assert.equal(await meta(b.url, "k2"), "on b");
   });
 });
