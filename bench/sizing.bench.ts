@@ -34,9 +34,11 @@
  * in production nearly every append lands on an index page untouched since the last checkpoint,
  * and the first change to a page after a checkpoint writes the whole page to the WAL.
  *
- * Measures sizes, not speed: other work on the machine changes nothing here. PostgreSQL:
- * HAECHI_PG_URL's server if set (a fresh database on it), else a throw-away PostgreSQL 15 of its
- * own (test/helpers/pg.ts) with production WAL settings. Writes bench/results/sizing-postgres.json
+ * Measures sizes, not speed: other work on the machine changes nothing here. PostgreSQL: a
+ * throw-away PostgreSQL 15 of its own (test/helpers/pg.ts) with production WAL settings; with
+ * HAECHI_PG_URL (an empty database) or HAECHI_TEST_PG_URL (a fresh database on that server) the
+ * sizes are measured there, without the WAL breakdown and the steady state, which need the
+ * server's own WAL files and ALTER SYSTEM. Writes bench/results/sizing-postgres.json
  * and the growth chart bench/results/sizing-growth.svg; the extrapolation's assumptions are
  * recorded in the JSON (`model.assumptions`).
  */
@@ -48,14 +50,12 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import zlib from "node:zlib";
 import pg from "pg";
-import { loadConfig } from "../src/config/config.js";
-import { buildContainer } from "../src/container.js";
 import { pseudonyms } from "../src/crypto/pseudonym.js";
-import { findPgBin, freshDatabase, startPostgres } from "../test/helpers/pg.js";
+import { findPgBin } from "../test/helpers/pg.js";
 import type { AuditEntry } from "../src/audit/audit-types.js";
 import { chainHasher } from "../src/audit/chain.js";
 import { appendChained } from "./lib/audit-fill.js";
-import { progress } from "./lib/bench-container.js";
+import { openBenchContainer, progress } from "./lib/bench-container.js";
 import { growthSvg } from "./lib/sizing-chart.js";
 import { writeResult } from "./lib/machine.js";
 
@@ -104,19 +104,16 @@ for (const [k, v] of Object.entries({ "pay-share": PAY_SHARE, "marketing-share":
 
 // ---------------------------------------------------------------- the database
 // Production WAL settings on a server of our own: full-page images after each checkpoint are
-// part of what a primary ships to its standbys. (fsync stays off: it changes no byte count.)
-const given = process.env.HAECHI_PG_URL;
+// part of what a primary ships to its standbys (fsync stays off: it changes no byte count), and
 // wal_keep_size keeps the fill's WAL segments for pg_waldump and the compression measure.
-const server = given
-  ? undefined
-  : await startPostgres({ own: true, settings: { full_page_writes: "on", wal_level: "replica", max_wal_size: "1GB", checkpoint_timeout: "5min", wal_keep_size: "16GB" } });
-const db = await freshDatabase(given ?? server!.url);
-const home = fs.mkdtempSync(path.join(os.tmpdir(), "haechi-bench-sizing-"));
-const c = await buildContainer(
-  loadConfig({ HAECHI_HOME: home, HAECHI_LOG_LEVEL: "silent", HAECHI_STORE: "postgres", HAECHI_PG_URL: db.url }),
-  { createKeyring: true },
-);
-const admin = new pg.Client({ connectionString: db.url });
+const { c, home, pgUrl, ownServer, dispose } = await openBenchContainer("sizing", "postgres", {}, undefined, {
+  full_page_writes: "on",
+  wal_level: "replica",
+  max_wal_size: "1GB",
+  checkpoint_timeout: "5min",
+  wal_keep_size: "16GB",
+});
+const admin = new pg.Client({ connectionString: pgUrl });
 await admin.connect();
 const one = async <T>(text: string): Promise<T> => (await admin.query(text)).rows[0] as T;
 const serverVersion = (await one<{ server_version: string }>("SHOW server_version")).server_version;
@@ -304,7 +301,7 @@ await c.audit.flush();
  */
 const walDetail: Record<string, { recordBytes: number; fpiBytes: number; fpiShare: number }> = {};
 let walGzipRatio: number | null = null;
-if (server !== undefined) {
+if (ownServer) {
   const dataDir = dataDirectory;
   const waldump = path.join(findPgBin(), "pg_waldump");
   for (const [phase, w] of Object.entries(wal)) {
@@ -433,7 +430,7 @@ const auditByAction = (await admin.query<{ action: string; n: string; body: stri
  */
 const steady: Array<{ walCompression: string; readWalBytes: number; readFpiShare: number | null; updateWalBytes: number; updateFpiShare: number | null }> = [];
 let steadyIndex: { entries: number; subjectRefIndexBytes: number; subjectRefIndexPages: number } | null = null;
-if (server !== undefined && SCALE > 0) {
+if (ownServer && SCALE > 0) {
   await c.audit.flush();
   const chain = chainHasher(c.keyring.secrets.chainKey);
   const t0 = performance.now();
@@ -643,11 +640,4 @@ console.log(JSON.stringify({ perPerson, perAuditEntry, wal, walDetail, walGzipRa
 console.log(`wrote ${file} and sizing-growth.svg`);
 
 await admin.end();
-await c.close();
-if (values.keep) {
-  console.log(`kept ${home}${server ? " (the database was on a throw-away server and is gone)" : ` and database ${db.url.replace(/:[^:@/]*@/, ":…@")}`}`);
-} else {
-  fs.rmSync(home, { recursive: true, force: true });
-}
-if (!values.keep || server) await db.drop();
-await server?.stop();
+await dispose(Boolean(values.keep));
