@@ -1,6 +1,7 @@
 /**
  * A Haechi container on a fresh home for a benchmark: SQLite, or PostgreSQL from HAECHI_PG_URL as
- * given, a fresh database on HAECHI_TEST_PG_URL's server, or a throw-away server of its own.
+ * given, a fresh database on HAECHI_TEST_PG_URL's server, or a throw-away server of its own
+ * (started with `pgSettings`, after the test defaults, when given; `ownServer` says it is ours).
  * `reuse` opens a home kept by an earlier run (and, on PostgreSQL, its database) instead.
  */
 import fs from "node:fs";
@@ -15,12 +16,14 @@ export const openBenchContainer = async (
   store: "sqlite" | "postgres",
   extraEnv: Record<string, string> = {},
   reuse?: { home: string; pgUrl?: string },
-): Promise<{ c: Container; home: string; pgUrl?: string; dispose(keep: boolean): Promise<void> }> => {
+  pgSettings?: Record<string, string>,
+): Promise<{ c: Container; home: string; pgUrl?: string; ownServer: boolean; dispose(keep: boolean): Promise<void> }> => {
   const home = reuse?.home ?? fs.mkdtempSync(path.join(os.tmpdir(), `haechi-bench-${name}-`));
   const env: Record<string, string> = { HAECHI_HOME: home, HAECHI_LOG_LEVEL: "silent", ...extraEnv };
   if (store === "postgres" && reuse !== undefined && reuse.pgUrl === undefined) throw new Error("reusing a PostgreSQL bench needs its database URL");
   const given = reuse?.pgUrl ?? process.env.HAECHI_PG_URL;
-  const ownServer = store === "postgres" && !given && !process.env.HAECHI_TEST_PG_URL ? await startPostgres() : undefined;
+  const ownServer =
+    store === "postgres" && !given && !process.env.HAECHI_TEST_PG_URL ? await startPostgres(pgSettings ? { own: true, settings: pgSettings } : {}) : undefined;
   const db = store === "postgres" && !given ? await freshDatabase(process.env.HAECHI_TEST_PG_URL ?? ownServer!.url) : undefined;
   const pgUrl = store === "postgres" ? (given ?? db!.url) : undefined;
   if (pgUrl !== undefined) Object.assign(env, { HAECHI_STORE: "postgres", HAECHI_PG_URL: pgUrl });
@@ -29,6 +32,7 @@ export const openBenchContainer = async (
     c,
     home,
     ...(pgUrl !== undefined ? { pgUrl } : {}),
+    ownServer: ownServer !== undefined,
     async dispose(keep) {
       await c.close();
       // A kept PostgreSQL database outlives the run only on a server that does too.
