@@ -20,6 +20,7 @@ import { chownTree, freePortBlock, PG_BIN, program, runAs, waitFor } from "./ha-
 import type { HaSites, SiteInfo } from "./ha-types.js";
 import { siteRuntime } from "./site-runtime.js";
 import { partitionFns, restoreOwnSettings, saveOwnSettings, siteEndpoints, waitHealthy } from "./sites-fns.js";
+import { removeSitesDir } from "./ha-env.js";
 
 /** The monitor's health checks and the keepers' timeouts; the monitor's defaults in the comments. */
 export interface AutoFailoverTimings {
@@ -218,7 +219,7 @@ export const autoFailoverSites = async (opts: AutoFailoverSitesOptions = {}): Pr
       if (stopped) return;
       stopped = true;
       await rt.stopAll([...sites, witness], 15_000);
-      fs.rmSync(root, { recursive: true, force: true });
+      removeSitesDir(root);
     },
   };
   return self;

@@ -130,3 +130,15 @@ export const waitFor = async <T>(what: string, timeoutMs: number, check: () => P
     await sleep(everyMs);
   }
 };
+
+/**
+ * Removes the sites' directory after a run, unless HAECHI_HA_KEEP=1: then it stays, with every
+ * node's data and the managers' logs (`<site>/patroni.log`, `etcd.log`), for a post-mortem.
+ */
+export const removeSitesDir = (root: string) => {
+  if (process.env.HAECHI_HA_KEEP === "1") {
+    process.stderr.write(`HAECHI_HA_KEEP=1: the sites' directory stays at ${root}\n`);
+    return;
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+};

@@ -20,6 +20,7 @@ import type { HaSites, SiteInfo } from "./ha-types.js";
 import { nodeStatus } from "./node-status.js";
 import { siteRuntime } from "./site-runtime.js";
 import { partitionFns, restoreOwnSettings, saveOwnSettings, siteEndpoints, waitHealthy } from "./sites-fns.js";
+import { removeSitesDir } from "./ha-env.js";
 
 /** The timings (seconds) of the measured, tuned configuration; Patroni's defaults are 30/10/10. */
 export interface PatroniTimings {
@@ -77,7 +78,12 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       name: s.name,
       log: { level: "INFO" },
       restapi: { listen: `127.0.0.1:${rest(i)}`, connect_address: `127.0.0.1:${rest(i)}` },
-      etcd3: { hosts: SITE_NAMES.map((_, j) => `127.0.0.1:${etcdClient(j)}`) },
+      // etcd's v2 API, not etcd3: Patroni 3.0.2's etcd3 `update_leader` re-grants an expired lease
+      // and writes the leader key without comparing it, so a primary that was cut off longer than
+      // the ttl takes the lock back from the new primary when it resumes, and the writes
+      // acknowledged meanwhile are rewound away (site-loss.test.ts found it; ADR 0016). Over v2 it
+      // writes with prevValue = its own name, which fails once another member holds the key.
+      etcd: { hosts: SITE_NAMES.map((_, j) => `127.0.0.1:${etcdClient(j)}`) },
       bootstrap: {
         dcs: {
           ttl: timings.ttl,
@@ -146,6 +152,8 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       "--heartbeat-interval", String(timings.etcdHeartbeatMs),
       "--election-timeout", String(timings.etcdElectionMs),
       "--listen-metrics-urls", "",
+      // Patroni talks to etcd over the v2 API (see patroniConfig).
+      "--enable-v2=true",
     ]);
   };
 
@@ -173,7 +181,7 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
     database,
     url,
     settings: {
-      manager: "patroni 3.0.2 + etcd 3.4 (one member per site)",
+      manager: "patroni 3.0.2 + etcd 3.4 over its v2 API (one member per site)",
       ttl: timings.ttl,
       loop_wait: timings.loopWait,
       retry_timeout: timings.retryTimeout,
@@ -253,7 +261,7 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       stopped = true;
       // SIGTERM: Patroni stops its PostgreSQL; whatever has not stopped in time is killed.
       await rt.stopAll(sites, 15_000);
-      fs.rmSync(root, { recursive: true, force: true });
+      removeSitesDir(root);
     },
   };
   return self;
