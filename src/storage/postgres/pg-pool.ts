@@ -3,8 +3,8 @@
  * client rules a replicated PostgreSQL needs (issue 7; LAW §11.3):
  *
  * - **Multi-host URLs** (`postgres://u:p@h1:5432,h2:5432/db`): node-postgres connects to a single
- *   host, so the hosts are tried in order and the pool is bound to the first that accepts writes
- *   (`transaction_read_only = off`). When a connection to it breaks, or a write meets a read-only
+ *   host, so every host is asked and the pool is bound to the one that accepts writes
+ *   (`transaction_read_only = off`; of two, the one on the newer timeline: `pickWritable`). When a connection to it breaks, or a write meets a read-only
  *   node (SQLSTATE 25006: the old primary came back as a standby), the hosts are probed again and
  *   the pool is re-bound; connections made before the switch are refused, never reused.
  * - **A client-side timeout on every query** (`commitTimeoutMs`): `statement_timeout` does not
@@ -60,18 +60,40 @@ export const splitHosts = (url: string): string[] => {
   return list.map((h) => `${scheme}${auth}${h}${cleaned}`);
 };
 
-const isWritable = async (url: string, timeoutMs: number): Promise<boolean> => {
+/**
+ * Whether the node accepts writes, and if so the timeline it writes on (each promotion starts a
+ * new one), or null.
+ */
+const writableTimeline = async (url: string, timeoutMs: number): Promise<number | null> => {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   client.on("error", () => undefined);
   try {
     await client.connect();
-    const res = await client.query<{ transaction_read_only: string }>("SHOW transaction_read_only");
-    return res.rows[0]?.transaction_read_only === "off";
+    const res = await client.query<{ ro: string; tli: number | null }>(
+      `SELECT current_setting('transaction_read_only') AS ro,
+              CASE WHEN pg_is_in_recovery() THEN NULL
+                   ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END AS tli`,
+    );
+    const row = res.rows[0];
+    return row?.ro === "off" && row.tli !== null ? row.tli : null;
   } catch {
-    return false;
+    return null;
   } finally {
     await client.end().catch(() => undefined);
   }
+};
+
+/**
+ * The node to write to, of those that say they accept writes: the one on the newest timeline.
+ * Two can say so for a moment after a partition heals (the old primary resumes and has not yet
+ * been demoted): the newer timeline is the promoted one. Two on one timeline: none, until the
+ * HA manager settles it.
+ */
+export const pickWritable = (probes: ReadonlyArray<{ url: string; timeline: number | null }>): string | null => {
+  const writable = probes.filter((p) => p.timeline !== null).sort((a, b) => (b.timeline as number) - (a.timeline as number));
+  if (writable.length === 0) return null;
+  if (writable.length > 1 && writable[0]!.timeline === writable[1]!.timeline) return null;
+  return writable[0]!.url;
 };
 
 /** SQLSTATE classes and socket errors after which the bound host may no longer be the primary. */
@@ -184,8 +206,8 @@ export const openSharedPool = async (opts: PgPoolOptions): Promise<SharedPool> =
   const probeMs = Math.min(5000, timeoutMs);
   const findWritable = async (): Promise<string | null> => {
     if (candidates.length === 1) return candidates[0]!;
-    for (const candidate of candidates) if (await isWritable(candidate, probeMs)) return candidate;
-    return null;
+    // All at once: a dead site costs one connect timeout, not one per host before it.
+    return pickWritable(await Promise.all(candidates.map(async (url) => ({ url, timeline: await writableTimeline(url, probeMs) }))));
   };
   const first = await findWritable();
   if (first === null) throw storageFailure(undefined, "no writable PostgreSQL host");
