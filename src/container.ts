@@ -2,6 +2,7 @@
  * The one place where the layers are wired: config → catalog → keyring → stores → audit →
  * services. Each module exposes a factory taking narrow deps; this file only composes them.
  */
+import fs from "node:fs";
 import type { SubjectId } from "./core/ids.js";
 import { auditLog, type AuditLog } from "./audit/audit-log.js";
 import type { Config } from "./config/config.js";
@@ -11,7 +12,7 @@ import { systemClock, type Clock } from "./core/clock.js";
 import { HaechiError, isHaechiError } from "./core/errors.js";
 import type { MessageTransport, NoticeTransport } from "./core/ports.js";
 import { blindIndex } from "./crypto/blind-index.js";
-import { deriveKey, openLocalKeyring, type LocalKeyring } from "./crypto/keyring.js";
+import { deriveKey, keyringIdOf, openLocalKeyring, type LocalKeyring } from "./crypto/keyring.js";
 import { pseudonyms } from "./crypto/pseudonym.js";
 import { subjectKeys } from "./crypto/subject-keys.js";
 import { auditService } from "./services/audit-service.js";
@@ -63,15 +64,53 @@ export const loadCatalog = (file: string): Catalog => {
   return r.catalog;
 };
 
+/** Where the data store records which key file its data was written under (an id, never a key). */
+const KEYRING_META = "keyring_id";
+
+/**
+ * Opens the key file the stores were written under, and only that one (ADR 0001). A key file is
+ * created only for stores that never had one: a new key file over existing stores reads none of
+ * their data and breaks the audit chain at its first entry, so a missing or foreign one is refused
+ * with what to do instead. The stores record the key file's id (derived from its chain key, as
+ * backups do) the first time they are opened.
+ */
+const openKeyringFor = async (stores: Stores, file: string, create: boolean, now: Date): Promise<LocalKeyring> => {
+  const recorded = await stores.data.getMeta(KEYRING_META);
+  if (recorded !== undefined && !fs.existsSync(file)) {
+    throw new HaechiError(
+      "KEY_UNAVAILABLE",
+      `the key file ${file} is missing, and these stores hold data written under key file ${recorded}: restore that file from its offline copy (docs/crisis-manual.md §4.7). A new key file would read none of the data and break the audit chain, so none is created`,
+    );
+  }
+  const keyring = openLocalKeyring(file, { create, now });
+  const id = keyringIdOf(keyring);
+  if (recorded === undefined) await stores.data.setMeta(KEYRING_META, id);
+  else if (recorded !== id) {
+    throw new HaechiError(
+      "KEY_UNAVAILABLE",
+      `the key file ${file} (id ${id}) is not the one these stores were written under (id ${recorded}): restore that file from its offline copy (docs/crisis-manual.md §4.7)`,
+    );
+  }
+  return keyring;
+};
+
 export const buildContainer = async (config: Readonly<Config>, opts: ContainerOptions = {}) => {
   const clock = opts.clock ?? systemClock;
   let catalog = opts.catalog ?? loadCatalog(config.catalogFile);
   const catalogSource: CatalogSource = { current: () => catalog };
-  const keyring: LocalKeyring = openLocalKeyring(config.keyringFile, { create: opts.createKeyring ?? false, now: clock.now() });
+  // Without a key file and without leave to create one, stop before the stores are touched.
+  if (!(opts.createKeyring ?? false) && !fs.existsSync(config.keyringFile)) openLocalKeyring(config.keyringFile, { create: false });
   const stores =
     config.store.kind === "sqlite"
       ? await openSqliteStores({ dir: config.store.dir, synchronous: config.store.synchronous })
       : await openPostgresStores({ url: config.store.url, poolSize: config.store.poolSize, commitTimeoutMs: config.store.commitTimeoutMs });
+  let keyring: LocalKeyring;
+  try {
+    keyring = await openKeyringFor(stores, config.keyringFile, opts.createKeyring ?? false, clock.now());
+  } catch (e) {
+    await stores.close().catch(() => undefined);
+    throw e;
+  }
   const auditStore = opts.wrapAuditStore ? opts.wrapAuditStore(stores.audit) : stores.audit;
   // Appends are durable commits that take a while (a PostgreSQL round trip, an fsync on SQLite's
   // writer thread): keep more than one in flight, each chained to the head the previous one
@@ -195,7 +234,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       journal,
       data: stores.data,
       keys: stores.keys,
-      keyringId: deriveKey(keyring.secrets.chainKey, "backup/keyring-id", 8).toString("hex"),
+      keyringId: keyringIdOf(keyring),
       reerase: erase.reerase,
     }),
     audit: auditSvc,

@@ -110,7 +110,12 @@ const dekAad = (aad: Buffer, kekVersion: number) => {
  */
 export const openLocalKeyring = (file: string, opts: { create: boolean; now?: Date }): LocalKeyring => {
   if (!fs.existsSync(file)) {
-    if (!opts.create) throw new HaechiError("KEY_UNAVAILABLE", `keyring ${file} does not exist (run \`haechi init\`)`);
+    if (!opts.create) {
+      throw new HaechiError(
+        "KEY_UNAVAILABLE",
+        `keyring ${file} does not exist: if Haechi has run on these stores, restore it from its offline copy (docs/crisis-manual.md §4.7); for new, empty stores run \`haechi init\``,
+      );
+    }
     writeKeyringFile(file, newKeyringFile(opts.now ?? new Date()));
   }
   let doc = readKeyringFile(file);
@@ -193,3 +198,6 @@ export const openLocalKeyring = (file: string, opts: { create: boolean; now?: Da
 /** HKDF-SHA256 sub-key derivation with a label, so each use of a root secret gets its own key. */
 export const deriveKey = (root: Buffer, label: string, length = 32): Buffer =>
   Buffer.from(crypto.hkdfSync("sha256", root, Buffer.alloc(0), Buffer.from(`haechi:${label}`), length));
+
+/** The key file's id: derived from its chain key, recorded in the stores and in backups (never a key). */
+export const keyringIdOf = (k: LocalKeyring): string => deriveKey(k.secrets.chainKey, "backup/keyring-id", 8).toString("hex");

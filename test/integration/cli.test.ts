@@ -104,7 +104,8 @@ describe("haechi CLI: catalog, init, errors", () => {
   test("errors print as `error CODE: message` on stderr, exit 1, never a stack trace", async () => {
     const missing = await bin({ HAECHI_HOME: path.join(dir, "no-such-home"), HAECHI_LOG_LEVEL: "silent" }, "keys", "issue", "talk-app");
     assert.equal(missing.code, 1);
-    assert.match(missing.stderr, /^error KEY_UNAVAILABLE: keyring .* does not exist \(run `haechi init`\)$/m);
+    assert.match(missing.stderr, /^error KEY_UNAVAILABLE: keyring .* does not exist: if Haechi has run on these stores, restore it from its offline copy .*; for new, empty stores run `haechi init`$/m);
+    assert.equal(fs.existsSync(path.join(dir, "no-such-home")), false, "nothing was created for a command that could not run");
     assert.doesNotMatch(missing.stderr, STACK);
     assert.equal(missing.stdout, "");
 
