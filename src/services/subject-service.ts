@@ -19,7 +19,7 @@ import {
   type ConsentInput,
 } from "../core/collect-fns.js";
 import { LEGAL_RETENTION_PURPOSE } from "../core/catalog/catalog-fns.js";
-import { HaechiError } from "../core/errors.js";
+import { HaechiError, isHaechiError } from "../core/errors.js";
 import type { Idempotency } from "../core/idempotency/idempotency-fns.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import { mask } from "../core/masking.js";
@@ -384,10 +384,15 @@ export const subjectService = (deps: SubjectServiceDeps) => {
           if (idem) await tx.putIdempotency(idem.answer(result));
         });
       } catch (e) {
-        // Nothing of the subject committed (a concurrent request with the same key may have won:
-        // the caller answers as it did): its key goes.
-        await deps.keys.destroy(id).catch(() => undefined);
-        deps.subjectKeys.forget(id);
+        // An unknown outcome (STORE_UNAVAILABLE: the commit may have landed, its answer lost) keeps
+        // the key: destroying it could crypto-shred a subject that exists (a retry with the
+        // Idempotency-Key answers with it); if nothing committed, the key is an orphan holding
+        // nothing. Any other failure committed nothing (a concurrent request with the same key may
+        // have won: the caller answers as it did), and the key goes.
+        if (!isHaechiError(e) || e.code !== "STORE_UNAVAILABLE") {
+          await deps.keys.destroy(id).catch(() => undefined);
+          deps.subjectKeys.forget(id);
+        }
         throw e;
       }
       return result;
