@@ -350,12 +350,12 @@ export const requestService = (deps: RequestServiceDeps) => {
       if (!isHaechiError(e) || e.code === "AUDIT_UNAVAILABLE" || e.code === "INTERNAL" || e.code === "KEY_UNAVAILABLE" || e.code === "STORE_UNAVAILABLE") throw e;
       const at = deps.clock.now();
       const ev = await audited(ctx, at, row, "fulfilment_failed", { code: e.code, message: e.message.slice(0, 300) });
-      return { request: await transition(row, { status: "in_progress", updatedAt: at }, ev, answer && ((v) => answer(v))) };
+      return { request: await transition(row, { status: "in_progress", updatedAt: at }, ev, answer) };
     }
     const at = deps.clock.now();
     if ("pending" in result) {
       const ev = await audited(ctx, at, row, "fulfilment_failed", { code: "NEEDS_REVIEW", message: result.pending });
-      return { request: await transition(row, { status: "in_progress", updatedAt: at }, ev, answer && ((v) => answer(v))) };
+      return { request: await transition(row, { status: "in_progress", updatedAt: at }, ev, answer) };
     }
     const done = await audited(ctx, at, row, "completed", { by: "haechi", onTime: at.getTime() <= row.deadline.getTime() });
     const exported = result.exported && { export: { json: result.exported.json, csv: result.exported.csv, sha256: result.exported.sha256 } };
