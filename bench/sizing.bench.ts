@@ -263,12 +263,19 @@ if (IDEMPOTENT > 0) {
   const m = await walMark();
   await pool("creates", IDEMPOTENT, async (k) => {
     const i = N + k;
-    await c.services.subjects.create(ctx("talk-app", reqCounter++), {
+    // As the route does it (src/http/idempotency.ts): the key's answer commits with the creation.
+    const input = {
       purpose: "talk_service",
       fields: { user_id: `user-${i}`, phone: `010-${pad4(Math.floor(i / 10_000) + 1000)}-${pad4(i)}`, name: `${SURNAMES[i % 10]}${GIVEN[Math.floor(i / 10) % 10]}`, nickname: `nick${i.toString(36)}`, email: `user${i}@example.com` },
-      consents: rnd(i, "mkt") < MARKETING_SHARE ? [{ notice: "marketing", action: "grant", channel: "app" }] : [],
-      idempotencyKey: crypto.randomUUID(),
-    });
+      consents: rnd(i, "mkt") < MARKETING_SHARE ? [{ notice: "marketing" as const, action: "grant" as const, channel: "app" as const }] : [],
+    };
+    const spec = {
+      principal: "talk-app",
+      key: crypto.randomUUID(),
+      requestHash: crypto.createHash("sha256").update(JSON.stringify(input)).digest(),
+      answer: (r: unknown) => ({ status: 201, response: JSON.stringify(r) }),
+    };
+    await c.services.idempotency.run(spec, (idem) => c.services.subjects.create(ctx("talk-app", reqCounter++), input, idem));
   });
   wal.createWithKey = await walSince(m, IDEMPOTENT);
 }

@@ -22,6 +22,7 @@ import { canaryService } from "./services/canary-service.js";
 import { consoleService } from "./services/console-service.js";
 import { detectionService } from "./services/detection-service.js";
 import { importService } from "./services/import-service.js";
+import { idempotencyService } from "./services/idempotency-service.js";
 import { incidentService } from "./services/incident-service.js";
 import { buildTransport } from "./notify/index.js";
 import { pickupTransport } from "./notify/pickup-transport.js";
@@ -50,6 +51,11 @@ export interface ContainerOptions {
   catalog?: Catalog;
   /** Wrap the audit store (tests inject failures here: fail-closed checks). */
   wrapAuditStore?: (s: Stores["audit"]) => Stores["audit"];
+  /**
+   * Wrap the data store the services use (tests inject failures here: a commit that lands and then
+   * answers STORE_UNAVAILABLE, as after a failover). `stores.data` stays the store itself.
+   */
+  wrapDataStore?: (s: Stores["data"]) => Stores["data"];
   /** How incident notices and reports are delivered (default: the configured HAECHI_NOTIFY_INCIDENTS). */
   transport?: NoticeTransport;
   /** How the outbox delivers (default: the configured HAECHI_NOTIFY_TRANSPORT). */
@@ -112,6 +118,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     throw e;
   }
   const auditStore = opts.wrapAuditStore ? opts.wrapAuditStore(stores.audit) : stores.audit;
+  const data = opts.wrapDataStore ? opts.wrapDataStore(stores.data) : stores.data;
   // Appends are durable commits that take a while (a PostgreSQL round trip, an fsync on SQLite's
   // writer thread): keep more than one in flight, each chained to the head the previous one
   // will leave, so requests never wait in lock-step behind a commit.
@@ -131,15 +138,15 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   const journal = fileShredJournal(config.shredJournalFile);
   /** The canary subjects (ADR 0009), resolved from their audit references in one key-store pass. */
   const canaries = async (): Promise<ReadonlySet<SubjectId>> => {
-    const refs = (await stores.data.detection.canaries()).map((c) => c.auditRef);
+    const refs = (await data.detection.canaries()).map((c) => c.auditRef);
     return refs.length === 0 ? new Set() : new Set((await stores.keys.findByAuditRefs(refs)).values());
   };
   // Notices to people (ADR 0011): one transport for the outbox, and optionally for incidents too.
   const messageTransport = opts.messageTransport ?? buildTransport(config.notify);
   const outbox = outboxService({
     ...base,
-    outbox: stores.data.outbox,
-    data: stores.data,
+    outbox: data.outbox,
+    data,
     keys: stores.keys,
     subjectKeys: keys,
     transport: messageTransport,
@@ -147,9 +154,9 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   });
   const notices = noticeService({
     ...base,
-    data: stores.data,
-    provisions: stores.data.provisions,
-    preferences: stores.data.outbox,
+    data,
+    provisions: data.provisions,
+    preferences: data.outbox,
     outbox,
     pseudonyms: ids.pseudonyms,
     subjectKeys: keys,
@@ -157,7 +164,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   });
   const erase = eraseService({
     ...base,
-    data: stores.data,
+    data,
     keys: stores.keys,
     kek: keyring.kek,
     subjectKeys: keys,
@@ -166,12 +173,14 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     dormancyNotices: (ctx, due) => notices.dormancyDue(ctx, due),
     canaries,
   });
-  const subjects = subjectService({ ...base, ...ids, data: stores.data, keys: stores.keys, readSealed: erase.readSealed, journal });
+  // Idempotency keys on every write (issue 7; ADR 0017).
+  const idempotency = idempotencyService({ data, clock });
+  const subjects = subjectService({ ...base, ...ids, data, keys: stores.keys, readSealed: erase.readSealed, journal });
   // Detection reads the live access stream: every entry as it is recorded (ADR 0009).
   const detection = detectionService({
     ...base,
-    store: stores.data.detection,
-    meta: stores.data,
+    store: data.detection,
+    meta: data,
     ...(opts.detectionRefreshMs === undefined ? {} : { refreshMs: opts.detectionRefreshMs }),
     onError: (e) => process.stderr.write(`haechi: detection could not reach its store (reading holds and canaries, or recording an alert or hold): ${isHaechiError(e) ? e.code : "STORE_ERROR"}\n`),
   });
@@ -186,30 +195,32 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
   });
   const incidents = incidentService({
     ...base,
-    incidents: stores.data.incidents,
+    incidents: data.incidents,
     auditStore,
     flushAudit: () => audit.flush(),
     keys: stores.keys,
-    data: stores.data,
-    provisions: stores.data.provisions,
+    data,
+    provisions: data.provisions,
     subjectKeys: keys,
     transport: opts.transport ?? (config.notify.incidents === "transport" ? asNoticeTransport(messageTransport) : pickupTransport()),
-    canaryRefs: async () => (await stores.data.detection.canaries()).map((c) => c.auditRef),
+    canaryRefs: async () => (await data.detection.canaries()).map((c) => c.auditRef),
   });
   const requests = requestService({
     ...base,
-    requests: stores.data.requests,
-    data: stores.data,
+    requests: data.requests,
+    data,
     keys: stores.keys,
     pseudonyms: ids.pseudonyms,
+    idempotency,
     fulfil: {
       accessExport: (ctx, external, meta) => subjects.accessExport(ctx, external, meta),
-      erase: (ctx, external) => erase.erase(ctx, external),
-      update: (ctx, external, input) => subjects.update(ctx, external, input),
-      recordConsents: (ctx, external, inputs) => subjects.recordConsents(ctx, external, inputs),
+      erase: (ctx, external, idem) => erase.erase(ctx, external, idem),
+      update: (ctx, external, input, idem) => subjects.update(ctx, external, input, idem),
+      recordConsents: (ctx, external, inputs, idem) => subjects.recordConsents(ctx, external, inputs, idem),
     },
   });
   const services = {
+    idempotency,
     subjects,
     erase,
     outbox,
@@ -218,7 +229,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     canaries: canaryService({
       ...base,
       subjects,
-      store: stores.data.detection,
+      store: data.detection,
       auditRefOf: async (principal, external) => {
         const id = ids.pseudonyms.resolve(idContextOf(catalog, principal), external);
         const row = id === undefined ? undefined : await stores.keys.get(id);
@@ -227,12 +238,12 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
       },
       onCreated: () => detection.refresh(),
     }),
-    auth: authService({ ...base, data: stores.data }),
+    auth: authService({ ...base, data }),
     backup: backupService({
       ...base,
       location: stores.location,
       journal,
-      data: stores.data,
+      data,
       keys: stores.keys,
       keyringId: keyringIdOf(keyring),
       reerase: erase.reerase,
@@ -241,7 +252,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     keys: keysService({ keys: stores.keys, kek: keyring.kek, audit, clock }),
     provisions: provisionService({
       ...base,
-      data: stores.data,
+      data,
       keys: stores.keys,
       kek: keyring.kek,
       pseudonyms: ids.pseudonyms,
@@ -257,7 +268,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     // The console (ADR 0013): staff accounts and sessions, and what its pages read from the log.
     operators: operatorService({
       ...base,
-      store: stores.data.operators,
+      store: data.operators,
       totpKey: deriveKey(keyring.secrets.pseudonymKey, "console/totp-secret"),
       idleMs: config.console.idleMs,
       maxSessionMs: config.console.maxSessionMs,
@@ -266,7 +277,7 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     // The portal for people (ADR 0012): the person acts through the same services.
     portal: portalService({
       ...base,
-      data: stores.data,
+      data,
       auditStore,
       flushAudit: () => audit.flush(),
       subjectKeys: keys,
@@ -280,17 +291,17 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     import: importService({
       ...base,
       ...ids,
-      data: stores.data,
+      data,
       keys: stores.keys,
       importKey: deriveKey(keyring.secrets.pseudonymKey, "import-ids"),
     }),
-    policy: policyService({ ...base, store: stores.data.policies }),
+    policy: policyService({ ...base, store: data.policies }),
     requests,
     review: reviewService({ ...base, store: auditStore, flush: () => audit.flush(), reportsDir: config.reportsDir }),
     evidence: evidenceService({
       ...base,
       store: auditStore,
-      data: stores.data,
+      data,
       keys: stores.keys,
       verify: () => auditSvc.verify(),
       checkpoint: () => auditSvc.checkpoint(),

@@ -112,15 +112,30 @@ export interface ApiKeyRow {
   lockedUntil: Date | null;
 }
 
+/**
+ * What one idempotency key answered (docs/adr/0017-idempotency.md): per principal, with the
+ * request's fingerprint, the HTTP status and the body a retry gets back. `status` 0 is a claim: an
+ * operation of several steps began under the key and has not answered yet; `response` then holds
+ * the progress a retry needs to finish it.
+ */
 export interface IdempotencyRow {
   principal: string;
   key: string;
-  /** SHA-256 of the canonical request, so a reused key with another body is refused. */
+  /** SHA-256 of the operation and its canonical input, so a reused key with another request is refused. */
   requestHash: Buffer;
+  /** The answer's HTTP status; 0 while claimed. */
   status: number;
+  /** The answer's body (JSON); while claimed, the progress (JSON). */
   response: string;
   createdAt: Date;
 }
+
+/**
+ * The idempotency row a store write records in its own transaction, built from what the write
+ * returns (a history event's seq, the holds lifted): the answer and the effect commit together or
+ * not at all. The write fails with CONFLICT, and changes nothing, if the key is already answered.
+ */
+export type IdempotencyRecord<R> = (result: R) => IdempotencyRow;
 
 /** The writes a data transaction may make. Always passed explicitly: there is no optional tx. */
 export interface DataTx {
@@ -144,6 +159,11 @@ export interface DataTx {
   reactivate(id: SubjectId, at: Date): Promise<boolean>;
   /** Append to the ledger and update the derived current state in the same transaction. */
   appendConsent(event: ConsentEvent): Promise<void>;
+  /**
+   * Records an idempotency key: a new row, or the answer to a claim (status 0) with the same
+   * request hash. CONFLICT if the key is answered already, or claimed and this is a claim too or
+   * another request.
+   */
   putIdempotency(row: IdempotencyRow): Promise<void>;
 }
 
@@ -179,6 +199,8 @@ export interface DataStore {
   resetAuthFailures(keyId: string): Promise<void>;
 
   getIdempotency(principal: string, key: string): Promise<IdempotencyRow | undefined>;
+  /** Forgets idempotency keys recorded before `before` (answered or claimed); returns how many. */
+  pruneIdempotency(before: Date): Promise<number>;
 
   /**
    * Active subjects whose last activity (`updatedAt`) is before `before`, in id order after
@@ -386,8 +408,8 @@ export interface ProvisionStore {
   /** Active subjects with id > afterId, in id order, with consents and the named fields' ciphertexts. */
   scanSubjects(afterId: SubjectId | null, limit: number, fields: readonly string[]): Promise<ScanRow[]>;
 
-  insertProvision(row: ProvisionRow): Promise<void>;
-  updateProvision(id: string, patch: ProvisionPatch): Promise<void>;
+  insertProvision(row: ProvisionRow, idem?: IdempotencyRecord<void>): Promise<void>;
+  updateProvision(id: string, patch: ProvisionPatch, idem?: IdempotencyRecord<void>): Promise<void>;
   getProvision(id: string): Promise<ProvisionRow | undefined>;
   /** Newest first. */
   listProvisions(filter: { recipient?: string; principal?: string; scheduleId?: string; limit: number }): Promise<ProvisionRow[]>;
@@ -412,14 +434,14 @@ export interface ProvisionStore {
   /** Subjects in `currentId` but not `previousId` (added), the reverse (removed), and both (kept). */
   populationDiff(previousId: string, currentId: string): Promise<PopulationDiff>;
 
-  putSuspension(row: SuspensionRow): Promise<void>;
-  /** Returns false if there is no such active suspension. */
-  liftSuspension(id: string, at: Date, by: string): Promise<boolean>;
+  putSuspension(row: SuspensionRow, idem?: IdempotencyRecord<void>): Promise<void>;
+  /** Returns false if there is no such active suspension (and records no idempotency key). */
+  liftSuspension(id: string, at: Date, by: string, idem?: IdempotencyRecord<void>): Promise<boolean>;
   /** Not lifted. */
   activeSuspensions(): Promise<SuspensionRow[]>;
   listSuspensions(): Promise<SuspensionRow[]>;
 
-  putSchedule(row: ScheduleRow): Promise<void>;
+  putSchedule(row: ScheduleRow, idem?: IdempotencyRecord<void>): Promise<void>;
   updateSchedule(id: string, patch: Partial<Pick<ScheduleRow, "nextAt" | "lastProvisionId" | "active">>): Promise<void>;
   getSchedule(id: string): Promise<ScheduleRow | undefined>;
   listSchedules(): Promise<ScheduleRow[]>;
@@ -465,11 +487,20 @@ export interface SealedStore {
  */
 export interface IncidentStore {
   /** The incident and its first event. CONFLICT if the id exists. */
-  insert(row: IncidentRow, event: NewIncidentEvent): Promise<IncidentEvent>;
-  /** Changes the patched columns and appends the event. NOT_FOUND if there is no such incident. */
-  update(id: string, patch: IncidentPatch, event: NewIncidentEvent): Promise<IncidentEvent>;
+  insert(row: IncidentRow, event: NewIncidentEvent, idem?: IdempotencyRecord<IncidentEvent>): Promise<IncidentEvent>;
+  /**
+   * Changes the patched columns and appends the events (several acts recorded at once, in order).
+   * NOT_FOUND if there is no such incident.
+   */
+  update(id: string, patch: IncidentPatch, events: readonly NewIncidentEvent[], idem?: IdempotencyRecord<IncidentEvent[]>): Promise<IncidentEvent[]>;
   /** Stores a scope: the summary, the affected people (replacing the previous scope's) and the event. */
-  putScope(id: string, scope: IncidentScope, subjects: readonly IncidentSubjectRow[], event: NewIncidentEvent): Promise<IncidentEvent>;
+  putScope(
+    id: string,
+    scope: IncidentScope,
+    subjects: readonly IncidentSubjectRow[],
+    event: NewIncidentEvent,
+    idem?: IdempotencyRecord<IncidentEvent>,
+  ): Promise<IncidentEvent>;
   get(id: string): Promise<IncidentRow | undefined>;
   /** Newest awareness first. */
   list(filter: { status?: IncidentStatus; limit: number }): Promise<IncidentRow[]>;
@@ -480,7 +511,13 @@ export interface IncidentStore {
   /** Incidents whose latest scope includes the subject, newest awareness first (the transparency report). */
   bySubject(subjectId: SubjectId): Promise<IncidentRow[]>;
   /** Rendered notices and their outbox messages, and the event, in one transaction. */
-  putNotices(id: string, notices: readonly IncidentNoticeRow[], outbox: readonly OutboxRow[], event: NewIncidentEvent): Promise<IncidentEvent>;
+  putNotices(
+    id: string,
+    notices: readonly IncidentNoticeRow[],
+    outbox: readonly OutboxRow[],
+    event: NewIncidentEvent,
+    idem?: IdempotencyRecord<IncidentEvent>,
+  ): Promise<IncidentEvent>;
   /** Notices and reports of the incident, oldest first. */
   notices(id: string): Promise<IncidentNoticeRow[]>;
   /** Outbox messages in id order after `afterId`. */
@@ -537,7 +574,7 @@ export interface OutboxStore {
   /** Messages per kind, period and status. */
   counts(filter?: { kind?: MessageKind; period?: string }): Promise<OutboxCountRow[]>;
   /** Insert or replace a person's preference for a kind of notice. */
-  setPreference(row: NoticePreferenceRow): Promise<void>;
+  setPreference(row: NoticePreferenceRow, idem?: IdempotencyRecord<void>): Promise<void>;
   getPreference(subjectId: SubjectId, kind: MessageKind): Promise<NoticePreferenceRow | undefined>;
   /** Of these subjects, those who opted out of `kind`. */
   optedOut(subjectIds: readonly SubjectId[], kind: MessageKind): Promise<Set<SubjectId>>;
@@ -642,13 +679,19 @@ export interface SubjectRequestFilter {
  */
 export interface SubjectRequestStore {
   /** The request and its first event. CONFLICT if the id exists. */
-  insert(row: SubjectRequestRow, event: NewRequestEvent): Promise<RequestEvent>;
+  insert(row: SubjectRequestRow, event: NewRequestEvent, idem?: IdempotencyRecord<RequestEvent>): Promise<RequestEvent>;
   /**
    * Applies the patch and appends the event only if the request's status is one of `from`
    * (compare-and-set: two operators cannot both close it). Returns the event, or undefined when
-   * the status had changed; NOT_FOUND if there is no such request.
+   * the status had changed (and then records no idempotency key); NOT_FOUND if there is no such request.
    */
-  update(id: string, from: readonly RequestStatus[], patch: SubjectRequestPatch, event: NewRequestEvent): Promise<RequestEvent | undefined>;
+  update(
+    id: string,
+    from: readonly RequestStatus[],
+    patch: SubjectRequestPatch,
+    event: NewRequestEvent,
+    idem?: IdempotencyRecord<RequestEvent>,
+  ): Promise<RequestEvent | undefined>;
   get(id: string): Promise<SubjectRequestRow | undefined>;
   /** Earliest deadline first (then id). */
   list(filter: SubjectRequestFilter): Promise<SubjectRequestRow[]>;
@@ -748,7 +791,7 @@ export interface DetectionStore {
   /** Every hold (of one principal when given), newest first. */
   listHolds(filter: { principal?: string; limit: number }): Promise<HoldRow[]>;
   /** Lifts every hold of the principal not lifted yet (expired throttles too), one transaction; returns those lifted. */
-  liftHolds(principal: string, at: Date, by: string, reason: string): Promise<HoldRow[]>;
+  liftHolds(principal: string, at: Date, by: string, reason: string, idem?: IdempotencyRecord<HoldRow[]>): Promise<HoldRow[]>;
   /** Insert; a reference already known is left as it is. */
   putCanaries(rows: readonly CanaryRow[]): Promise<void>;
   canaries(): Promise<CanaryRow[]>;

@@ -40,3 +40,8 @@ export const httpStatus = {
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; requestId: string; details?: unknown };
 }
+
+/** The error body for a request (what `sendError` sends, and what an idempotency key stores for a refusal). */
+export const errorBody = (requestId: string, code: ErrorCode, message: string, details?: unknown): ErrorBody => ({
+  error: { code, message, requestId, ...(details === undefined ? {} : { details }) },
+});

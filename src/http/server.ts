@@ -16,7 +16,7 @@ import {
 } from "fastify-type-provider-zod";
 import type { Container } from "../container.js";
 import { HaechiError, isHaechiError, type ErrorCode } from "../core/errors.js";
-import { httpStatus, type ErrorBody } from "./error-map.js";
+import { errorBody, httpStatus, type ErrorBody } from "./error-map.js";
 import { metricsRegistry } from "./metrics.js";
 import { registerAuditRoutes } from "./routes/audit-routes.js";
 import { registerIncidentRoutes } from "./routes/incident-routes.js";
@@ -71,7 +71,7 @@ const jsonDepth = (text: string): number => {
 };
 
 export const sendError = (reply: FastifyReply, code: ErrorCode, message: string, details?: unknown) => {
-  const body: ErrorBody = { error: { code, message, requestId: String(reply.request.id), ...(details === undefined ? {} : { details }) } };
+  const body: ErrorBody = errorBody(String(reply.request.id), code, message, details);
   return reply.code(httpStatus[code]).type("application/json; charset=utf-8").send(JSON.stringify(body));
 };
 

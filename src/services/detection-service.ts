@@ -18,6 +18,7 @@ import type { Catalog } from "../core/catalog/catalog-schema.js";
 import { durationMs, slidingSum, type SlidingSum } from "../core/detection/detection-fns.js";
 import { detector, type Detector, type Firing } from "../core/detection/detector-fns.js";
 import { HaechiError } from "../core/errors.js";
+import type { Idempotency } from "../core/idempotency/idempotency-fns.js";
 import type { AlertRow, DataStore, DetectionStore, HoldRow } from "../core/ports.js";
 import type { AuditEntry } from "../audit/audit-types.js";
 import type { BaseDeps } from "./service-types.js";
@@ -419,7 +420,7 @@ export const detectionService = (deps: DetectionServiceDeps) => {
      * Audited (`principal.lift`) before the holds are lifted; this process counts afresh at once,
      * other servers within their refresh interval. NOT_FOUND if nothing holds the principal.
      */
-    async lift(ctx: OperatorContext, principal: string, reason: string): Promise<HoldRow[]> {
+    async lift(ctx: OperatorContext, principal: string, reason: string, idem?: Idempotency<HoldRow[]>): Promise<HoldRow[]> {
       const why = reason.trim();
       if (why === "") throw new HaechiError("VALIDATION_FAILED", "a reason is required to lift a hold (it is kept with the hold and in the audit log)");
       if (why.length > 500) throw new HaechiError("VALIDATION_FAILED", "the reason is longer than 500 characters");
@@ -442,7 +443,7 @@ export const detectionService = (deps: DetectionServiceDeps) => {
         count: open.length + local.length,
         meta: { principal, holds: [...open, ...local].map((h) => h.id).join(","), reason: why },
       });
-      const lifted = await deps.store.liftHolds(principal, now, ctx.by, why);
+      const lifted = await deps.store.liftHolds(principal, now, ctx.by, why, idem && ((rows) => idem.answer(rows)));
       // Every hold of the principal this process still keeps for storing is closed by the lift,
       // stored already or not (else a second lift would find it "open" here).
       for (const [id, u] of unsaved) if (u.hold.principal === principal) unsaved.delete(id);

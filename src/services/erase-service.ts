@@ -19,6 +19,7 @@ import crypto from "node:crypto";
 import { addPeriod, idContextOf, subtractPeriod } from "../core/catalog/catalog-fns.js";
 import type { Catalog, DormancyAction, DormancyPolicy } from "../core/catalog/catalog-schema.js";
 import { HaechiError } from "../core/errors.js";
+import type { Idempotency } from "../core/idempotency/idempotency-fns.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type { DataStore, KeyStore, SealedFieldRow, ShredJournal, StoredField } from "../core/ports.js";
 import { erasurePlan, expirableFields, purposeDeadline, type RetainedField } from "../core/retention/retention-fns.js";
@@ -235,7 +236,13 @@ export const eraseService = (deps: EraseServiceDeps) => {
     }
   };
 
-  /** The erasure itself (see the steps above), for a resolved subject. */
+  /**
+   * The erasure itself (see the steps above), for a resolved subject. With an idempotency key, the
+   * answer is fixed and claimed under the key before anything is destroyed (it names the time the
+   * erasure counts from), and recorded as the answer in step 4's transaction: a retry of a
+   * half-done erasure finishes it with the claimed answer (`begun`), a retry of a finished one
+   * replays it.
+   */
   const eraseById = async (
     ctx: RequestContext,
     id: SubjectId,
@@ -245,6 +252,8 @@ export const eraseService = (deps: EraseServiceDeps) => {
     purge = true,
     /** When the erasure counts from (a replay after a restore uses the original time). */
     since?: Date,
+    idem?: Idempotency<EraseResult>,
+    begun?: EraseResult,
   ): Promise<EraseResult> => {
     const catalog = deps.catalog.current();
     const now = deps.clock.now();
@@ -256,7 +265,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
     const plan = erasurePlan(
       catalog,
       stored.map((f) => f.field),
-      since ?? now,
+      begun ? new Date(begun.erasedAt) : (since ?? now),
     );
     await deps.audit.record({
       ...entryBase(ctx, now),
@@ -266,8 +275,17 @@ export const eraseService = (deps: EraseServiceDeps) => {
       subjectRef: key?.auditRef ?? null,
       fields: stored.map((f) => f.field).sort(),
       reasons: [...why, ...plan.retain.map((r) => r.code)],
-      meta: { destroyed: plan.destroy.length, retained: plan.retain.length, resumed: key === undefined },
+      meta: { destroyed: plan.destroy.length, retained: plan.retain.length, resumed: key === undefined || begun !== undefined },
     });
+    const result: EraseResult = begun ?? {
+      id: externalId as ExternalSubjectId,
+      erasedAt: now.toISOString(),
+      destroyed: plan.destroy,
+      retained: plan.retain.map((r) => ({ field: r.field, code: r.code, rule: r.rule, citation: r.citation, until: r.until.toISOString() })),
+      retentionIds: plan.retain.length > 0 ? retentionIdsFor(id) : null,
+    };
+    // The answer, claimed under the key before the first irreversible step.
+    if (idem && !begun) await idem.begin({ erasure: result });
 
     // 2. Seal what a law keeps (only while the live key still exists: after it is gone, a
     //    previous attempt has already sealed everything).
@@ -282,16 +300,11 @@ export const eraseService = (deps: EraseServiceDeps) => {
       await tx.deleteDormantFields(id, all);
       await tx.deleteLookups(id, all);
       await tx.setSubjectStatus(id, "erased", now);
+      if (idem) await tx.putIdempotency(idem.answer(result));
     });
     // 5. No copy of the destroyed key left in the key store's files (a sweep purges once at its end).
     if (purge) await keys.purge();
-    return {
-      id: externalId as ExternalSubjectId,
-      erasedAt: now.toISOString(),
-      destroyed: plan.destroy,
-      retained: plan.retain.map((r) => ({ field: r.field, code: r.code, rule: r.rule, citation: r.citation, until: r.until.toISOString() })),
-      retentionIds: plan.retain.length > 0 ? retentionIdsFor(id) : null,
-    };
+    return result;
   };
 
   type DormancyOpts = { by: string; batch?: number; onProgress?: (done: number) => void };
@@ -509,13 +522,24 @@ export const eraseService = (deps: EraseServiceDeps) => {
       };
     },
 
-    /** DELETE /v1/subjects/{id}: account deletion (PIPA Art. 21, 36). */
-    async erase(ctx: RequestContext, externalId: string): Promise<EraseResult> {
+    /**
+     * DELETE /v1/subjects/{id}: account deletion (PIPA Art. 21, 36). With an idempotency key a
+     * retry after an unknown outcome finishes a half-done erasure and answers as the first attempt
+     * would have (a finished one is replayed before this runs: never 404).
+     */
+    async erase(ctx: RequestContext, externalId: string, idem?: Idempotency<EraseResult>): Promise<EraseResult> {
       const catalog = deps.catalog.current();
       const principal = catalog.principals[ctx.principal];
       const now = deps.clock.now();
       const id = principal?.role === "service" ? deps.pseudonyms.resolve(idContextOf(catalog, ctx.principal), externalId) : undefined;
       const subject = id ? await data.getSubject(id) : undefined;
+      const begun = (idem?.pending as { erasure?: EraseResult } | undefined)?.erasure;
+      if (begun !== undefined && subject?.status === "erased") {
+        // Erased meanwhile by another path (the portal, a sweep) after this key's claim: what the
+        // claim answers is done.
+        await idem!.complete(begun);
+        return begun;
+      }
       // A dormant account is deleted like an active one (the person's right, PIPA Art. 36).
       if (!id || !subject || subject.status === "erased") {
         await deps.audit.record({
@@ -530,7 +554,7 @@ export const eraseService = (deps: EraseServiceDeps) => {
         if (principal?.role !== "service") throw new HaechiError("ACCESS_DENIED", `principal "${ctx.principal}" may not delete accounts`);
         throw new HaechiError("NOT_FOUND", "subject not found");
       }
-      return eraseById(ctx, id, externalId, "subject.erase", []);
+      return eraseById(ctx, id, externalId, "subject.erase", [], true, undefined, idem, begun);
     },
 
     /**

@@ -16,6 +16,7 @@ import type { AuditEntry } from "../audit/audit-types.js";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
 import { isOperatorPrincipal } from "../core/console/console-roles.js";
 import { HaechiError } from "../core/errors.js";
+import type { Idempotency } from "../core/idempotency/idempotency-fns.js";
 import type { SubjectId } from "../core/ids.js";
 import {
   computeDuties,
@@ -50,7 +51,7 @@ import {
 } from "../core/incident/incident-types.js";
 import { firstNoticeKind, noticeContextOf, renderReport, renderSubjectNotice, type NoticeContext, type RenderedNotice } from "../core/incident/notice-fns.js";
 import { scopeAccumulator } from "../core/incident/scope-fns.js";
-import type { AuditRow, AuditStore, DataStore, IncidentStore, KeyStore, NoticeTransport, ProvisionStore } from "../core/ports.js";
+import type { AuditRow, AuditStore, DataStore, IdempotencyRow, IncidentStore, KeyStore, NoticeTransport, ProvisionStore } from "../core/ports.js";
 import { openField } from "../crypto/envelope.js";
 import { randomBytes } from "../crypto/random.js";
 import type { SubjectKeys } from "../crypto/subject-keys.js";
@@ -145,6 +146,15 @@ export interface IncidentView extends IncidentSummaryView {
     documents: { id: string; kind: NoticeKind; audience: NoticeAudience; title: string; sha256: string; recipients: number; createdAt: string; postUntil: string | null }[];
   };
   timeline: { seq: number; at: string; actor: string; act: IncidentEvent["act"]; detail: Record<string, unknown>; auditSeq: number }[];
+}
+/** A round of notices to people: the incident, what the round was and how its delivery went. */
+export type NotifyResult = IncidentView & {
+  round: { kind: NoticeKind; people: number; byChannel: Record<string, number>; withoutContact: number; posting: boolean; sent: number; failed: number };
+};
+/** What a round queued under an idempotency key claims: the round as prepared and its notices. */
+interface RoundClaim {
+  round: Omit<NotifyResult["round"], "sent" | "failed">;
+  notices: string[];
 }
 export interface OutboxMessageView {
   id: string;
@@ -357,7 +367,18 @@ export const incidentService = (deps: IncidentServiceDeps) => {
     });
   };
 
-  const storeScope = async (ctx: RequestContext, catalog: Catalog, row: IncidentRow, input: ScopeInput, defaultFrom?: Date) => {
+  /**
+   * Computes and stores a scope; returns the incident as it leaves it. `answer` turns that into
+   * the idempotency key's answer, stored with the scope.
+   */
+  const storeScope = async (
+    ctx: RequestContext,
+    catalog: Catalog,
+    row: IncidentRow,
+    input: ScopeInput,
+    defaultFrom?: Date,
+    answer?: (view: IncidentView) => IdempotencyRow,
+  ): Promise<IncidentView> => {
     const names = checkNames(catalog, input);
     const now = deps.clock.now();
     const window = windowOf(input, now, defaultFrom);
@@ -374,7 +395,10 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       fields: scope.fields.map((f) => f.field).join(","),
       auditHead: scope.auditHead,
     });
-    await deps.incidents.putScope(row.id, scope, subjects, event);
+    const show = await viewAfter(row.id);
+    const next: IncidentRow = { ...row, scope, updatedAt: event.at };
+    const appended = await deps.incidents.putScope(row.id, scope, subjects, event, answer && ((ev) => answer(show(next, [ev]))));
+    return show(next, [appended]);
   };
 
   // ---------------------------------------------------------------- facts
@@ -471,14 +495,22 @@ export const incidentService = (deps: IncidentServiceDeps) => {
     });
   };
 
-  const viewOf = async (row: IncidentRow): Promise<IncidentView> => {
-    const [events, notices, counts] = await Promise.all([
-      deps.incidents.events(row.id),
-      deps.incidents.notices(row.id),
-      deps.incidents.outboxCounts(row.id),
-    ]);
+  const viewOf = async (row: IncidentRow): Promise<IncidentView> => (await viewAfter(row.id))(row, []);
+
+  /**
+   * The incident's timeline, notices and outbox counts as they stand, and a function giving the
+   * view of the incident after a change that appends `appended` to the timeline: the answer a
+   * change leaves, built in its transaction for an idempotency key and returned alike.
+   */
+  const viewAfter = async (id: string): Promise<(row: IncidentRow, appended: readonly IncidentEvent[]) => IncidentView> => {
+    const [events, notices, counts] = await Promise.all([deps.incidents.events(id), deps.incidents.notices(id), deps.incidents.outboxCounts(id)]);
+    const now = deps.clock.now();
+    return (row, appended) => viewWith(row, [...events, ...appended], notices, counts, now);
+  };
+
+  const viewWith = (row: IncidentRow, events: IncidentEvent[], notices: IncidentNoticeRow[], counts: OutboxCount[], now: Date): IncidentView => {
     return {
-      ...summaryOf(row, deps.clock.now()),
+      ...summaryOf(row, now),
       facts: row.facts,
       scope: row.scope,
       duties: dutyViews(row, notices, counts, events),
@@ -574,13 +606,57 @@ export const incidentService = (deps: IncidentServiceDeps) => {
     return { sent, failed };
   };
 
+  /**
+   * Delivers a round queued to people and answers for it: the round as prepared, and how many of
+   * its messages were handed over and how many failed (read from the outbox, so a retry that
+   * finishes the round answers as the first attempt would have). Stored as the key's answer.
+   */
+  const finishRound = async (ctx: RequestContext, row: IncidentRow, claim: RoundClaim, idem: Idempotency<NotifyResult> | undefined): Promise<NotifyResult> => {
+    await deliverQueued(ctx, row, "notices_sent", { round: "people", kind: claim.round.kind });
+    const ofRound = new Set(claim.notices);
+    let sent = 0;
+    let failed = 0;
+    for (let after: string | undefined; ; ) {
+      const page = await deps.incidents.outbox(row.id, { limit: 5000, ...(after ? { afterId: after } : {}) });
+      for (const m of page) {
+        if (!ofRound.has(m.noticeId)) continue;
+        if (m.status === "sent") sent += 1;
+        else if (m.status === "failed") failed += 1;
+      }
+      if (page.length < 5000) break;
+      after = page[page.length - 1]!.id;
+    }
+    const result: NotifyResult = { ...(await viewOf(await load(row.id))), round: { ...claim.round, sent, failed } };
+    await idem?.complete(result);
+    return result;
+  };
+
+  /** Delivers the reports queued and answers with the incident (stored as the key's answer). */
+  const finishReport = async (ctx: RequestContext, row: IncidentRow, authorities: readonly string[], idem: Idempotency<IncidentView> | undefined): Promise<IncidentView> => {
+    await deliverQueued(ctx, row, "report_filed", { round: "report", authorities: authorities.join(",") });
+    const view = await viewOf(await load(row.id));
+    await idem?.complete(view);
+    return view;
+  };
+
   // ---------------------------------------------------------------- the service
 
   return {
     /** POST /v1/incidents: awareness starts the 72-hour clock. */
-    async open(ctx: RequestContext, input: OpenInput): Promise<IncidentView> {
+    async open(ctx: RequestContext, input: OpenInput, idem?: Idempotency<IncidentView>): Promise<IncidentView> {
       const catalog = await authorize(ctx, "incident.open");
       const now = deps.clock.now();
+      // A retry of an opening recorded under this key whose scope did not answer: trace it now.
+      const begun = idem?.pending as { incident: string; scope: ScopeInput; defaultFrom: string | null } | undefined;
+      if (begun !== undefined) {
+        const row = await load(begun.incident);
+        if (row.scope !== null) {
+          const view = await viewOf(row);
+          await idem!.complete(view);
+          return view;
+        }
+        return storeScope(ctx, catalog, row, begun.scope, begun.defaultFrom === null ? undefined : new Date(begun.defaultFrom), (v) => idem!.answer(v));
+      }
       if (input.summary.trim() === "") invalid("summary must say in a line what happened (no personal data)");
       let source: IncidentSource;
       let alertAt: Date | undefined;
@@ -648,9 +724,15 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         awareAt: awareAt.toISOString(),
         deadline: row.deadline.toISOString(),
       });
-      await deps.incidents.insert(row, event);
-      if (scopeInput !== undefined) await storeScope(ctx, catalog, row, scopeInput, defaultFrom);
-      return viewOf(await load(id));
+      if (scopeInput === undefined) {
+        const shown = (ev: IncidentEvent) => viewWith(row, [ev], [], [], now);
+        return shown(await deps.incidents.insert(row, event, idem && ((ev) => idem.answer(shown(ev)))));
+      }
+      // Opened and then traced: the opening claims the key, the stored scope answers it (a retry
+      // in between traces the scope of this incident rather than opening a second one).
+      const claim = { incident: id, scope: scopeInput, defaultFrom: defaultFrom?.toISOString() ?? null };
+      await deps.incidents.insert(row, event, idem && (() => idem.claim(claim)));
+      return storeScope(ctx, catalog, row, scopeInput, defaultFrom, idem && ((v) => idem.answer(v)));
     },
 
     async list(ctx: RequestContext, filter: { status?: IncidentStatus; limit?: number } = {}): Promise<IncidentSummaryView[]> {
@@ -665,7 +747,7 @@ export const incidentService = (deps: IncidentServiceDeps) => {
     },
 
     /** Facts, containment, the risk-reduced finding, a possible breach confirmed or dismissed, closing: each its own act. */
-    async record(ctx: RequestContext, id: string, input: RecordInput): Promise<IncidentView> {
+    async record(ctx: RequestContext, id: string, input: RecordInput, idem?: Idempotency<IncidentView>): Promise<IncidentView> {
       await authorize(ctx, "incident.record", { incident: id });
       let row = await load(id);
       requireOpen(row);
@@ -690,11 +772,13 @@ export const incidentService = (deps: IncidentServiceDeps) => {
       }
       const facts = applyFacts(row.facts, input.facts);
       if (facts.possibleGround !== null && row.kind !== "possible" && input.facts?.possibleGround !== undefined) invalid("facts.possibleGround applies only to kind possible");
+      // Each act is audited on its own (in order); then they are recorded together, in one change
+      // with their timeline events (and the key's answer): all of them or none.
+      const events: NewIncidentEvent[] = [];
       const step = async (act: NewIncidentEvent["act"], action: string, patch: Partial<Pick<IncidentRow, "kind" | "facts" | "status" | "closedAt">>, detail: Record<string, string | number | boolean | null>) => {
         const at = deps.clock.now();
-        const event = await audited(ctx, at, action, act, id, detail);
-        await deps.incidents.update(id, { ...patch, updatedAt: at }, event);
-        row = await load(id);
+        events.push(await audited(ctx, at, action, act, id, detail));
+        row = { ...row, ...patch, updatedAt: at };
       };
       if (input.facts !== undefined) {
         await step("facts", "incident.facts", { facts }, {
@@ -720,16 +804,18 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         await step("no_breach", "incident.no_breach", { facts: { ...row.facts, noBreachAt: now.toISOString() } }, {});
       }
       if (input.close) await step("closed", "incident.close", { status: "closed", closedAt: deps.clock.now() }, {});
-      return viewOf(row);
+      const show = await viewAfter(id);
+      const next = row;
+      const patch = { kind: next.kind, facts: next.facts, status: next.status, closedAt: next.closedAt, updatedAt: next.updatedAt };
+      return show(next, await deps.incidents.update(id, patch, events, idem && ((evs) => idem.answer(show(next, evs)))));
     },
 
     /** POST /v1/incidents/{id}/scope: (re)compute who, what, through whom and when, from the audit log. */
-    async scope(ctx: RequestContext, id: string, input: ScopeInput): Promise<IncidentView> {
+    async scope(ctx: RequestContext, id: string, input: ScopeInput, idem?: Idempotency<IncidentView>): Promise<IncidentView> {
       const catalog = await authorize(ctx, "incident.scope", { incident: id });
       const row = await load(id);
       requireOpen(row);
-      await storeScope(ctx, catalog, row, input);
-      return viewOf(await load(id));
+      return storeScope(ctx, catalog, row, input, undefined, idem && ((v) => idem.answer(v)));
     },
 
     /**
@@ -739,8 +825,12 @@ export const incidentService = (deps: IncidentServiceDeps) => {
      * "no breach", those told of a possible breach hear so. People without a contact field, and
      * people erased since (unlinkable), are reached by the website posting (≥ 30 days).
      */
-    async notify(ctx: RequestContext, id: string): Promise<IncidentView & { round: { kind: NoticeKind; people: number; byChannel: Record<string, number>; withoutContact: number; posting: boolean; sent: number; failed: number } }> {
+    async notify(ctx: RequestContext, id: string, idem?: Idempotency<NotifyResult>): Promise<NotifyResult> {
       const catalog = await authorize(ctx, "incident.notify", { incident: id });
+      // A retry of a round queued under this key whose delivery did not answer: deliver what is
+      // still queued and answer for the round (people are never queued a notice twice).
+      const begun = idem?.pending as RoundClaim | undefined;
+      if (begun !== undefined) return finishRound(ctx, await load(id), begun, idem);
       const row = await load(id);
       requireOpen(row);
       const version = lawVersionAt(row.awareAt);
@@ -861,18 +951,20 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         pendingKind: kind === "partial" ? "followup" : null,
       };
       const event = await audited(ctx, now, "incident.notify", "notices_queued", id, detail);
-      await deps.incidents.putNotices(id, notices, outbox, event);
-      const delivered = await deliverQueued(ctx, row, "notices_sent", { round: "people", kind });
-      const view = await viewOf(await load(id));
-      return { ...view, round: { kind, people, byChannel, withoutContact, posting, sent: delivered.sent, failed: delivered.failed } };
+      const claim: RoundClaim = { round: { kind, people, byChannel, withoutContact, posting }, notices: notices.map((n) => n.id) };
+      // Queued with a claim on the key: a retry after a lost answer delivers this round, never a second one.
+      await deps.incidents.putNotices(id, notices, outbox, event, idem && (() => idem.claim(claim)));
+      return finishRound(ctx, row, claim, idem);
     },
 
     /**
      * POST /v1/incidents/{id}/reports: the reports the duties require (or the one named), rendered
      * and handed over; a partial report while items 1–2 are unknown (Decree 40(2)).
      */
-    async report(ctx: RequestContext, id: string, input: { authority?: "pipc_kisa" | "fsc_fss" } = {}): Promise<IncidentView> {
+    async report(ctx: RequestContext, id: string, input: { authority?: "pipc_kisa" | "fsc_fss" } = {}, idem?: Idempotency<IncidentView>): Promise<IncidentView> {
       const catalog = await authorize(ctx, "incident.report", { incident: id });
+      const begun = idem?.pending as { authorities: string[] } | undefined;
+      if (begun !== undefined) return finishReport(ctx, await load(id), begun.authorities, idem);
       const row = await load(id);
       requireOpen(row);
       const duties = computeDuties({ kind: row.kind, awareAt: row.awareAt, facts: row.facts, scope: row.scope, withoutContact: null });
@@ -900,9 +992,8 @@ export const incidentService = (deps: IncidentServiceDeps) => {
         partial: notices.some((n) => n.kind === "partial_report"),
       };
       const event = await audited(ctx, now, "incident.report", "notices_queued", id, detail);
-      await deps.incidents.putNotices(id, notices, outbox, event);
-      await deliverQueued(ctx, row, "report_filed", { round: "report", authorities: authorities.join(",") });
-      return viewOf(await load(id));
+      await deps.incidents.putNotices(id, notices, outbox, event, idem && (() => idem.claim({ authorities })));
+      return finishReport(ctx, row, authorities, idem);
     },
 
     /**

@@ -7,6 +7,7 @@
 import { idContextOf } from "../core/catalog/catalog-fns.js";
 import type { NotificationChannel } from "../core/catalog/catalog-schema.js";
 import { HaechiError } from "../core/errors.js";
+import type { Idempotency } from "../core/idempotency/idempotency-fns.js";
 import type { SubjectId } from "../core/ids.js";
 import { controllerDuty, eligibility, INELIGIBLE_REASONS, renderAnnualNotice, yearPeriod, type ControllerDuty, type IneligibleReason } from "../core/notices/annual-notice-fns.js";
 import { renderDormancyNotice } from "../core/notices/dormancy-notice-fns.js";
@@ -50,6 +51,13 @@ export interface AnnualRunResult extends AnnualRunProgress {
 }
 
 /** One dormancy action falling due within `notice_before` (from the sweep). */
+/** A person's annual-notice preference as recorded (the service's id of the person). */
+export interface PreferenceResult {
+  id: string;
+  optedOut: boolean;
+  at: string;
+}
+
 export interface DormancyDue {
   subjectId: SubjectId;
   /** The fields the person holds (live, or separated). */
@@ -204,7 +212,7 @@ export const noticeService = (deps: NoticeServiceDeps) => {
      * A person's choice not to receive the annual notice (Art. 20-2; Decree 15-3: those who refused
      * it are left out), recorded through the service they use, as for a consent: audited first.
      */
-    async setAnnualOptOut(ctx: RequestContext, externalId: string, optedOut: boolean): Promise<{ id: string; optedOut: boolean; at: string }> {
+    async setAnnualOptOut(ctx: RequestContext, externalId: string, optedOut: boolean, idem?: Idempotency<PreferenceResult>): Promise<PreferenceResult> {
       const catalog = deps.catalog.current();
       const principal = catalog.principals[ctx.principal];
       const now = deps.clock.now();
@@ -237,8 +245,12 @@ export const noticeService = (deps: NoticeServiceDeps) => {
         reasons: ["PIPA_ART_20_2"],
         meta: { kind: "annual_notice", optedOut },
       });
-      await deps.preferences.setPreference({ subjectId: id, kind: "annual_notice", optedOut, at: now, principal: ctx.principal, requestId: ctx.requestId });
-      return { id: externalId, optedOut, at: now.toISOString() };
+      const result: PreferenceResult = { id: externalId, optedOut, at: now.toISOString() };
+      await deps.preferences.setPreference(
+        { subjectId: id, kind: "annual_notice", optedOut, at: now, principal: ctx.principal, requestId: ctx.requestId },
+        idem && (() => idem.answer(result)),
+      );
+      return result;
     },
   };
 };

@@ -20,6 +20,7 @@ import type { Catalog } from "../core/catalog/catalog-schema.js";
 import { addPeriod, idContextOf, subtractPeriod } from "../core/catalog/catalog-fns.js";
 import { isOperatorPrincipal } from "../core/console/console-roles.js";
 import { HaechiError } from "../core/errors.js";
+import type { Idempotency } from "../core/idempotency/idempotency-fns.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import type {
   DataStore,
@@ -254,8 +255,19 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
     finishedAt: null,
   });
 
-  /** Records and audits a refusal, then throws it. */
-  const refuse = async (ctx: RequestContext, row: ProvisionRow, mode: "plan" | "run", reasons: GateReason[], notes: string[], now: Date): Promise<never> => {
+  /**
+   * Records and audits a refusal, then throws it. The refused provision is a record of its own, so
+   * an idempotency key answers a retry with the same refusal (not a second refused provision).
+   */
+  const refuse = async (
+    ctx: RequestContext,
+    row: ProvisionRow,
+    mode: "plan" | "run",
+    reasons: GateReason[],
+    notes: string[],
+    now: Date,
+    idem?: Idempotency<never>,
+  ): Promise<never> => {
     const codes = [...new Set(reasons.map((r) => r.code))];
     await audit(ctx, now, {
       action: `provision.${mode}`,
@@ -265,8 +277,9 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
       reasons: codes,
       meta: { provision: row.id, recipient: row.recipient, country: row.country || null, label: row.label },
     });
-    await store.insertProvision({ ...row, status: "refused", reasons: codes, finishedAt: now });
-    throw provisionDenied(row.id, reasons, notes);
+    const refusal = provisionDenied(row.id, reasons, notes);
+    await store.insertProvision({ ...row, status: "refused", reasons: codes, finishedAt: now }, idem && (() => idem.refusal(refusal)));
+    throw refusal;
   };
 
   /** Counts who is in and who is out, page by page, and calls `onPage` with the included ones. */
@@ -535,13 +548,13 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
 
   const service = {
     /** Dry run: who would be sent and who is left out, by reason. Nothing leaves. */
-    async plan(ctx: RequestContext, req: ProvisionRequest): Promise<ProvisionView & { notes: string[] }> {
+    async plan(ctx: RequestContext, req: ProvisionRequest, idem?: Idempotency<ProvisionView & { notes: string[] }>): Promise<ProvisionView & { notes: string[] }> {
       const catalog = deps.catalog.current();
       requireService(catalog, ctx);
       const now = deps.clock.now();
       const d = await gate(catalog, ctx.principal, req, now);
       if (d.effect === "deny") {
-        return refuse(ctx, { ...baseRow(ctx, req, catalog, now, null), classification: d.classification }, "plan", d.reasons, d.notes, now);
+        return refuse(ctx, { ...baseRow(ctx, req, catalog, now, null), classification: d.classification }, "plan", d.reasons, d.notes, now, idem as Idempotency<never> | undefined);
       }
       const row = { ...plannedRow(ctx, req, d.plan, catalog, now, null), status: "planned" as const };
       const counts = emptyCounts();
@@ -556,8 +569,9 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
         meta: { provision: row.id, recipient: req.recipient, country: d.plan.country, classification: d.plan.classification },
       });
       const done = { ...row, counts, finishedAt: deps.clock.now() };
-      await store.insertProvision(done);
-      return { ...viewOf(done), notes: d.plan.notes };
+      const result = { ...viewOf(done), notes: d.plan.notes };
+      await store.insertProvision(done, idem && (() => idem.answer(result)));
+      return result;
     },
 
     /**
@@ -567,14 +581,16 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
     async start(
       ctx: RequestContext,
       req: ProvisionRequest,
-      opts: { scheduleId?: string; onProgress?: (p: ProvisionProgress) => void } = {},
+      opts: { scheduleId?: string; onProgress?: (p: ProvisionProgress) => void; idem?: Idempotency<ProvisionView & { notes: string[] }> } = {},
     ): Promise<{ view: ProvisionView & { notes: string[] }; done: Promise<ProvisionRow> }> {
       const catalog = deps.catalog.current();
       requireService(catalog, ctx);
       const now = deps.clock.now();
+      const { idem } = opts;
       const d = await gate(catalog, ctx.principal, req, now);
       if (d.effect === "deny") {
-        return refuse(ctx, { ...baseRow(ctx, req, catalog, now, opts.scheduleId ?? null), classification: d.classification }, "run", d.reasons, d.notes, now);
+        const row = { ...baseRow(ctx, req, catalog, now, opts.scheduleId ?? null), classification: d.classification };
+        return refuse(ctx, row, "run", d.reasons, d.notes, now, idem as Idempotency<never> | undefined);
       }
       const row = plannedRow(ctx, req, d.plan, catalog, now, opts.scheduleId ?? null);
       await audit(ctx, now, {
@@ -592,14 +608,21 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
           transferBasis: d.plan.transferBasis,
         },
       });
-      await store.insertProvision(row);
+      const view = { ...viewOf(row), notes: d.plan.notes };
+      // The run starts only once it is recorded, with the key's answer (a retry never starts a second one).
+      await store.insertProvision(row, idem && (() => idem.answer(view)));
       const done = launch(ctx, row, opts.onProgress);
       done.catch(() => undefined);
-      return { view: { ...viewOf(row), notes: d.plan.notes }, done };
+      return { view, done };
     },
 
     /** Resumes a run that a crash or a failure interrupted (every condition is checked again). */
-    async resume(ctx: RequestContext, id: string, onProgress?: (p: ProvisionProgress) => void): Promise<{ view: ProvisionView; done: Promise<ProvisionRow> }> {
+    async resume(
+      ctx: RequestContext,
+      id: string,
+      onProgress?: (p: ProvisionProgress) => void,
+      idem?: Idempotency<ProvisionView>,
+    ): Promise<{ view: ProvisionView; done: Promise<ProvisionRow> }> {
       const catalog = deps.catalog.current();
       const row = await store.getProvision(id);
       if (!row) throw new HaechiError("NOT_FOUND", `provision ${id} not found`);
@@ -608,10 +631,20 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
         throw new HaechiError("CONFLICT", `provision ${id} is ${row.status}; only a running or failed run can be resumed`);
       }
       const owner: RequestContext = { ...ctx, principal: row.principal };
-      await store.updateProvision(id, { status: "running", reasons: [], updatedAt: deps.clock.now() });
+      const view = viewOf({ ...row, status: "running" });
+      await store.updateProvision(id, { status: "running", reasons: [], updatedAt: deps.clock.now() }, idem && (() => idem.answer(view)));
       const done = launch(owner, { ...row, status: "running" }, onProgress);
       done.catch(() => undefined);
-      return { view: viewOf({ ...row, status: "running" }), done };
+      return { view, done };
+    },
+
+    /**
+     * A provision once its run in this process has ended (at once if it is not running here: a run
+     * of another process, or one a crash interrupted, is shown as it stands).
+     */
+    async settled(ctx: RequestContext, id: string): Promise<ProvisionView & { manifest: Manifest | null }> {
+      await running.get(id)?.done.catch(() => undefined);
+      return service.get(ctx, id);
     },
 
     async get(ctx: RequestContext, id: string): Promise<ProvisionView & { manifest: Manifest | null }> {
@@ -792,7 +825,11 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
     },
 
     /** The kill switch (PIPA Art. 28-9): stops running provisions at once, refuses new ones. */
-    async suspend(ctx: RequestContext, input: { scope: "recipient" | "country"; target: string; order: string; reason: string }): Promise<SuspensionRow & { stopped: string[] }> {
+    async suspend(
+      ctx: RequestContext,
+      input: { scope: "recipient" | "country"; target: string; order: string; reason: string },
+      idem?: Idempotency<SuspensionRow & { stopped: string[] }>,
+    ): Promise<SuspensionRow & { stopped: string[] }> {
       const catalog = deps.catalog.current();
       requireOperator(catalog, ctx);
       if (input.scope === "recipient" && !catalog.recipients[input.target]) {
@@ -811,23 +848,24 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
         reasons: [],
         meta: { suspension: row.id, scope: row.scope, target: row.target, order: row.order },
       });
-      await store.putSuspension(row);
-      const stopped: string[] = [];
-      for (const [id, r] of running) {
-        if ((input.scope === "recipient" && r.recipient === input.target) || (input.scope === "country" && r.country === input.target)) {
-          r.abort.abort();
-          stopped.push(id);
-        }
-      }
-      await Promise.allSettled(stopped.map((id) => running.get(id)?.done));
-      return { ...row, stopped };
+      const hit = (r: { recipient: string; country: string }) =>
+        (input.scope === "recipient" && r.recipient === input.target) || (input.scope === "country" && r.country === input.target);
+      // The runs it stops: those running as it is recorded (the answer names them, and is stored
+      // with the suspension under an idempotency key).
+      const result = { ...row, stopped: [...running].filter(([, r]) => hit(r)).map(([id]) => id) };
+      await store.putSuspension(row, idem && (() => idem.answer(result)));
+      // Every matching run is stopped, one that started meanwhile included (the gate refuses later ones).
+      const stopping = [...running].filter(([, r]) => hit(r));
+      for (const [, r] of stopping) r.abort.abort();
+      await Promise.allSettled(stopping.map(([, r]) => r.done));
+      return result;
     },
 
-    async lift(ctx: RequestContext, id: string): Promise<void> {
+    async lift(ctx: RequestContext, id: string, idem?: Idempotency<void>): Promise<void> {
       requireOperator(deps.catalog.current(), ctx);
       const now = deps.clock.now();
       await audit(ctx, now, { action: "provision.resume_transfers", effect: "info", purpose: null, fields: [], reasons: [], meta: { suspension: id } });
-      if (!(await store.liftSuspension(id, now, ctx.principal))) throw new HaechiError("NOT_FOUND", `no active suspension ${id}`);
+      if (!(await store.liftSuspension(id, now, ctx.principal, idem && (() => idem.answer(undefined))))) throw new HaechiError("NOT_FOUND", `no active suspension ${id}`);
     },
 
     async suspensions(ctx: RequestContext): Promise<SuspensionRow[]> {
@@ -836,7 +874,7 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
     },
 
     /** A recurring provision: every run re-checks every condition and records its population diff. */
-    async schedule(ctx: RequestContext, req: ProvisionRequest, every: string, firstAt?: Date): Promise<ScheduleRow> {
+    async schedule(ctx: RequestContext, req: ProvisionRequest, every: string, firstAt?: Date, idem?: Idempotency<ScheduleRow>): Promise<ScheduleRow> {
       const catalog = deps.catalog.current();
       requireService(catalog, ctx);
       const now = deps.clock.now();
@@ -871,7 +909,7 @@ export const provisionService = (deps: ProvisionServiceDeps) => {
         reasons: [],
         meta: { schedule: row.id, recipient: req.recipient, every },
       });
-      await store.putSchedule(row);
+      await store.putSchedule(row, idem && (() => idem.answer(row)));
       return row;
     },
 

@@ -22,8 +22,9 @@ import crypto from "node:crypto";
 import type { Catalog } from "../core/catalog/catalog-schema.js";
 import type { ConsentChannel } from "../core/catalog/catalog-schema.js";
 import { HaechiError, isHaechiError } from "../core/errors.js";
+import { requestHash, type Idempotency } from "../core/idempotency/idempotency-fns.js";
 import type { SubjectId } from "../core/ids.js";
-import type { DataStore, KeyStore, NewRequestEvent, RequestEvent, SubjectRequestRow, SubjectRequestStore } from "../core/ports.js";
+import type { DataStore, IdempotencyRow, KeyStore, NewRequestEvent, RequestEvent, SubjectRequestRow, SubjectRequestStore } from "../core/ports.js";
 import {
   checkExtension,
   deadlineOf,
@@ -43,24 +44,33 @@ import {
 } from "../core/requests/request-fns.js";
 import type { Pseudonyms } from "../crypto/pseudonym.js";
 import type { EraseResult } from "./erase-service.js";
+import { replayedResult, type IdempotencyService } from "./idempotency-service.js";
 import { entryBase, type BaseDeps, type RequestContext } from "./service-types.js";
-import type { AccessExport } from "./subject-service.js";
+import type { AccessExport, ConsentsResult, UpdateResult } from "./subject-service.js";
 
 export type RequestServiceDeps = BaseDeps & {
   requests: SubjectRequestStore;
   data: Pick<DataStore, "getSubject">;
   keys: Pick<KeyStore, "get">;
   pseudonyms: Pick<Pseudonyms, "resolve">;
-  /** The existing paths a request is fulfilled through. */
+  /** Runs a fulfilment once under a key derived from the filing's (ADR 0017). */
+  idempotency: Pick<IdempotencyService, "run">;
+  /** The existing paths a request is fulfilled through; each records its own idempotency key. */
   fulfil: {
-    accessExport(ctx: RequestContext, externalId: string, meta: { request: string; kind: "access" | "portability" }): Promise<AccessExport>;
-    erase(ctx: RequestContext, externalId: string): Promise<EraseResult>;
-    update(ctx: RequestContext, externalId: string, input: { purpose: string; fields: Record<string, unknown> }): Promise<{ updated: string[]; removed: string[] }>;
+    accessExport(ctx: RequestContext, externalId: string, meta: { request: string; kind: "access" | "portability"; at?: Date }): Promise<AccessExport>;
+    erase(ctx: RequestContext, externalId: string, idem?: Idempotency<EraseResult>): Promise<EraseResult>;
+    update(
+      ctx: RequestContext,
+      externalId: string,
+      input: { purpose: string; fields: Record<string, unknown> },
+      idem?: Idempotency<UpdateResult>,
+    ): Promise<UpdateResult>;
     recordConsents(
       ctx: RequestContext,
       externalId: string,
       inputs: { notice: string; action: "grant" | "withdraw"; channel: ConsentChannel }[],
-    ): Promise<{ destroyed: string[] }>;
+      idem?: Idempotency<ConsentsResult>,
+    ): Promise<ConsentsResult>;
   };
 };
 
@@ -194,8 +204,10 @@ export const requestService = (deps: RequestServiceDeps) => {
     return { at, actor: ctx.principal, act, detail, auditSeq: seq };
   };
 
-  const viewOf = async (row: SubjectRequestRow, now: Date): Promise<RequestView> => {
-    const history = await requests.events(row.id);
+  const viewOf = async (row: SubjectRequestRow, now: Date): Promise<RequestView> => viewWith(row, await requests.events(row.id), now);
+
+  /** The view of a request with its history as given (the answer a change leaves, built in its transaction). */
+  const viewWith = (row: SubjectRequestRow, history: readonly RequestEvent[], now: Date): RequestView => {
     const open = isOpen(row.status);
     return {
       id: row.id,
@@ -219,7 +231,7 @@ export const requestService = (deps: RequestServiceDeps) => {
       outcome: row.outcome,
       onTime: row.closedAt === null ? null : row.closedAt.getTime() <= row.deadline.getTime(),
       closedAt: row.closedAt?.toISOString() ?? null,
-      history: history.map((e: RequestEvent) => ({ seq: e.seq, at: e.at.toISOString(), actor: e.actor, act: e.act, detail: e.detail, auditSeq: e.auditSeq })),
+      history: history.map((e) => ({ seq: e.seq, at: e.at.toISOString(), actor: e.actor, act: e.act, detail: e.detail, auditSeq: e.auditSeq })),
     };
   };
 
@@ -229,23 +241,51 @@ export const requestService = (deps: RequestServiceDeps) => {
     return row;
   };
 
-  /** Closes or changes an open request; CONFLICT if it was closed meanwhile. */
-  const transition = async (row: SubjectRequestRow, patch: Parameters<SubjectRequestStore["update"]>[2], event: NewRequestEvent): Promise<void> => {
-    const done = await requests.update(row.id, OPEN_STATUSES, patch, event);
+  /**
+   * Closes or changes an open request; CONFLICT if it was closed meanwhile. Returns the request as
+   * the change leaves it; `answer` turns that into the idempotency key's answer, written in the
+   * same transaction.
+   */
+  const transition = async (
+    row: SubjectRequestRow,
+    patch: Parameters<SubjectRequestStore["update"]>[2] & { updatedAt: Date },
+    event: NewRequestEvent,
+    answer?: (view: RequestView) => IdempotencyRow,
+  ): Promise<RequestView> => {
+    const prior = await requests.events(row.id);
+    const after = (ev: RequestEvent) => viewWith({ ...row, ...patch }, [...prior, ev], patch.updatedAt);
+    const done = await requests.update(row.id, OPEN_STATUSES, patch, event, answer && ((ev) => answer(after(ev))));
     if (!done) throw new HaechiError("CONFLICT", `request ${row.id} was closed meanwhile`);
+    return after(done);
   };
 
   const requireOpen = (row: SubjectRequestRow) => {
     if (!isOpen(row.status)) throw new HaechiError("CONFLICT", `request ${row.id} is ${row.status}`);
   };
 
-  /** What fulfilment did, as the ledger keeps it (field names, digests, rules; never values). */
+  /**
+   * What fulfilment did, as the ledger keeps it (field names, digests, rules; never values). Under
+   * an idempotency key each path runs under a key derived from the filing's, so a retry of a
+   * filing whose fulfilment committed and whose answer was lost finds the fulfilment's answer and
+   * does not apply it again (nor erase, nor withdraw twice); a half-done erasure is finished.
+   */
   const fulfilNow = async (
     ctx: RequestContext,
     row: SubjectRequestRow,
     input: FileInput,
+    idem: Idempotency<FileResult> | undefined,
   ): Promise<{ outcome: Record<string, unknown>; exported?: AccessExport } | { pending: string }> => {
     const ext = row.subjectExternal;
+    const once = async <U>(fn: (inner: Idempotency<U> | undefined) => Promise<U>): Promise<U> => {
+      if (idem === undefined) return fn(undefined);
+      const spec = {
+        principal: ctx.principal,
+        key: idem.derived("fulfil"),
+        requestHash: requestHash("requests.fulfil", { request: row.id, kind: row.kind }),
+        answer: (r: U) => ({ status: 200, response: JSON.stringify(r) }),
+      };
+      return replayedResult(await deps.idempotency.run<U>(spec, fn));
+    };
     switch (row.kind) {
       case "access":
       case "portability": {
@@ -257,15 +297,17 @@ export const requestService = (deps: RequestServiceDeps) => {
             formats: ["application/json", "text/csv"],
             fields: exported.fields,
             sha256: exported.sha256,
+            generatedAt: exported.generatedAt,
           },
         };
       }
       case "deletion":
-        return { outcome: erasureOutcome(await deps.fulfil.erase(ctx, ext)) };
+        return { outcome: erasureOutcome(await once<EraseResult>((inner) => deps.fulfil.erase(ctx, ext, inner))) };
       case "correction": {
         if (!input.correction) return { pending: "no new values were sent with the correction: the privacy office handles it" };
-        const r = await deps.fulfil.update(ctx, ext, input.correction);
-        return { outcome: { result: "the items were corrected", purpose: input.correction.purpose, updated: r.updated, removed: r.removed } };
+        const correction = input.correction;
+        const r = await once<UpdateResult>((inner) => deps.fulfil.update(ctx, ext, correction, inner));
+        return { outcome: { result: "the items were corrected", purpose: correction.purpose, updated: r.updated, removed: r.removed } };
       }
       case "withdrawal":
       case "suspension": {
@@ -273,7 +315,8 @@ export const requestService = (deps: RequestServiceDeps) => {
           return { pending: "no consent notices were named: processing on another basis needs the privacy office (Art. 37(2) grounds)" };
         }
         const channel = input.consentChannel ?? CONSENT_CHANNEL_OF[row.channel];
-        const r = await deps.fulfil.recordConsents(ctx, ext, input.notices.map((notice) => ({ notice, action: "withdraw" as const, channel })));
+        const withdrawals = input.notices.map((notice) => ({ notice, action: "withdraw" as const, channel }));
+        const r = await once<ConsentsResult>((inner) => deps.fulfil.recordConsents(ctx, ext, withdrawals, inner));
         return {
           outcome: {
             result: `consent withdrawn for ${input.notices.join(", ")}: processing on it stopped; what only it held was destroyed (Art. 37(3), (5))`,
@@ -285,6 +328,40 @@ export const requestService = (deps: RequestServiceDeps) => {
     }
   };
 
+  /**
+   * Fulfils a recorded filing where Haechi can and closes it, or leaves it in progress with the
+   * reason; the key's answer is written with that last change. A filing some other act changed
+   * meanwhile (an operator closed it) is answered as it stands.
+   */
+  const finishFiling = async (ctx: RequestContext, row: SubjectRequestRow, input: FileInput, idem: Idempotency<FileResult> | undefined): Promise<FileResult> => {
+    const answer = idem && ((view: RequestView, extra: Omit<FileResult, "request"> = {}) => idem.answer({ request: view, ...extra }));
+    if (row.status !== "received") {
+      const view = await viewOf(row, deps.clock.now());
+      await idem?.complete({ request: view });
+      return { request: view };
+    }
+    let result: Awaited<ReturnType<typeof fulfilNow>>;
+    try {
+      result = await fulfilNow(ctx, row, input, idem);
+    } catch (e) {
+      // The vault refused (policy, validation, state): the request stands, in progress, with the
+      // reason. An outage (audit, storage, keys) propagates: the request stays received, and a
+      // retry (with the same Idempotency-Key) finishes it.
+      if (!isHaechiError(e) || e.code === "AUDIT_UNAVAILABLE" || e.code === "INTERNAL" || e.code === "KEY_UNAVAILABLE" || e.code === "STORE_UNAVAILABLE") throw e;
+      const at = deps.clock.now();
+      const ev = await audited(ctx, at, row, "fulfilment_failed", { code: e.code, message: e.message.slice(0, 300) });
+      return { request: await transition(row, { status: "in_progress", updatedAt: at }, ev, answer) };
+    }
+    const at = deps.clock.now();
+    if ("pending" in result) {
+      const ev = await audited(ctx, at, row, "fulfilment_failed", { code: "NEEDS_REVIEW", message: result.pending });
+      return { request: await transition(row, { status: "in_progress", updatedAt: at }, ev, answer) };
+    }
+    const done = await audited(ctx, at, row, "completed", { by: "haechi", onTime: at.getTime() <= row.deadline.getTime() });
+    const exported = result.exported && { export: { json: result.exported.json, csv: result.exported.csv, sha256: result.exported.sha256 } };
+    const view = await transition(row, { status: "completed", outcome: result.outcome, updatedAt: at, closedAt: at }, done, answer && ((v) => answer(v, exported)));
+    return { request: view, ...exported };
+  };
 
   return {
     /**
@@ -334,7 +411,7 @@ export const requestService = (deps: RequestServiceDeps) => {
      * where Haechi can; a fulfilment refused by the vault's own checks leaves it in progress, with
      * the reason in its history, for the privacy office.
      */
-    async file(ctx: RequestContext, externalId: string, input: FileInput): Promise<FileResult> {
+    async file(ctx: RequestContext, externalId: string, input: FileInput, idem?: Idempotency<FileResult>): Promise<FileResult> {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
       const principal = catalog.principals[ctx.principal];
@@ -346,6 +423,15 @@ export const requestService = (deps: RequestServiceDeps) => {
       if (input.correction && input.kind !== "correction") throw new HaechiError("VALIDATION_FAILED", "correction values go with a correction request only");
       if (input.notices && input.kind !== "withdrawal" && input.kind !== "suspension") throw new HaechiError("VALIDATION_FAILED", "notices go with a withdrawal or suspension request only");
       for (const n of input.notices ?? []) if (!catalog.notices[n]) throw new HaechiError("UNKNOWN_NOTICE", `notice "${n}" is not in the catalog`);
+
+      // A retry of a filing recorded under this key whose fulfilment did not answer: finish it (the
+      // person may be erased by now, so the id is not resolved again).
+      const begun = (idem?.pending as { request?: string } | undefined)?.request;
+      if (begun !== undefined) {
+        const recorded = await requests.get(begun);
+        if (recorded === undefined) throw new HaechiError("INTERNAL", `request ${begun} claimed by this Idempotency-Key is missing`);
+        return finishFiling(ctx, recorded, input, idem);
+      }
 
       const context = principal!.id_context ?? ctx.principal;
       const id = deps.pseudonyms.resolve(context, externalId);
@@ -374,31 +460,29 @@ export const requestService = (deps: RequestServiceDeps) => {
         closedAt: null,
       };
       const filed = await audited(ctx, now, row, "received", { kind: row.kind, channel: row.channel, deadline: row.deadline.toISOString() });
-      await requests.insert(row, filed);
+      if (input.fulfil === false) {
+        const answerOf = (ev: RequestEvent): FileResult => ({ request: viewWith(row, [ev], now) });
+        return answerOf(await requests.insert(row, filed, idem && ((ev) => idem.answer(answerOf(ev)))));
+      }
+      // Recorded with a claim on the key: a retry after a lost answer finishes this request
+      // instead of filing a second one.
+      await requests.insert(row, filed, idem && (() => idem.claim({ request: row.id })));
+      return finishFiling(ctx, row, input, idem);
+    },
 
-      if (input.fulfil === false) return { request: await viewOf(row, now) };
-      let result: Awaited<ReturnType<typeof fulfilNow>>;
-      try {
-        result = await fulfilNow(ctx, row, input);
-      } catch (e) {
-        // The vault refused (policy, validation, state): the request stands, in progress, with the
-        // reason. An outage (audit, storage) propagates: nothing was fulfilled; the request stays received.
-        if (!isHaechiError(e) || e.code === "AUDIT_UNAVAILABLE" || e.code === "INTERNAL" || e.code === "KEY_UNAVAILABLE") throw e;
-        const at = deps.clock.now();
-        const ev = await audited(ctx, at, row, "fulfilment_failed", { code: e.code, message: e.message.slice(0, 300) });
-        await transition(row, { status: "in_progress", updatedAt: at }, ev);
-        return { request: await viewOf((await requests.get(row.id))!, at) };
-      }
-      const at = deps.clock.now();
-      if ("pending" in result) {
-        const ev = await audited(ctx, at, row, "fulfilment_failed", { code: "NEEDS_REVIEW", message: result.pending });
-        await transition(row, { status: "in_progress", updatedAt: at }, ev);
-        return { request: await viewOf((await requests.get(row.id))!, at) };
-      }
-      const done = await audited(ctx, at, row, "completed", { by: "haechi", onTime: at.getTime() <= row.deadline.getTime() });
-      await transition(row, { status: "completed", outcome: result.outcome, updatedAt: at, closedAt: at }, done);
-      const view = await viewOf((await requests.get(row.id))!, at);
-      return result.exported ? { request: view, export: { json: result.exported.json, csv: result.exported.csv, sha256: result.exported.sha256 } } : { request: view };
+    /**
+     * The export of an access or portability request answered under an idempotency key, produced
+     * again for a retry of the filing: the export is handed over, never stored (ADR 0014), so the
+     * key keeps the answer without it. With the data unchanged it is the same document, bytes and
+     * digests as the first (the digests the ledger keeps); producing it is audited like the first.
+     */
+    async exportAgain(ctx: RequestContext, requestId: string): Promise<FileResult["export"]> {
+      const row = await requests.get(requestId);
+      if (row === undefined || row.filedBy !== ctx.principal) return deny(ctx, "request.file", "NOT_FOUND", { request: requestId });
+      const generatedAt = row.outcome?.generatedAt;
+      if ((row.kind !== "access" && row.kind !== "portability") || row.status !== "completed" || typeof generatedAt !== "string") return undefined;
+      const exported = await deps.fulfil.accessExport(ctx, row.subjectExternal, { request: row.id, kind: row.kind, at: new Date(generatedAt) });
+      return { json: exported.json, csv: exported.csv, sha256: exported.sha256 };
     },
 
     /** GET /v1/requests: the privacy office's list, earliest deadline first, with the time left. */
@@ -453,21 +537,25 @@ export const requestService = (deps: RequestServiceDeps) => {
     },
 
     /** POST /v1/requests/{id}/complete: the privacy office records what was done (handled outside Haechi). */
-    async complete(ctx: RequestContext, id: string, input: { result: string }): Promise<RequestView> {
+    async complete(ctx: RequestContext, id: string, input: { result: string }, idem?: Idempotency<RequestView>): Promise<RequestView> {
       await requireOperator(ctx, "request.complete", { request: id });
       const row = await load(ctx, id, "request.complete");
       requireOpen(row);
       const now = deps.clock.now();
       const ev = await audited(ctx, now, row, "completed", { by: "operator", onTime: now.getTime() <= row.deadline.getTime() });
-      await transition(row, { status: "completed", outcome: { result: input.result }, updatedAt: now, closedAt: now }, ev);
-      return viewOf((await requests.get(id))!, now);
+      return transition(row, { status: "completed", outcome: { result: input.result }, updatedAt: now, closedAt: now }, ev, idem && ((v) => idem.answer(v)));
     },
 
     /**
      * POST /v1/requests/{id}/extend: a postponement (access and portability only), with the
      * reason, and when and how the person was told (PIPA Art. 35(3); Decree Arts. 42(2), 42-6(1)).
      */
-    async extend(ctx: RequestContext, id: string, input: { until: string; reason: string; notice: { at?: string; channel: NoticeChannel } }): Promise<RequestView> {
+    async extend(
+      ctx: RequestContext,
+      id: string,
+      input: { until: string; reason: string; notice: { at?: string; channel: NoticeChannel } },
+      idem?: Idempotency<RequestView>,
+    ): Promise<RequestView> {
       await requireOperator(ctx, "request.extend", { request: id });
       const row = await load(ctx, id, "request.extend");
       const now = deps.clock.now();
@@ -482,19 +570,19 @@ export const requestService = (deps: RequestServiceDeps) => {
         });
       }
       const ev = await audited(ctx, now, row, "extended", { from: row.deadline.toISOString(), until: until.toISOString(), noticeAt: noticeAt.toISOString(), noticeChannel: input.notice.channel });
-      await transition(
+      return transition(
         row,
         { status: "extended", deadline: until, extension: { until, reason: input.reason, noticeAt, noticeChannel: input.notice.channel }, updatedAt: now },
         ev,
+        idem && ((v) => idem.answer(v)),
       );
-      return viewOf((await requests.get(id))!, now);
     },
 
     /**
      * POST /v1/requests/{id}/refuse: a refusal on a lawful ground for the kind, with the reason
      * and how to object (Decree Arts. 42(2), 43(3), 44(2); Art. 37(4)).
      */
-    async refuse(ctx: RequestContext, id: string, input: { ground: string; reason: string; objection: string }): Promise<RequestView> {
+    async refuse(ctx: RequestContext, id: string, input: { ground: string; reason: string; objection: string }, idem?: Idempotency<RequestView>): Promise<RequestView> {
       await requireOperator(ctx, "request.refuse", { request: id });
       const row = await load(ctx, id, "request.refuse");
       requireOpen(row);
@@ -506,24 +594,28 @@ export const requestService = (deps: RequestServiceDeps) => {
       }
       const now = deps.clock.now();
       const ev = await audited(ctx, now, row, "refused", { ground: input.ground, onTime: now.getTime() <= row.deadline.getTime() });
-      await transition(
+      return transition(
         row,
         { status: "refused", outcome: { ground: input.ground, article, reason: input.reason, objection: input.objection, notice: KIND_RULES[row.kind].refusal }, updatedAt: now, closedAt: now },
         ev,
+        idem && ((v) => idem.answer(v)),
       );
-      return viewOf((await requests.get(id))!, now);
     },
 
     /** POST /v1/requests/{id}/withdraw: the person withdrew the request (the filing service, or an operator, records it). */
-    async withdraw(ctx: RequestContext, id: string, input: { note?: string } = {}): Promise<RequestView> {
+    async withdraw(ctx: RequestContext, id: string, input: { note?: string } = {}, idem?: Idempotency<RequestView>): Promise<RequestView> {
       const row = await requests.get(id);
       const isOperator = roleOf(deps.catalog.current(), ctx.principal) === "operator";
       if (!row || !(isOperator || row.filedBy === ctx.principal)) return deny(ctx, "request.withdraw", "NOT_FOUND", { request: id });
       requireOpen(row);
       const now = deps.clock.now();
       const ev = await audited(ctx, now, row, "withdrawn", { note: input.note ?? null });
-      await transition(row, { status: "withdrawn", outcome: { result: "withdrawn by the person", ...(input.note ? { note: input.note } : {}) }, updatedAt: now, closedAt: now }, ev);
-      return viewOf((await requests.get(id))!, now);
+      return transition(
+        row,
+        { status: "withdrawn", outcome: { result: "withdrawn by the person", ...(input.note ? { note: input.note } : {}) }, updatedAt: now, closedAt: now },
+        ev,
+        idem && ((v) => idem.answer(v)),
+      );
     },
   };
 };

@@ -19,7 +19,8 @@ import {
   type ConsentInput,
 } from "../core/collect-fns.js";
 import { LEGAL_RETENTION_PURPOSE } from "../core/catalog/catalog-fns.js";
-import { HaechiError } from "../core/errors.js";
+import { HaechiError, isHaechiError } from "../core/errors.js";
+import type { Idempotency } from "../core/idempotency/idempotency-fns.js";
 import type { ExternalSubjectId, SubjectId } from "../core/ids.js";
 import { mask } from "../core/masking.js";
 import { applyConsentEvents, consentEventsFor } from "../core/consent/consent-fns.js";
@@ -37,7 +38,7 @@ import { entryBase, type BaseDeps, type RequestContext } from "./service-types.j
 export type SubjectServiceDeps = BaseDeps & {
   data: Pick<
     DataStore,
-    "transaction" | "readBundle" | "getSubject" | "currentConsents" | "findByLookup" | "getIdempotency" | "getFields" | "getDormantFields"
+    "transaction" | "readBundle" | "getSubject" | "currentConsents" | "findByLookup" | "getFields" | "getDormantFields"
   > & { provisions: Pick<DataStore["provisions"], "ledgerBySubject"> };
   keys: Pick<KeyStore, "put" | "destroy">;
   subjectKeys: SubjectKeys;
@@ -53,7 +54,6 @@ export interface CreateInput {
   purpose: string;
   fields: Record<string, unknown>;
   consents?: ConsentInput[];
-  idempotencyKey?: string;
 }
 export interface CreateResult {
   id: ExternalSubjectId;
@@ -87,6 +87,20 @@ export interface AccessExport {
   csv: string;
   sha256: { json: string; csv: string };
   fields: string[];
+  /** The document's `generatedAt` (with the data unchanged, the same time gives the same bytes). */
+  generatedAt: string;
+}
+
+export interface UpdateResult {
+  id: string;
+  updated: string[];
+  removed: string[];
+}
+export interface ConsentsResult {
+  id: string;
+  consents: ConsentView[];
+  /** Values destroyed because only the withdrawn consent held them (PIPA Art. 37(3), (5)). */
+  destroyed: string[];
 }
 
 export interface LookupResult {
@@ -94,7 +108,6 @@ export interface LookupResult {
 }
 export interface ReactivateInput {
   purpose: string;
-  idempotencyKey?: string;
 }
 export interface ReactivateResult {
   id: ExternalSubjectId;
@@ -113,9 +126,6 @@ const consentView = (c: ConsentState): ConsentView => ({
   channel: c.channel,
   at: c.at.toISOString(),
 });
-
-const requestHash = (op: string, body: unknown) =>
-  crypto.createHash("sha256").update(op).update("\0").update(JSON.stringify(body)).digest();
 
 /** Maps a policy denial to the error the caller sees; the reasons travel in `details`. */
 export const denialError = (reasons: Reason[]): HaechiError => {
@@ -157,17 +167,6 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       fields: decision.effect === "allow" ? decision.fields : [...askedFields],
       reasons: decision.effect === "allow" ? decision.withheld.map((w) => `${w.code}:${w.field ?? ""}`) : decision.reasons.map((r) => r.code),
     });
-
-  /** Replays a stored response for a repeated idempotency key, or refuses a reused key. */
-  const replay = async <T>(ctx: RequestContext, key: string | undefined, hash: Buffer): Promise<T | undefined> => {
-    if (!key) return undefined;
-    const row = await data.getIdempotency(ctx.principal, key);
-    if (!row) return undefined;
-    if (!row.requestHash.equals(hash)) {
-      throw new HaechiError("IDEMPOTENCY_MISMATCH", "this Idempotency-Key was used with a different request");
-    }
-    return JSON.parse(row.response) as T;
-  };
 
   const sealAll = (key: SubjectKey, id: SubjectId, values: Record<string, unknown>, at: Date): StoredField[] =>
     Object.entries(values)
@@ -245,14 +244,19 @@ export const subjectService = (deps: SubjectServiceDeps) => {
     };
   };
 
-  /** Records consent events for a resolved subject (undefined: not found, audited as such). */
+  /**
+   * Records consent events for a resolved subject (undefined: not found, audited as such). The
+   * events, the destruction a withdrawal calls for and the idempotency key's answer are one data
+   * transaction: a withdrawal never stands without its destruction, and a retry finds all or none.
+   */
   const recordConsentsFor = async (
     ctx: RequestContext,
     id: SubjectId | undefined,
     externalId: string,
     inputs: ConsentInput[],
     allowedNotices?: ReadonlySet<string>,
-  ): Promise<{ id: string; consents: ConsentView[]; destroyed: string[] }> => {
+    idem?: Idempotency<ConsentsResult>,
+  ): Promise<ConsentsResult> => {
     const catalog = deps.catalog.current();
     const now = deps.clock.now();
     const subject = id ? await data.getSubject(id) : undefined;
@@ -301,12 +305,8 @@ export const subjectService = (deps: SubjectServiceDeps) => {
         meta: { notice: e.notice, version: e.noticeVersion, category: e.category, channel: e.channel },
       });
     }
-    await data.transaction(async (tx) => {
-      for (const e of events) await tx.appendConsent(e);
-      // A withdrawal is not a return: a dormant account's inactivity (and its erasure) stands.
-      if (!dormant) await tx.touchSubject(id!, now);
-    });
-    const current = await data.currentConsents(id!);
+    // The state the events leave (the ledger's latest event per notice), in the store's order.
+    const current = applyConsentEvents(events, await data.currentConsents(id!)).sort((a, b) => (a.notice < b.notice ? -1 : a.notice > b.notice ? 1 : 0));
     // PIPA Art. 37(3), (5): what only the withdrawn consent held is destroyed without delay.
     let destroyed: string[] = [];
     if (events.some((e) => e.action === "withdraw")) {
@@ -325,25 +325,28 @@ export const subjectService = (deps: SubjectServiceDeps) => {
           meta: { method: "deletion (secure_delete); replayed from the shred journal on restore" },
         });
         await deps.journal?.append([{ at: now, subjectId: id!, scope: "fields", fields: destroyed }]);
-        await data.transaction(async (tx) => {
-          await tx.deleteFields(id!, destroyed);
-          await tx.deleteDormantFields(id!, destroyed);
-          await tx.deleteLookups(id!, destroyed);
-        });
       }
     }
-    return { id: externalId, consents: current.map(consentView), destroyed };
+    const result: ConsentsResult = { id: externalId, consents: current.map(consentView), destroyed };
+    await data.transaction(async (tx) => {
+      for (const e of events) await tx.appendConsent(e);
+      // A withdrawal is not a return: a dormant account's inactivity (and its erasure) stands.
+      if (!dormant) await tx.touchSubject(id!, now);
+      if (destroyed.length > 0) {
+        await tx.deleteFields(id!, destroyed);
+        await tx.deleteDormantFields(id!, destroyed);
+        await tx.deleteLookups(id!, destroyed);
+      }
+      if (idem) await tx.putIdempotency(idem.answer(result));
+    });
+    return result;
   };
 
   return {
     /** POST /v1/subjects: collect a new subject's data under a collecting purpose. */
-    async create(ctx: RequestContext, input: CreateInput): Promise<CreateResult> {
+    async create(ctx: RequestContext, input: CreateInput, idem?: Idempotency<CreateResult>): Promise<CreateResult> {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
-      const hash = requestHash("create", { purpose: input.purpose, fields: input.fields, consents: input.consents ?? [] });
-      const replayed = await replay<CreateResult>(ctx, input.idempotencyKey, hash);
-      if (replayed) return replayed;
-
       if (!catalog.purposes[input.purpose]) throw new HaechiError("UNKNOWN_PURPOSE", `purpose "${input.purpose}" is not registered`);
       const values = prepareValues(catalog, input.fields, false);
       const missing = missingRequired(catalog, input.purpose, values);
@@ -378,24 +381,17 @@ export const subjectService = (deps: SubjectServiceDeps) => {
           await tx.putFields(id, sealAll(key, id, values, now));
           await tx.putLookups(id, lookupsFor(catalog, values));
           for (const e of events) await tx.appendConsent(e);
-          if (input.idempotencyKey) {
-            await tx.putIdempotency({
-              principal: ctx.principal,
-              key: input.idempotencyKey,
-              requestHash: hash,
-              status: 201,
-              response: JSON.stringify(result),
-              createdAt: now,
-            });
-          }
+          if (idem) await tx.putIdempotency(idem.answer(result));
         });
       } catch (e) {
-        await deps.keys.destroy(id).catch(() => undefined);
-        deps.subjectKeys.forget(id);
-        // A concurrent request with the same idempotency key won the race: answer as it did.
-        if (input.idempotencyKey && e instanceof HaechiError && e.code === "CONFLICT") {
-          const again = await replay<CreateResult>(ctx, input.idempotencyKey, hash);
-          if (again) return again;
+        // An unknown outcome (STORE_UNAVAILABLE: the commit may have landed, its answer lost) keeps
+        // the key: destroying it could crypto-shred a subject that exists (a retry with the
+        // Idempotency-Key answers with it); if nothing committed, the key is an orphan holding
+        // nothing. Any other failure committed nothing (a concurrent request with the same key may
+        // have won: the caller answers as it did), and the key goes.
+        if (!isHaechiError(e) || e.code !== "STORE_UNAVAILABLE") {
+          await deps.keys.destroy(id).catch(() => undefined);
+          deps.subjectKeys.forget(id);
         }
         throw e;
       }
@@ -465,14 +461,21 @@ export const subjectService = (deps: SubjectServiceDeps) => {
      * naming every field (durable before anything is released: fail closed) and builds the JSON
      * and CSV. Nothing is stored or logged.
      */
-    async accessExport(ctx: RequestContext, externalId: string, meta: { request: string; kind: "access" | "portability" }): Promise<AccessExport> {
+    async accessExport(ctx: RequestContext, externalId: string, meta: { request: string; kind: "access" | "portability"; at?: Date }): Promise<AccessExport> {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
+      // The export's own time: now, or the first export's when it is produced again for a retry.
+      const generatedAt = meta.at ?? now;
       const id = resolve(catalog, ctx, externalId);
       const subject = id ? await data.getSubject(id) : undefined;
       const live = subject?.status === "active" || subject?.status === "dormant";
       const key = live ? await deps.subjectKeys.get(id!) : undefined;
-      const base = { ...entryBase(ctx, now), action: "subject.access_export", purpose: null, meta: { request: meta.request, kind: meta.kind } };
+      const base = {
+        ...entryBase(ctx, now),
+        action: "subject.access_export",
+        purpose: null,
+        meta: { request: meta.request, kind: meta.kind, ...(meta.at ? { again: true } : {}) },
+      };
       if (!key) {
         await deps.audit.record({ ...base, effect: "deny", subjectRef: null, fields: [], reasons: ["NOT_FOUND"] });
         throw new HaechiError("NOT_FOUND", "subject not found");
@@ -501,7 +504,7 @@ export const subjectService = (deps: SubjectServiceDeps) => {
         format: "haechi-subject-export/v1",
         subject: externalId,
         request: meta.request,
-        generatedAt: now.toISOString(),
+        generatedAt: generatedAt.toISOString(),
         status: subject!.status,
         items: held.map((f) => ({ field: f, class: catalog.fields[f]?.class ?? null, value: values[f], updatedAt: updatedAt.get(f)!, purposes: purposesOf(f) })),
         purposes: Object.entries(catalog.purposes)
@@ -532,11 +535,11 @@ export const subjectService = (deps: SubjectServiceDeps) => {
         "field,value,updated_at,purposes\r\n" +
         document.items.map((i) => [i.field, i.value, i.updatedAt, i.purposes.join(" ")].map(csvCell).join(",") + "\r\n").join("");
       const digest = (t: string) => crypto.createHash("sha256").update(t).digest("hex");
-      return { json, csv, sha256: { json: digest(json), csv: digest(csv) }, fields: held };
+      return { json, csv, sha256: { json: digest(json), csv: digest(csv) }, fields: held, generatedAt: generatedAt.toISOString() };
     },
 
     /** PATCH /v1/subjects/{id}: change or remove (null) values under a collecting purpose. */
-    async update(ctx: RequestContext, externalId: string, input: { purpose: string; fields: Record<string, unknown> }): Promise<{ id: string; updated: string[]; removed: string[] }> {
+    async update(ctx: RequestContext, externalId: string, input: { purpose: string; fields: Record<string, unknown> }, idem?: Idempotency<UpdateResult>): Promise<UpdateResult> {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
       if (!catalog.purposes[input.purpose]) throw new HaechiError("UNKNOWN_PURPOSE", `purpose "${input.purpose}" is not registered`);
@@ -561,6 +564,7 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       await decisionAudit(ctx, now, "subject.update", input.purpose, key?.auditRef ?? null, decision, Object.keys(values));
       if (decision.effect === "deny") throw denialError(decision.reasons);
       const changed = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null));
+      const result: UpdateResult = { id: externalId, updated: Object.keys(changed).sort(), removed: removed.sort() };
       await data.transaction(async (tx) => {
         await tx.putFields(id!, sealAll(key!, id!, changed, now));
         if (removed.length > 0) {
@@ -569,14 +573,15 @@ export const subjectService = (deps: SubjectServiceDeps) => {
         }
         await tx.putLookups(id!, lookupsFor(catalog, changed));
         await tx.touchSubject(id!, now);
+        if (idem) await tx.putIdempotency(idem.answer(result));
       });
-      return { id: externalId, updated: Object.keys(changed).sort(), removed: removed.sort() };
+      return result;
     },
 
     /** POST /v1/subjects/{id}/consents: grant or withdraw, each event bound to a notice version and channel. */
-    async recordConsents(ctx: RequestContext, externalId: string, inputs: ConsentInput[]): Promise<{ id: string; consents: ConsentView[]; destroyed: string[] }> {
+    async recordConsents(ctx: RequestContext, externalId: string, inputs: ConsentInput[], idem?: Idempotency<ConsentsResult>): Promise<ConsentsResult> {
       const id = resolve(deps.catalog.current(), ctx, externalId);
-      return recordConsentsFor(ctx, id, externalId, inputs);
+      return recordConsentsFor(ctx, id, externalId, inputs, undefined, idem);
     },
 
     /**
@@ -585,7 +590,7 @@ export const subjectService = (deps: SubjectServiceDeps) => {
      * everything else is as for a service: checked, audited (the actor is `ctx.principal`, the
      * portal's data-subject actor), destroyed without delay when a withdrawal orphans a value.
      */
-    async recordConsentsAsSubject(ctx: RequestContext, id: SubjectId, inputs: ConsentInput[]): Promise<{ id: string; consents: ConsentView[]; destroyed: string[] }> {
+    async recordConsentsAsSubject(ctx: RequestContext, id: SubjectId, inputs: ConsentInput[]): Promise<ConsentsResult> {
       return recordConsentsFor(ctx, id, "", inputs, new Set(Object.keys(deps.catalog.current().notices)));
     },
 
@@ -597,12 +602,9 @@ export const subjectService = (deps: SubjectServiceDeps) => {
      * values, decrypted with the subject's key) and makes the subject active as of now.
      * Reactivating an active subject changes nothing and says so.
      */
-    async reactivate(ctx: RequestContext, externalId: string, input: ReactivateInput): Promise<ReactivateResult> {
+    async reactivate(ctx: RequestContext, externalId: string, input: ReactivateInput, idem?: Idempotency<ReactivateResult>): Promise<ReactivateResult> {
       const catalog = deps.catalog.current();
       const now = deps.clock.now();
-      const hash = requestHash("reactivate", { id: externalId, purpose: input.purpose });
-      const replayed = await replay<ReactivateResult>(ctx, input.idempotencyKey, hash);
-      if (replayed) return replayed;
       if (!catalog.purposes[input.purpose]) throw new HaechiError("UNKNOWN_PURPOSE", `purpose "${input.purpose}" is not registered`);
 
       const id = resolve(catalog, ctx, externalId);
@@ -641,32 +643,13 @@ export const subjectService = (deps: SubjectServiceDeps) => {
       const lookups: LookupEntry[] = stored
         .filter((f) => catalog.fields[f.field]?.lookup)
         .map((f) => ({ field: f.field, digest: deps.blindIndex.digest(f.field, openField(key!.dek, id!, f.field, f.ciphertext)) }));
-      if (!result.reactivated && !input.idempotencyKey) return result;
-      let done: boolean;
-      try {
-        done = await data.transaction(async (tx) => {
-          if (result.reactivated && !(await tx.reactivate(id!, now))) return false;
-          if (lookups.length > 0) await tx.putLookups(id!, lookups);
-          if (input.idempotencyKey) {
-            await tx.putIdempotency({
-              principal: ctx.principal,
-              key: input.idempotencyKey,
-              requestHash: hash,
-              status: 200,
-              response: JSON.stringify(result),
-              createdAt: now,
-            });
-          }
-          return true;
-        });
-      } catch (e) {
-        // A concurrent request with the same idempotency key won the race: answer as it did.
-        if (input.idempotencyKey && e instanceof HaechiError && e.code === "CONFLICT") {
-          const again = await replay<ReactivateResult>(ctx, input.idempotencyKey, hash);
-          if (again) return again;
-        }
-        throw e;
-      }
+      if (!result.reactivated && !idem) return result;
+      const done = await data.transaction(async (tx) => {
+        if (result.reactivated && !(await tx.reactivate(id!, now))) return false;
+        if (lookups.length > 0) await tx.putLookups(id!, lookups);
+        if (idem) await tx.putIdempotency(idem.answer(result));
+        return true;
+      });
       if (done) return result;
       // Changed since it was read: reactivated by a concurrent call (answer as for an active
       // subject), or erased (not found).

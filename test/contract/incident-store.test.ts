@@ -93,9 +93,9 @@ forEachStore("IncidentStore", (fx) => {
     const row = incident({ kind: "possible" });
     await incidents.insert(row, event("opened", 10));
     const facts = { ...emptyFacts(), intrusion: true, containment: [{ measure: "blocked_access" as const, description: "key revoked", at: at(5000).toISOString() }] };
-    await incidents.update(row.id, { facts, updatedAt: at(9000) }, event("containment", 11));
-    await incidents.update(row.id, { kind: "leak", updatedAt: at(10_000) }, event("confirmed", 12));
-    await incidents.update(row.id, { status: "closed", closedAt: at(20_000), updatedAt: at(20_000) }, event("closed", 13));
+    await incidents.update(row.id, { facts, updatedAt: at(9000) }, [event("containment", 11)]);
+    await incidents.update(row.id, { kind: "leak", updatedAt: at(10_000) }, [event("confirmed", 12)]);
+    await incidents.update(row.id, { status: "closed", closedAt: at(20_000), updatedAt: at(20_000) }, [event("closed", 13)]);
     const got = (await incidents.get(row.id))!;
     assert.deepEqual(got.facts, facts);
     assert.equal(got.kind, "leak");
@@ -107,7 +107,11 @@ forEachStore("IncidentStore", (fx) => {
     assert.deepEqual(events.map((e) => e.act), ["opened", "containment", "confirmed", "closed"]);
     assert.deepEqual(events.map((e) => e.auditSeq), [10, 11, 12, 13]);
     assert.ok(events.every((e, i) => i === 0 || e.seq > events[i - 1]!.seq));
-    await rejectsWith(() => incidents.update("inc_none", { updatedAt: at(1) }, event("facts", 14)), "NOT_FOUND");
+    // Several acts at once (a record of facts and a close): one change, their events in order.
+    const more = await incidents.update(row.id, { updatedAt: at(21_000) }, [event("facts", 15), event("closed", 16)]);
+    assert.deepEqual(more.map((e) => e.act), ["facts", "closed"]);
+    assert.deepEqual((await incidents.events(row.id)).slice(-2).map((e) => e.seq), more.map((e) => e.seq));
+    await rejectsWith(() => incidents.update("inc_none", { updatedAt: at(1) }, [event("facts", 14)]), "NOT_FOUND");
   });
 
   it("stores a scope with its people, replaces them on a rescope, and finds incidents per person", async () => {

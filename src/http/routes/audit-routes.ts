@@ -72,6 +72,7 @@ export const registerAuditRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Verify the chain against checkpoints you kept outside (detects truncation of the tail)",
+        description: "A read (POST only because the checkpoints travel in the body): repeating it changes nothing, so it takes no Idempotency-Key.",
         tags: ["audit"],
         querystring: verifyQuery,
         body: z.object({ checkpoints: z.array(z.unknown()).min(1).max(1000) }).strict(),

@@ -9,6 +9,7 @@ import { z } from "zod";
 import type { Container } from "../../container.js";
 import { errorSchema } from "../schemas.js";
 import type { HoldRow } from "../../core/ports.js";
+import { answerOnce, idempotencyHeaders, withIdempotencyNote } from "../idempotency.js";
 import { ctxOf } from "../server.js";
 import { requireOperator } from "./audit-routes.js";
 
@@ -131,17 +132,24 @@ export const registerDetectionRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Lift a principal's suspension and throttle, with a reason (operators; audited as principal.lift)",
+        description: withIdempotencyNote("A retry of a lift that was done gets its answer again (without a key: 404, nothing left to lift)."),
         tags: ["detection"],
         params: z.object({ name: z.string().min(1).max(64) }),
         body: z.object({ reason: z.string().min(1).max(500).describe("why the principal may be let in again (kept with the hold and in the audit log)") }).strict(),
-        response: { 200: z.object({ lifted: z.array(holdView) }), 404: errorSchema, ...errors },
+        headers: idempotencyHeaders,
+        response: { 200: z.object({ lifted: z.array(holdView) }), 404: errorSchema, 422: errorSchema, 503: errorSchema, ...errors },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       await requireOperator(c, req, "detection.lift", "lifting a hold");
       const ctx = ctxOf(req);
-      const lifted = await c.services.detection.lift({ by: ctx.principal, source: ctx.source, requestId: ctx.requestId }, req.params.name, req.body.reason);
-      return { lifted: lifted.map(holdOut) };
+      return answerOnce<HoldRow[]>(c, req, reply, {
+        op: "principals.lift",
+        input: { name: req.params.name, body: req.body },
+        status: () => 200,
+        body: (lifted) => ({ lifted: lifted.map(holdOut) }),
+        run: (idem) => c.services.detection.lift({ by: ctx.principal, source: ctx.source, requestId: ctx.requestId }, req.params.name, req.body.reason, idem),
+      });
     },
   );
 };

@@ -15,9 +15,10 @@ import {
   POSSIBLE_GROUNDS,
 } from "../../core/incident/incident-types.js";
 import { errorSchema } from "../schemas.js";
+import { answerOnce, idempotencyHeaders, withIdempotencyNote } from "../idempotency.js";
 import { ctxOf } from "../server.js";
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema };
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 422: errorSchema, 429: errorSchema, 503: errorSchema };
 const name = z.string().min(1).max(64);
 const isoTime = z.iso.datetime({ offset: true }).describe("ISO 8601 date-time, e.g. 2026-11-20T09:00:00Z");
 /** Free text a handler writes: never personal data. */
@@ -216,12 +217,15 @@ export const registerIncidentRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Open an incident (from an alert, by hand, or from an outside report); awareness starts the 72-hour clock",
+        description: withIdempotencyNote("With a key, a retry never opens a second incident: it traces the scope the first attempt could not, or gets its answer again."),
         tags: ["incidents"],
         body: openBody,
+        headers: idempotencyHeaders,
         response: { 201: incidentView, ...errors },
       },
     },
-    async (req, reply) => reply.code(201).send(await svc.open(ctxOf(req), req.body)),
+    async (req, reply) =>
+      answerOnce(c, req, reply, { op: "incidents.open", input: { body: req.body }, status: () => 201, run: (idem) => svc.open(ctxOf(req), req.body, idem) }),
   );
 
   r.get(
@@ -255,13 +259,21 @@ export const registerIncidentRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Record facts, containment, the risk-reduced finding (Decree 40(1) proviso), a possible breach confirmed or dismissed, or close",
+        description: withIdempotencyNote("Each act is audited and gets its timeline event; they are recorded together or not at all."),
         tags: ["incidents"],
         params: idParam,
         body: recordBody,
+        headers: idempotencyHeaders,
         response: { 200: incidentView, ...errors },
       },
     },
-    async (req) => svc.record(ctxOf(req), req.params.id, req.body),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "incidents.record",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => svc.record(ctxOf(req), req.params.id, req.body, idem),
+      }),
   );
 
   r.post(
@@ -269,13 +281,21 @@ export const registerIncidentRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Compute (again) who was affected, which fields, through which principal or recipient, in which window, from the audit log",
+        description: withIdempotencyNote(),
         tags: ["incidents"],
         params: idParam,
         body: scopeInput,
+        headers: idempotencyHeaders,
         response: { 200: incidentView, ...errors },
       },
     },
-    async (req) => svc.scope(ctxOf(req), req.params.id, req.body),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "incidents.scope",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => svc.scope(ctxOf(req), req.params.id, req.body, idem),
+      }),
   );
 
   r.post(
@@ -283,13 +303,18 @@ export const registerIncidentRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Prepare and hand over the notices the facts call for (first, follow-up, possible, no-breach; website posting for those without contact details)",
+        description: withIdempotencyNote(
+          "With a key, a retry never queues a second round: it hands over what the first left queued and answers for that round (delivery is at least once: a message handed over whose result was lost is handed over again, under the same message id).",
+        ),
         tags: ["incidents"],
         params: idParam,
         body: z.object({}).strict().nullish(),
+        headers: idempotencyHeaders,
         response: { 200: incidentView.extend({ round: roundSchema }), ...errors },
       },
     },
-    async (req) => svc.notify(ctxOf(req), req.params.id),
+    async (req, reply) =>
+      answerOnce(c, req, reply, { op: "incidents.notify", input: { id: req.params.id }, status: () => 200, run: (idem) => svc.notify(ctxOf(req), req.params.id, idem) }),
   );
 
   r.post(
@@ -297,13 +322,21 @@ export const registerIncidentRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "File the reports the duties require (PIPC/KISA, FSC/FSS), or the one named; a partial report while items 1–2 are unknown",
+        description: withIdempotencyNote("With a key, a retry never files a second report: it hands over what the first left queued, or gets its answer again."),
         tags: ["incidents"],
         params: idParam,
         body: z.object({ authority: z.enum(["pipc_kisa", "fsc_fss"]).optional() }).strict().nullish(),
+        headers: idempotencyHeaders,
         response: { 200: incidentView, ...errors },
       },
     },
-    async (req) => svc.report(ctxOf(req), req.params.id, req.body ?? {}),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "incidents.report",
+        input: { id: req.params.id, body: req.body ?? {} },
+        status: () => 200,
+        run: (idem) => svc.report(ctxOf(req), req.params.id, req.body ?? {}, idem),
+      }),
   );
 
   r.get(

@@ -65,7 +65,7 @@ export const registerPortalRoutes = (app: FastifyInstance, c: Container) => {
       schema: {
         summary: "A short-lived, single-use link to the privacy portal for the service's logged-in user",
         description:
-          "Only a service principal that resolves the id to an active person, with a collecting purpose of its own standing for that person, gets a link; every answer is audited (portal.link). The link expires in 5 minutes and opens one session; hand it to the person in the signed-in app, never by message.",
+          "Only a service principal that resolves the id to an active person, with a collecting purpose of its own standing for that person, gets a link; every answer is audited (portal.link). The link expires in 5 minutes and opens one session; hand it to the person in the signed-in app, never by message. It changes nothing stored, so it takes no Idempotency-Key: a retry gets a new link (the link is a credential and is never stored to be answered again; one that was lost expires unused).",
         tags: ["portal"],
         params: subjectIdParam,
         response: {

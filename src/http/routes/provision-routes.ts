@@ -7,9 +7,14 @@ import type { Container } from "../../container.js";
 import { ISO_PERIOD_RE } from "../../core/catalog/catalog-schema.js";
 import { TRANSFORMS, objectionDeadline, type ProvisionRequest } from "../../core/provision/gate-fns.js";
 import { errorSchema, subjectIdParam } from "../schemas.js";
+import { mapIdempotency, type Idempotency } from "../../core/idempotency/idempotency-fns.js";
+import type { SuspensionRow } from "../../core/ports.js";
+import { answerOnce, idempotencyHeaders, withIdempotencyNote } from "../idempotency.js";
 import { ctxOf } from "../server.js";
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema };
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 422: errorSchema, 429: errorSchema, 503: errorSchema };
+/** What a route answers, when one route carries out one of several operations. */
+type Answer = { status: number; body: unknown };
 const name = z.string().min(1).max(64);
 
 export const provisionBody = z
@@ -73,8 +78,12 @@ export const registerProvisionRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Plan (dry run) or run a provision to a consignee or third party",
+        description: withIdempotencyNote(
+          "With a key, a retry never records a second plan, run or schedule: it gets the first answer again, a refusal included (a refused provision is recorded). A retried `wait: true` run waits for the run of the first attempt.",
+        ),
         tags: ["provisions"],
         body: provisionBody,
+        headers: idempotencyHeaders,
         response: { 200: provisionView, 201: scheduleView, 202: provisionView, ...errors },
       },
     },
@@ -82,15 +91,26 @@ export const registerProvisionRoutes = (app: FastifyInstance, c: Container) => {
       const ctx = ctxOf(req);
       const { mode, wait, every, ...rest } = req.body;
       const request: ProvisionRequest = rest;
-      if (mode === "plan") return reply.code(200).send(await svc.plan(ctx, request));
-      if (every) {
-        const s = await svc.schedule(ctx, request, every);
-        return reply.code(201).send({ scheduleId: s.id, every: s.every, nextAt: s.nextAt.toISOString() });
-      }
-      const { view, done } = await svc.start(ctx, request);
-      if (!wait) return reply.code(202).send(view);
-      await done.catch(() => undefined);
-      return reply.code(200).send(await svc.get(ctx, view.id));
+      const scheduleBody = (s: { id: string; every: string; nextAt: Date }) => ({ scheduleId: s.id, every: s.every, nextAt: s.nextAt.toISOString() });
+      return answerOnce<Answer>(c, req, reply, {
+        op: "provisions.create",
+        input: { body: req.body },
+        status: (a) => a.status,
+        body: (a) => a.body,
+        // A run answered under the key as started (202): a `wait` retry waits for it here.
+        replayed: async (a) => (wait && a.status === 202 ? { status: 200, body: await svc.settled(ctx, (a.body as { id: string }).id) } : a),
+        run: async (idem) => {
+          const as = <R>(status: number, body: (r: R) => unknown = (r) => r): Idempotency<R> | undefined =>
+            idem && mapIdempotency<R, Answer>(idem, (r) => ({ status, body: body(r) }));
+          if (mode === "plan") return { status: 200, body: await svc.plan(ctx, request, as(200)) };
+          if (every) return { status: 201, body: scheduleBody(await svc.schedule(ctx, request, every, undefined, as(201, scheduleBody))) };
+          // The key answers as the run starts (202); the run itself is not repeated by a retry.
+          const { view, done } = await svc.start(ctx, request, { idem: as(202) });
+          if (!wait) return { status: 202, body: view };
+          await done.catch(() => undefined);
+          return { status: 200, body: await svc.get(ctx, view.id) };
+        },
+      });
     },
   );
 
@@ -123,9 +143,22 @@ export const registerProvisionRoutes = (app: FastifyInstance, c: Container) => {
   r.post(
     "/v1/provisions/:id/resume",
     {
-      schema: { summary: "Resume an interrupted run (every condition is checked again)", tags: ["provisions"], params: idParam, response: { 202: provisionView, ...errors } },
+      schema: {
+        summary: "Resume an interrupted run (every condition is checked again)",
+        description: withIdempotencyNote(),
+        tags: ["provisions"],
+        params: idParam,
+        headers: idempotencyHeaders,
+        response: { 202: provisionView, ...errors },
+      },
     },
-    async (req, reply) => reply.code(202).send((await svc.resume(ctxOf(req), req.params.id)).view),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "provisions.resume",
+        input: { id: req.params.id },
+        status: () => 202,
+        run: async (idem) => (await svc.resume(ctxOf(req), req.params.id, undefined, idem)).view,
+      }),
   );
 
   r.get(
@@ -256,7 +289,9 @@ export const registerProvisionRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Kill switch: suspend transfers to a recipient or a country at once (PIPA Art. 28-9)",
+        description: withIdempotencyNote("`stopped`: the runs that were under way when the suspension was recorded."),
         tags: ["provisions"],
+        headers: idempotencyHeaders,
         body: z
           .object({
             scope: z.enum(["recipient", "country"]),
@@ -268,7 +303,14 @@ export const registerProvisionRoutes = (app: FastifyInstance, c: Container) => {
         response: { 201: suspensionView, ...errors },
       },
     },
-    async (req, reply) => reply.code(201).send(asView(await svc.suspend(ctxOf(req), req.body))),
+    async (req, reply) =>
+      answerOnce<SuspensionRow & { stopped: string[] }>(c, req, reply, {
+        op: "provisions.suspend",
+        input: { body: req.body },
+        status: () => 201,
+        run: (idem) => svc.suspend(ctxOf(req), req.body, idem),
+        body: asView,
+      }),
   );
 
   r.get(
@@ -279,10 +321,23 @@ export const registerProvisionRoutes = (app: FastifyInstance, c: Container) => {
 
   r.delete(
     "/v1/suspensions/:id",
-    { schema: { summary: "Lift a suspension", tags: ["provisions"], params: idParam, response: { 204: z.null(), ...errors } } },
-    async (req, reply) => {
-      await svc.lift(ctxOf(req), req.params.id);
-      return reply.code(204).send(null);
+    {
+      schema: {
+        summary: "Lift a suspension",
+        description: withIdempotencyNote("A retry of a lift that was done answers 204 again (without a key: 404, no active suspension)."),
+        tags: ["provisions"],
+        params: idParam,
+        headers: idempotencyHeaders,
+        response: { 204: z.null(), ...errors },
+      },
     },
+    async (req, reply) =>
+      answerOnce<void>(c, req, reply, {
+        op: "provisions.lift",
+        input: { id: req.params.id },
+        status: () => 204,
+        body: () => null,
+        run: (idem) => svc.lift(ctxOf(req), req.params.id, idem),
+      }),
   );
 };

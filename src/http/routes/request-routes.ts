@@ -10,9 +10,11 @@ import type { Container } from "../../container.js";
 import { CONSENT_CHANNELS } from "../../core/catalog/catalog-schema.js";
 import { ALL_REFUSAL_GROUNDS, NOTICE_CHANNELS, REQUEST_ACTS, REQUEST_CHANNELS, REQUEST_KINDS, REQUEST_STATUSES } from "../../core/requests/request-fns.js";
 import { errorSchema, subjectIdParam } from "../schemas.js";
+import type { FileResult } from "../../services/request-service.js";
+import { answerOnce, idempotencyHeaders, withIdempotencyNote } from "../idempotency.js";
 import { ctxOf } from "../server.js";
 
-const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 422: errorSchema, 429: errorSchema, 503: errorSchema };
 const isoTime = z.iso.datetime({ offset: true }).describe("ISO 8601 date-time, e.g. 2026-11-20T09:00:00Z");
 /** Free text a handler writes: never personal data. */
 const prose = (max: number) => z.string().min(1).max(max).regex(/\S/, "must not be blank");
@@ -77,11 +79,13 @@ export const registerRequestRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "File a data-subject request on the person's behalf (access, portability, correction, deletion, suspension, withdrawal)",
-        description:
-          "The 10-day clock starts at receipt. Where Haechi can, it fulfils the request at once through its own paths and completes it: access and portability return the person's data as JSON and CSV (only the SHA-256 digests are kept); deletion erases the account (what a law keeps is sealed and listed); correction applies the values; withdrawal (or suspension of consent-based processing) withdraws the named consents. Otherwise the request stays open for the privacy office. Only service principals with a collecting purpose may file.",
+        description: withIdempotencyNote(
+          "The 10-day clock starts at receipt. Where Haechi can, it fulfils the request at once through its own paths and completes it: access and portability return the person's data as JSON and CSV (only the SHA-256 digests are kept); deletion erases the account (what a law keeps is sealed and listed); correction applies the values; withdrawal (or suspension of consent-based processing) withdraws the named consents. Otherwise the request stays open for the privacy office. Only service principals with a collecting purpose may file. With a key, a retry files nothing new: it finishes a fulfilment the first attempt left half done, or gets the first answer again; the export of an access or portability request is never stored, so a retry is given it again, produced anew (and audited) as of the first one's time: with the person's data unchanged, the same bytes and digests.",
+        ),
         tags: ["requests"],
         params: subjectIdParam,
         body: fileBody,
+        headers: idempotencyHeaders,
         response: {
           201: z.object({
             request: requestView,
@@ -94,7 +98,20 @@ export const registerRequestRoutes = (app: FastifyInstance, c: Container) => {
         },
       },
     },
-    async (req, reply) => reply.code(201).send(await svc.file(ctxOf(req), req.params.id, req.body)),
+    async (req, reply) =>
+      answerOnce<FileResult>(c, req, reply, {
+        op: "requests.file",
+        input: { id: req.params.id, body: req.body },
+        status: () => 201,
+        // The export is handed over, never stored (ADR 0014): a replay produces it again.
+        stored: (body) => ({ request: (body as FileResult).request }),
+        replayed: async ({ status, body }) => {
+          const request = (body as FileResult).request;
+          const again = await svc.exportAgain(ctxOf(req), request.id);
+          return { status, body: again === undefined ? { request } : { request, export: again } };
+        },
+        run: (idem) => svc.file(ctxOf(req), req.params.id, req.body, idem),
+      }),
   );
 
   r.get(
@@ -129,13 +146,21 @@ export const registerRequestRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Record a request as completed (operators): what was done",
+        description: withIdempotencyNote(),
         tags: ["requests"],
         params: requestIdParam,
         body: z.object({ result: prose(1000).describe("what was done and how the person was told (no personal data)") }).strict(),
+        headers: idempotencyHeaders,
         response: { 200: requestView, ...errors },
       },
     },
-    async (req) => svc.complete(ctxOf(req), req.params.id, req.body),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "requests.complete",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => svc.complete(ctxOf(req), req.params.id, req.body, idem),
+      }),
   );
 
   r.post(
@@ -143,10 +168,12 @@ export const registerRequestRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Postpone an access or portability request (operators), with the reason and the notice to the person",
-        description:
+        description: withIdempotencyNote(
           "PIPA Art. 35(3) second sentence and Decree Art. 42(2) (access), Decree Art. 42-6(1) (portability): the person is told the reason before the deadline runs out. Correction, deletion, suspension and withdrawal cannot be postponed (Decree Arts. 43(3), 44(2)): complete or refuse them. The new date is at most three months from receipt (GDPR Art. 12(3)).",
+        ),
         tags: ["requests"],
         params: requestIdParam,
+        headers: idempotencyHeaders,
         body: z
           .object({
             until: isoTime.describe("the new deadline"),
@@ -157,7 +184,13 @@ export const registerRequestRoutes = (app: FastifyInstance, c: Container) => {
         response: { 200: requestView, ...errors },
       },
     },
-    async (req) => svc.extend(ctxOf(req), req.params.id, req.body),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "requests.extend",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => svc.extend(ctxOf(req), req.params.id, req.body, idem),
+      }),
   );
 
   r.post(
@@ -165,8 +198,10 @@ export const registerRequestRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Refuse a request (operators) on a lawful ground, with the reason and how to object",
+        description: withIdempotencyNote(),
         tags: ["requests"],
         params: requestIdParam,
+        headers: idempotencyHeaders,
         body: z
           .object({
             ground: z.enum(ALL_REFUSAL_GROUNDS as [string, ...string[]]).describe("a ground the law allows for the request's kind (Arts. 35(4), 35-2, 36(1), 37(2); Decree 42-8, 46)"),
@@ -177,7 +212,13 @@ export const registerRequestRoutes = (app: FastifyInstance, c: Container) => {
         response: { 200: requestView, ...errors },
       },
     },
-    async (req) => svc.refuse(ctxOf(req), req.params.id, req.body),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "requests.refuse",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => svc.refuse(ctxOf(req), req.params.id, req.body, idem),
+      }),
   );
 
   r.post(
@@ -185,12 +226,20 @@ export const registerRequestRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "The person withdrew the request (the service that filed it, or an operator)",
+        description: withIdempotencyNote(),
         tags: ["requests"],
         params: requestIdParam,
         body: z.object({ note: prose(500).optional() }).strict().optional(),
+        headers: idempotencyHeaders,
         response: { 200: requestView, ...errors },
       },
     },
-    async (req) => svc.withdraw(ctxOf(req), req.params.id, req.body ?? {}),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "requests.withdraw",
+        input: { id: req.params.id, body: req.body ?? {} },
+        status: () => 200,
+        run: (idem) => svc.withdraw(ctxOf(req), req.params.id, req.body ?? {}, idem),
+      }),
   );
 };

@@ -3,7 +3,6 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Container } from "../../container.js";
-import { HaechiError } from "../../core/errors.js";
 import {
   consentsBody,
   consentsResponse,
@@ -22,18 +21,12 @@ import {
   updateBody,
   updateResponse,
 } from "../schemas.js";
+import type { PreferenceResult } from "../../services/notice-service.js";
+import { answerOnce, idempotencyHeaders, withIdempotencyNote } from "../idempotency.js";
 import { ctxOf } from "../server.js";
 
 /** 409: SUBJECT_DORMANT (the account was separated after inactivity; reactivate it), or a conflict. */
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };
-
-const idempotencyKey = (h: unknown): string | undefined => {
-  if (h === undefined) return undefined;
-  if (typeof h !== "string" || !/^[A-Za-z0-9._:-]{8,128}$/.test(h)) {
-    throw new HaechiError("VALIDATION_FAILED", "Idempotency-Key must be 8–128 characters of A-Z a-z 0-9 . _ : -");
-  }
-  return h;
-};
 
 export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -44,8 +37,12 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Delete the account: destroy everything no law requires keeping; move what one does to the sealed store",
+        description: withIdempotencyNote(
+          "PIPA Arts. 21, 36. With a key, a retry after an unknown outcome finishes an erasure the first attempt left half done and answers as it would have; a retry after it finished gets its answer again (not 404).",
+        ),
         tags: ["subjects"],
         params: subjectIdParam,
+        headers: idempotencyHeaders,
         response: {
           200: z.object({
             id: z.string(),
@@ -60,7 +57,13 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
         },
       },
     },
-    async (req) => c.services.erase.erase(ctxOf(req), req.params.id),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "subjects.erase",
+        input: { id: req.params.id },
+        status: () => 200,
+        run: (idem) => c.services.erase.erase(ctxOf(req), req.params.id, idem),
+      }),
   );
 
   r.post(
@@ -68,17 +71,20 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Collect a new subject's data under a collecting purpose",
-        description: "Required items are checked; optional ones never block. Send Idempotency-Key to make retries safe.",
+        description: withIdempotencyNote("Required items are checked; optional ones never block."),
         tags: ["subjects"],
         body: createBody,
-        headers: z.object({ "idempotency-key": z.string().optional() }).loose(),
+        headers: idempotencyHeaders,
         response: { 201: createResponse, 422: errorSchema, ...errors },
       },
     },
-    async (req, reply) => {
-      const res = await svc.create(ctxOf(req), { ...req.body, idempotencyKey: idempotencyKey(req.headers["idempotency-key"]) });
-      return reply.code(201).send(res);
-    },
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "subjects.create",
+        input: { body: req.body },
+        status: () => 201,
+        run: (idem) => svc.create(ctxOf(req), req.body, idem),
+      }),
   );
 
   r.get(
@@ -101,13 +107,21 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Change or remove field values under a collecting purpose",
+        description: withIdempotencyNote(),
         tags: ["subjects"],
         params: subjectIdParam,
         body: updateBody,
-        response: { 200: updateResponse, ...errors },
+        headers: idempotencyHeaders,
+        response: { 200: updateResponse, 422: errorSchema, ...errors },
       },
     },
-    async (req) => svc.update(ctxOf(req), req.params.id, req.body),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "subjects.update",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => svc.update(ctxOf(req), req.params.id, req.body, idem),
+      }),
   );
 
   r.post(
@@ -116,15 +130,23 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
       schema: {
         summary: "Reactivate a dormant account when the person returns (logs in again)",
         description:
-          "Under the catalog's dormancy action `separate`, an account inactive for the declared period is separated: its values move to a separate store, its lookup entries are deleted, and every read, update and lookup is refused with 409 SUBJECT_DORMANT. Call this when the person comes back: decided like an update under the purpose, audited, then the values move back, lookups work again and the inactivity period starts anew. An active subject is answered with reactivated: false. Send Idempotency-Key to make retries safe.",
+          withIdempotencyNote(
+            "Under the catalog's dormancy action `separate`, an account inactive for the declared period is separated: its values move to a separate store, its lookup entries are deleted, and every read, update and lookup is refused with 409 SUBJECT_DORMANT. Call this when the person comes back: decided like an update under the purpose, audited, then the values move back, lookups work again and the inactivity period starts anew. An active subject is answered with reactivated: false.",
+          ),
         tags: ["subjects"],
         params: subjectIdParam,
         body: reactivateBody,
-        headers: z.object({ "idempotency-key": z.string().optional() }).loose(),
+        headers: idempotencyHeaders,
         response: { 200: reactivateResponse, 422: errorSchema, ...errors },
       },
     },
-    async (req) => svc.reactivate(ctxOf(req), req.params.id, { ...req.body, idempotencyKey: idempotencyKey(req.headers["idempotency-key"]) }),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "subjects.reactivate",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => svc.reactivate(ctxOf(req), req.params.id, req.body, idem),
+      }),
   );
 
   r.put(
@@ -132,18 +154,24 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Record whether the person wants the annual usage-and-provision notice (PIPA Art. 20-2)",
-        description:
+        description: withIdempotencyNote(
           "Those who refused the annual notice are left out of it (Decree Art. 15-3). Recorded through the service the person uses, audited; honoured when the notices are prepared and again at delivery. Not a consent: it changes no processing.",
+        ),
         tags: ["subjects"],
         params: subjectIdParam,
         body: noticePreferencesBody,
-        response: { 200: noticePreferencesResponse, ...errors },
+        headers: idempotencyHeaders,
+        response: { 200: noticePreferencesResponse, 422: errorSchema, ...errors },
       },
     },
-    async (req) => {
-      const r = await c.services.notices.setAnnualOptOut(ctxOf(req), req.params.id, req.body.annualNotice === "opt_out");
-      return { id: r.id, annualNotice: r.optedOut ? ("opt_out" as const) : ("receive" as const), at: r.at };
-    },
+    async (req, reply) =>
+      answerOnce<PreferenceResult>(c, req, reply, {
+        op: "subjects.notice-preferences",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => c.services.notices.setAnnualOptOut(ctxOf(req), req.params.id, req.body.annualNotice === "opt_out", idem),
+        body: (r) => ({ id: r.id, annualNotice: r.optedOut ? ("opt_out" as const) : ("receive" as const), at: r.at }),
+      }),
   );
 
   r.post(
@@ -151,13 +179,23 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Grant or withdraw consents (each bound to a notice version and channel)",
+        description: withIdempotencyNote(
+          "A withdrawal (PIPA Art. 37) destroys, in the same transaction, what only the withdrawn consent held (Art. 37(3), (5)); `destroyed` names it.",
+        ),
         tags: ["consents"],
         params: subjectIdParam,
         body: consentsBody,
-        response: { 200: consentsResponse, ...errors },
+        headers: idempotencyHeaders,
+        response: { 200: consentsResponse, 422: errorSchema, ...errors },
       },
     },
-    async (req) => svc.recordConsents(ctxOf(req), req.params.id, req.body.consents),
+    async (req, reply) =>
+      answerOnce(c, req, reply, {
+        op: "subjects.consents",
+        input: { id: req.params.id, body: req.body },
+        status: () => 200,
+        run: (idem) => svc.recordConsents(ctxOf(req), req.params.id, req.body.consents, idem),
+      }),
   );
 
   r.post(
@@ -165,7 +203,8 @@ export const registerSubjectRoutes = (app: FastifyInstance, c: Container) => {
     {
       schema: {
         summary: "Find subjects by a lookup field, for a purpose",
-        description: "Uses a keyed blind index; returns your principal's pseudonymous ids of matching subjects the purpose may access.",
+        description:
+          "Uses a keyed blind index; returns your principal's pseudonymous ids of matching subjects the purpose may access. A read (POST only to keep the value out of URLs and logs): repeating it changes nothing, so it takes no Idempotency-Key.",
         tags: ["subjects"],
         body: lookupBody,
         response: { 200: lookupResponse, ...errors },

@@ -511,6 +511,11 @@ export const pgDataMigrations: MigrationList = {
         sql`CREATE INDEX portal_links_by_expiry ON haechi.portal_links (expires_at)`,
       ]),
   },
+  // Idempotency keys on every write (issue 7; ADR 0017) are forgotten after 24 hours: the prune
+  // finds the old rows by age instead of reading the whole table.
+  "0014_idempotency_by_age": {
+    up: (db) => run(db, [sql`CREATE INDEX IF NOT EXISTS idempotency_by_created ON haechi.idempotency (created_at)`]),
+  },
 };
 
 export const pgKeyMigrations: MigrationList = {

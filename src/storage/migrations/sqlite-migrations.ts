@@ -269,6 +269,11 @@ export const sqliteDataMigrations: MigrationList = {
   // The portal for people (ADR 0012): links already exchanged for a session (single use) and
   // sessions ended before their time. No person is named; rows go once their session expired.
   "0013_portal_links": { up: (db) => inOneTransaction(db, PORTAL_TABLES) },
+  // Idempotency keys on every write (issue 7; ADR 0017) are forgotten after 24 hours: the prune
+  // finds the old rows by age instead of reading the whole table. IF NOT EXISTS, as for 0006.
+  "0014_idempotency_by_age": {
+    up: (db) => inOneTransaction(db, [sql`CREATE INDEX IF NOT EXISTS idempotency_by_created ON idempotency (created_at)`]),
+  },
 };
 
 /** The tables of `0009_outbox` (ADR 0011); `IF NOT EXISTS` throughout, as for 0006. */

@@ -45,6 +45,7 @@ import {
 } from "../store-fns.js";
 import type { SharedPool } from "./pg-pool.js";
 import { pgProvisionStore } from "./pg-provision-store.js";
+import { putIdempotencyOn } from "./pg-idempotency.js";
 import { pgIncidentStore } from "./pg-incident-store.js";
 import { pgDetectionStore } from "./pg-detection-store.js";
 import { pgOutboxStore } from "./pg-outbox-store.js";
@@ -161,11 +162,7 @@ const APPEND_CONSENT = named(
      status = EXCLUDED.status, channel = EXCLUDED.channel, at = EXCLUDED.at
    WHERE haechi.consent_state.at <= EXCLUDED.at`,
 );
-const INSERT_IDEMPOTENCY = named(
-  "haechi_insert_idempotency",
-  `INSERT INTO haechi.idempotency (principal, key, request_hash, status, response, created_at)
-   VALUES ($1, $2, $3, $4, $5, $6)`,
-);
+const PRUNE_IDEMPOTENCY = named("haechi_prune_idempotency", "DELETE FROM haechi.idempotency WHERE created_at < $1");
 const IMPORT_SUBJECTS = named(
   "haechi_import_subjects",
   `INSERT INTO haechi.subjects (id, created_at, updated_at, status)
@@ -562,17 +559,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
         step({ unique: CONSENT_EVENT_EXISTS, ...fk }, async () => {
           await runNamed(client, APPEND_CONSENT, consentValues(event));
         }),
-      putIdempotency: (row) =>
-        step({ unique: IDEMPOTENCY_EXISTS }, async () => {
-          await runNamed(client, INSERT_IDEMPOTENCY, [
-            row.principal,
-            row.key,
-            row.requestHash,
-            row.status,
-            row.response,
-            row.createdAt,
-          ]);
-        }),
+      putIdempotency: (row) => step({ unique: IDEMPOTENCY_EXISTS }, () => putIdempotencyOn(client, row)),
     };
   };
 
@@ -626,8 +613,6 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
     }
   };
 
-  const provisions = pgProvisionStore({ pool, db, outsideTransaction });
-  const sealed = pgSealedStore({ pool, outsideTransaction });
   const withTransaction = <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> =>
     withClient(async (client) => {
       await begin(client);
@@ -635,9 +620,11 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
       await commit(client);
       return result;
     });
+  const provisions = pgProvisionStore({ pool, db, outsideTransaction, withTransaction });
+  const sealed = pgSealedStore({ pool, outsideTransaction });
   const incidents = pgIncidentStore({ pool, outsideTransaction, withTransaction });
-  const detection = pgDetectionStore({ pool, outsideTransaction });
-  const outbox = pgOutboxStore({ pool, outsideTransaction });
+  const detection = pgDetectionStore({ pool, outsideTransaction, withTransaction });
+  const outbox = pgOutboxStore({ pool, outsideTransaction, withTransaction });
   const policies = pgPolicyStore({ pool, outsideTransaction });
   const requests = pgRequestStore({ pool, outsideTransaction, withTransaction });
   const operators = pgOperatorStore({ pool, outsideTransaction });
@@ -775,6 +762,7 @@ const pgDataStore = (shared: SharedPool, db: Kysely<PgDataDb>): DataStore => {
         const row = (await runNamed<IdempotencyDbRow>(pool, GET_IDEMPOTENCY, [principal, key])).rows[0];
         return row === undefined ? undefined : toIdempotency(row);
       }),
+    pruneIdempotency: (before) => outsideTransaction(() => guard(async () => (await runNamed(pool, PRUNE_IDEMPOTENCY, [before])).rowCount ?? 0)),
 
     dormant: (before, afterId, limit) =>
       guard(async () => {

@@ -6,6 +6,7 @@ import type pg from "pg";
 import { asAuditRef } from "../../core/ids.js";
 import type { AlertRow, DetectionReactionKind, DetectionStore, HoldRow } from "../../core/ports.js";
 import { guard } from "../storage-errors.js";
+import { recordOn } from "./pg-idempotency.js";
 import { iso, named, runNamed } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
 
@@ -13,6 +14,8 @@ export interface PgDetectionDeps {
   pool: pg.Pool;
   /** The data store's rule: no store writes inside a data transaction body (as on SQLite). */
   outsideTransaction: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Runs `fn` on one client between BEGIN and COMMIT (a lift with its idempotency row). */
+  withTransaction: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
 }
 
 const HOLD_COLUMNS = "id, principal, kind, rule, alert_id, reason, at, until, lifted_at, lifted_by, lift_reason";
@@ -119,8 +122,11 @@ export const pgDetectionStore = (deps: PgDetectionDeps): DetectionStore => {
       }),
     activeHolds: (now) => guard(async () => (await runNamed<HoldDbRow>(pool, ACTIVE_HOLDS, [now])).rows.map(toHold)),
     listHolds: (f) => guard(async () => (await runNamed<HoldDbRow>(pool, LIST_HOLDS, [f.principal ?? null, f.limit])).rows.map(toHold)),
-    liftHolds: (principal, at, by, reason) =>
-      write(async () => (await runNamed<HoldDbRow>(pool, LIFT_HOLDS, [principal, at, by, reason])).rows.map(toHold)),
+    liftHolds: (principal, at, by, reason, idem) =>
+      write(async () => {
+        if (idem === undefined) return (await runNamed<HoldDbRow>(pool, LIFT_HOLDS, [principal, at, by, reason])).rows.map(toHold);
+        return deps.withTransaction(async (client) => recordOn(client, idem, (await runNamed<HoldDbRow>(client, LIFT_HOLDS, [principal, at, by, reason])).rows.map(toHold)));
+      }),
     putCanaries: (rows) =>
       write(async () => {
         if (rows.length === 0) return;

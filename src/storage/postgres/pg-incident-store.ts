@@ -27,6 +27,7 @@ import {
   scopeSubjectReader,
   type IncidentColumns,
 } from "../store-fns.js";
+import { recordOn } from "./pg-idempotency.js";
 import { iso, named, runNamed, type PgConn } from "./pg-query.js";
 
 export interface PgIncidentDeps {
@@ -206,16 +207,16 @@ export const pgIncidentStore = (deps: PgIncidentDeps): IncidentStore => {
     outsideTransaction(() => guard(() => withTransaction(fn), mapping));
 
   return {
-    insert: (row, event) =>
+    insert: (row, event, idem) =>
       write(
         async (client) => {
           const c = incidentToColumns(row, same);
           await runNamed(client, INSERT, COLUMNS.map((k) => c[k]));
-          return appendEvent(client, row.id, event);
+          return recordOn(client, idem, await appendEvent(client, row.id, event));
         },
         { unique: INCIDENT_EXISTS },
       ),
-    update: (id, patch, event) =>
+    update: (id, patch, events, idem) =>
       write(async (client) => {
         const set = incidentPatchColumns(patch, same);
         const cols = Object.keys(set) as (keyof typeof set)[];
@@ -224,9 +225,11 @@ export const pgIncidentStore = (deps: PgIncidentDeps): IncidentStore => {
           [id, ...cols.map((c) => set[c])],
         );
         requireTouched(res.rowCount);
-        return appendEvent(client, id, event);
+        const appended: IncidentEvent[] = [];
+        for (const e of events) appended.push(await appendEvent(client, id, e));
+        return recordOn(client, idem, appended);
       }),
-    putScope: (id, scope, subjects, event) =>
+    putScope: (id, scope, subjects, event, idem) =>
       write(async (client) => {
         requireTouched((await runNamed(client, SET_SCOPE, [JSON.stringify(scope), event.at, id])).rowCount);
         await runNamed(client, CLEAR_SUBJECTS, [id]);
@@ -236,7 +239,7 @@ export const pgIncidentStore = (deps: PgIncidentDeps): IncidentStore => {
           await runNamed(client, INSERT_SETS, [id, JSON.stringify(sets)]);
           await runNamed(client, INSERT_SUBJECTS, [id, JSON.stringify(people)]);
         }
-        return appendEvent(client, id, event);
+        return recordOn(client, idem, await appendEvent(client, id, event));
       }),
     get: (id) =>
       guard(async () => {
@@ -256,7 +259,7 @@ export const pgIncidentStore = (deps: PgIncidentDeps): IncidentStore => {
       }),
     bySubject: (subjectId) =>
       guard(async () => (await runNamed<IncidentDbRow>(pool, BY_SUBJECT, [subjectId])).rows.map((r) => incidentFromColumns(r, same))),
-    putNotices: (id, notices, outbox, event) =>
+    putNotices: (id, notices, outbox, event, idem) =>
       write(
         async (client) => {
           checkNoticeBatch(id, notices, outbox);
@@ -285,7 +288,7 @@ export const pgIncidentStore = (deps: PgIncidentDeps): IncidentStore => {
               outbox.map((o) => iso(o.queuedAt)),
             ]);
           }
-          return appendEvent(client, id, event);
+          return recordOn(client, idem, await appendEvent(client, id, event));
         },
         { unique: NOTICE_EXISTS },
       ),

@@ -9,12 +9,15 @@ import type { MessageChannel, MessageKind, MessageStatus, OutboxMessage } from "
 import type { OutboxStore } from "../../core/ports.js";
 import { guard } from "../storage-errors.js";
 import { dedupeKeyOf } from "../store-fns.js";
+import { recordOn } from "./pg-idempotency.js";
 import { iso, named, runNamed } from "./pg-query.js";
 
 export interface PgOutboxDeps {
   pool: pg.Pool;
   /** The data store's rule: no store writes inside a data transaction body (as on SQLite). */
   outsideTransaction: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Runs `fn` on one client between BEGIN and COMMIT (a preference with its idempotency row). */
+  withTransaction: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
 }
 
 interface MessageDbRow {
@@ -193,7 +196,12 @@ export const pgOutboxStore = (deps: PgOutboxDeps): OutboxStore => {
           count: c.count,
         })),
       ),
-    setPreference: (p) => write(async () => void (await runNamed(pool, SET_PREF, [p.subjectId, p.kind, p.optedOut, p.at, p.principal, p.requestId]))),
+    setPreference: (p, idem) =>
+      write(async () => {
+        const values = [p.subjectId, p.kind, p.optedOut, p.at, p.principal, p.requestId];
+        if (idem === undefined) await runNamed(pool, SET_PREF, values);
+        else await deps.withTransaction(async (client) => recordOn(client, idem, void (await runNamed(client, SET_PREF, values))));
+      }),
     getPreference: (subjectId, kind) =>
       guard(async () => {
         const row = (await runNamed<{ subject_id: string; kind: string; opted_out: boolean; at: Date; principal: string; request_id: string }>(pool, GET_PREF, [subjectId, kind])).rows[0];

@@ -12,6 +12,7 @@ import { HaechiError } from "../../core/errors.js";
 import { asSubjectId } from "../../core/ids.js";
 import type {
   ConsentState,
+  IdempotencyRecord,
   LedgerEntry,
   ProvisionPartRow,
   ProvisionStatus,
@@ -36,7 +37,8 @@ import {
   provisionToColumns,
 } from "../store-fns.js";
 import type pg from "pg";
-import { named, runNamed } from "./pg-query.js";
+import { recordOn } from "./pg-idempotency.js";
+import { named, runCompiled, runNamed, type PgConn } from "./pg-query.js";
 import type { PgDataDb } from "./pg-schema.js";
 
 export interface PgProvisionDeps {
@@ -44,6 +46,8 @@ export interface PgProvisionDeps {
   db: Kysely<PgDataDb>;
   /** The data store's rule: no store writes inside a data transaction body (as on SQLite). */
   outsideTransaction: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Runs `fn` on one client between BEGIN and COMMIT (a write with its idempotency row). */
+  withTransaction: <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
 }
 
 // ---------------------------------------------------------------- statements
@@ -282,9 +286,21 @@ const ledgerMapper = () => {
 
 /** The provision store on the data store's pool. */
 export const pgProvisionStore = (deps: PgProvisionDeps): ProvisionStore => {
-  const { pool, db, outsideTransaction } = deps;
+  const { pool, db, outsideTransaction, withTransaction } = deps;
   const write = <T>(fn: () => Promise<T>, mapping?: Parameters<typeof guard>[1]) =>
     outsideTransaction(() => guard(fn, mapping));
+  /**
+   * One statement on its own (atomic as it is), or, when the caller sent an idempotency key, the
+   * statement and the key's row in one transaction (docs/adr/0017-idempotency.md).
+   */
+  const withKey = <T>(stmt: (conn: PgConn) => Promise<T>, idem: IdempotencyRecord<void> | undefined, recordIf: (result: T) => boolean = () => true) =>
+    idem === undefined
+      ? stmt(pool)
+      : withTransaction(async (client) => {
+          const result = await stmt(client);
+          if (recordIf(result)) await recordOn(client, idem, undefined);
+          return result;
+        });
 
   return {
     scanSubjects: (afterId, limit, fields) =>
@@ -298,22 +314,25 @@ export const pgProvisionStore = (deps: PgProvisionDeps): ProvisionStore => {
         return toScanRows(res.rows);
       }),
 
-    insertProvision: (row) =>
+    insertProvision: (row, idem) =>
       write(
-        async () => {
-          await db.insertInto("haechi.provisions").values(provisionToColumns(row, same)).execute();
-        },
+        () =>
+          withKey(async (conn) => {
+            await runCompiled(conn, db.insertInto("haechi.provisions").values(provisionToColumns(row, same)).compile());
+          }, idem),
         { unique: PROVISION_EXISTS },
       ),
-    updateProvision: (id, patch) =>
-      write(async () => {
-        const set = provisionPatchColumns(patch, same);
-        const found =
-          Object.keys(set).length === 0
-            ? (await db.selectFrom("haechi.provisions").select("id").where("id", "=", id).executeTakeFirst()) !== undefined
-            : (await db.updateTable("haechi.provisions").set(set).where("id", "=", id).executeTakeFirst()).numUpdatedRows > 0n;
-        if (!found) throw new HaechiError("NOT_FOUND", PROVISION_NOT_FOUND);
-      }),
+    updateProvision: (id, patch, idem) =>
+      write(() =>
+        withKey(async (conn) => {
+          const set = provisionPatchColumns(patch, same);
+          const q =
+            Object.keys(set).length === 0
+              ? db.selectFrom("haechi.provisions").select("id").where("id", "=", id).compile()
+              : db.updateTable("haechi.provisions").set(set).where("id", "=", id).compile();
+          if (((await runCompiled(conn, q)).rowCount ?? 0) === 0) throw new HaechiError("NOT_FOUND", PROVISION_NOT_FOUND);
+        }, idem),
+      ),
     getProvision: (id) =>
       guard(async () => {
         const row = (await runNamed<PgDataDb["haechi.provisions"]>(pool, GET_PROVISION, [id])).rows[0];
@@ -371,28 +390,30 @@ export const pgProvisionStore = (deps: PgProvisionDeps): ProvisionStore => {
         return populationDiffOf(previousId, Number(c?.previous ?? 0), Number(c?.current ?? 0), Number(c?.kept ?? 0));
       }),
 
-    putSuspension: (row) =>
+    putSuspension: (row, idem) =>
       write(
-        async () => {
-          await db
-            .insertInto("haechi.suspensions")
-            .values({
-              id: row.id,
-              scope: row.scope,
-              target: row.target,
-              order_ref: row.order,
-              reason: row.reason,
-              at: row.at,
-              issued_by: row.by,
-              lifted_at: row.liftedAt,
-              lifted_by: row.liftedBy,
-            })
-            .execute();
-        },
+        () =>
+          withKey(async (conn) => {
+            const q = db
+              .insertInto("haechi.suspensions")
+              .values({
+                id: row.id,
+                scope: row.scope,
+                target: row.target,
+                order_ref: row.order,
+                reason: row.reason,
+                at: row.at,
+                issued_by: row.by,
+                lifted_at: row.liftedAt,
+                lifted_by: row.liftedBy,
+              })
+              .compile();
+            await runCompiled(conn, q);
+          }, idem),
         { unique: SUSPENSION_EXISTS },
       ),
-    liftSuspension: (id, at, by) =>
-      write(async () => ((await runNamed(pool, LIFT_SUSPENSION, [id, at, by])).rowCount ?? 0) > 0),
+    liftSuspension: (id, at, by, idem) =>
+      write(() => withKey(async (conn) => ((await runNamed(conn, LIFT_SUSPENSION, [id, at, by])).rowCount ?? 0) > 0, idem, (lifted) => lifted)),
     activeSuspensions: () =>
       guard(async () =>
         (
@@ -404,23 +425,28 @@ export const pgProvisionStore = (deps: PgProvisionDeps): ProvisionStore => {
         (await db.selectFrom("haechi.suspensions").selectAll().orderBy("at").orderBy("id").execute()).map(toSuspension),
       ),
 
-    putSchedule: (row) =>
-      write(async () => {
-        const rest = {
-          principal: row.principal,
-          request: row.request,
-          period: row.every,
-          next_at: row.nextAt,
-          last_provision_id: row.lastProvisionId,
-          active: row.active,
-          created_at: row.createdAt,
-        };
-        await db
-          .insertInto("haechi.provision_schedules")
-          .values({ id: row.id, ...rest })
-          .onConflict((oc) => oc.column("id").doUpdateSet(rest))
-          .execute();
-      }),
+    putSchedule: (row, idem) =>
+      write(() =>
+        withKey(async (conn) => {
+          const rest = {
+            principal: row.principal,
+            request: row.request,
+            period: row.every,
+            next_at: row.nextAt,
+            last_provision_id: row.lastProvisionId,
+            active: row.active,
+            created_at: row.createdAt,
+          };
+          await runCompiled(
+            conn,
+            db
+              .insertInto("haechi.provision_schedules")
+              .values({ id: row.id, ...rest })
+              .onConflict((oc) => oc.column("id").doUpdateSet(rest))
+              .compile(),
+          );
+        }, idem),
+      ),
     updateSchedule: (id, patch) =>
       write(async () => {
         const set: Partial<ScheduleDbRow> = {};

@@ -8,6 +8,7 @@ import { HaechiError } from "../../core/errors.js";
 import type { NewRequestEvent, RequestEvent, SubjectRequestStore } from "../../core/ports.js";
 import { REQUEST_COLUMNS, REQUEST_COLUMN_LIST, requestEventFromColumns, requestFromColumns, requestToColumns, type RequestColumns, type RequestEventColumns } from "../request-columns.js";
 import { REQUEST_EXISTS, REQUEST_NOT_FOUND, guard } from "../storage-errors.js";
+import { recordOn } from "./pg-idempotency.js";
 import { named, runNamed, type PgConn } from "./pg-query.js";
 
 export interface PgRequestDeps {
@@ -64,16 +65,16 @@ export const pgRequestStore = (deps: PgRequestDeps): SubjectRequestStore => {
     outsideTransaction(() => guard(() => withTransaction(fn), mapping));
 
   return {
-    insert: (row, event) =>
+    insert: (row, event, idem) =>
       write(
         async (client) => {
           const c = requestToColumns(row, same);
           await runNamed(client, INSERT, REQUEST_COLUMN_LIST.map((k) => c[k as keyof Row]));
-          return appendEvent(client, row.id, event);
+          return recordOn(client, idem, await appendEvent(client, row.id, event));
         },
         { unique: REQUEST_EXISTS },
       ),
-    update: (id, from, patch, event) =>
+    update: (id, from, patch, event, idem) =>
       write(async (client) => {
         const row = (await runNamed<Row>(client, LOCK, [id])).rows[0];
         if (row === undefined) throw new HaechiError("NOT_FOUND", REQUEST_NOT_FOUND);
@@ -81,7 +82,7 @@ export const pgRequestStore = (deps: PgRequestDeps): SubjectRequestStore => {
         if (!from.includes(current.status)) return undefined;
         const m = requestToColumns({ ...current, ...patch }, same);
         await runNamed(client, UPDATE, [id, m.status, m.deadline, m.extension, m.outcome, m.updated_at, m.closed_at]);
-        return appendEvent(client, id, event);
+        return recordOn(client, idem, await appendEvent(client, id, event));
       }),
     get: (id) =>
       guard(async () => {

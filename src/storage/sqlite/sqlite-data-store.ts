@@ -47,6 +47,7 @@ import {
   distinct,
 } from "../store-fns.js";
 import { kyselyOn, openSqlite, type SqliteSynchronous } from "./sqlite-connection.js";
+import { sqliteIdempotencyWriter } from "./sqlite-idempotency.js";
 import { sqliteIncidentStore } from "./sqlite-incident-store.js";
 import { sqliteProvisionStore } from "./sqlite-provision-store.js";
 import { sqliteDetectionStore } from "./sqlite-detection-store.js";
@@ -187,6 +188,7 @@ const sqliteDataStore = (
   let closed = false;
   /** Set while a transaction body runs, to refuse re-entry (it would wait on itself forever). */
   const inTransaction = new AsyncLocalStorage<true>();
+  const putIdempotencyNow = sqliteIdempotencyWriter(writer);
 
   // ---------------------------------------------------------------- reader statements (hot)
   const r = {
@@ -302,10 +304,7 @@ const sqliteDataStore = (
          status = excluded.status, channel = excluded.channel, at = excluded.at
        WHERE excluded.at >= consent_state.at`,
     ),
-    insertIdempotency: writer.prepare<[string, string, Buffer, number, string, number]>(
-      `INSERT INTO idempotency (principal, key, request_hash, status, response, created_at)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    ),
+    pruneIdempotency: writer.prepare<[number]>("DELETE FROM idempotency WHERE created_at < ?"),
     recordAuthFailure: writer.prepare<[number | null, string], { failed_count: number }>(
       `UPDATE api_keys SET failed_count = failed_count + 1, locked_until = ?
        WHERE key_id = ? RETURNING failed_count`,
@@ -525,23 +524,21 @@ const sqliteDataStore = (
         return woke;
       },
       appendConsent: (event) => step({ unique: CONSENT_EVENT_EXISTS, ...fk }, () => appendConsentNow(event)),
-      putIdempotency: (row) =>
-        step({ unique: IDEMPOTENCY_EXISTS }, () => {
-          w.insertIdempotency.run(row.principal, row.key, row.requestHash, row.status, row.response, row.createdAt.getTime());
-        }),
+      putIdempotency: (row) => step({ unique: IDEMPOTENCY_EXISTS }, () => putIdempotencyNow(row)),
     };
   };
 
   const read = <T>(fn: () => T | Promise<T>) => guard(fn);
 
   // Same writer and mutex: provision and sealed writes queue behind (and are refused inside) transactions.
-  const provisions = sqliteProvisionStore({ writer, writerDb, reader, readerDb, exclusive });
+  // The sub-stores record idempotency keys in their own transactions, with the same statement.
+  const provisions = sqliteProvisionStore({ writer, writerDb, reader, readerDb, exclusive, idempotency: putIdempotencyNow });
   const sealed = sqliteSealedStore({ writer, reader, exclusive });
-  const incidents = sqliteIncidentStore({ writer, reader, exclusive });
-  const detection = sqliteDetectionStore({ writer, reader, exclusive });
-  const outbox = sqliteOutboxStore({ writer, reader, exclusive });
+  const incidents = sqliteIncidentStore({ writer, reader, exclusive, idempotency: putIdempotencyNow });
+  const detection = sqliteDetectionStore({ writer, reader, exclusive, idempotency: putIdempotencyNow });
+  const outbox = sqliteOutboxStore({ writer, reader, exclusive, idempotency: putIdempotencyNow });
   const policies = sqlitePolicyStore({ writer, reader, exclusive });
-  const requests = sqliteRequestStore({ writer, reader, exclusive });
+  const requests = sqliteRequestStore({ writer, reader, exclusive, idempotency: putIdempotencyNow });
   const operators = sqliteOperatorStore({ writer, reader, exclusive });
   const portal = sqlitePortalStore({ writer, reader, exclusive });
 
@@ -654,6 +651,7 @@ const sqliteDataStore = (
         const row = r.idempotency.get(principal, key);
         return row === undefined ? undefined : toIdempotency(row);
       }),
+    pruneIdempotency: (before) => exclusive(() => guard(() => w.pruneIdempotency.run(before.getTime()).changes)),
 
     dormant: (before, afterId, limit) =>
       read(() => {

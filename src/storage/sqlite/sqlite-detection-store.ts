@@ -6,15 +6,18 @@
  */
 import type Database from "better-sqlite3";
 import { asAuditRef } from "../../core/ids.js";
-import type { AlertRow, CanaryRow, DetectionReactionKind, DetectionStore, HoldRow } from "../../core/ports.js";
+import type { AlertRow, CanaryRow, DetectionReactionKind, DetectionStore, HoldRow, IdempotencyRecord } from "../../core/ports.js";
 import { guard } from "../storage-errors.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
+import { recordWith, type SqliteIdempotencyWriter } from "./sqlite-idempotency.js";
 
 export interface SqliteDetectionDeps {
   writer: Database.Database;
   reader: Database.Database;
   /** The data store's writer mutex (refusing use inside a data transaction body). */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Records an idempotency key in the writer's open transaction (docs/adr/0017-idempotency.md). */
+  idempotency: SqliteIdempotencyWriter;
 }
 
 type HoldDbRow = SqliteDataDb["principal_holds"];
@@ -56,7 +59,7 @@ const toAlert = (r: AlertDbRow): AlertRow => ({
 
 /** The detection store over the data store's connections. */
 export const sqliteDetectionStore = (deps: SqliteDetectionDeps): DetectionStore => {
-  const { writer, reader, exclusive } = deps;
+  const { writer, reader, exclusive, idempotency } = deps;
 
   const r = {
     active: reader.prepare<[number], HoldDbRow>(
@@ -95,8 +98,8 @@ export const sqliteDetectionStore = (deps: SqliteDetectionDeps): DetectionStore 
   const putCanariesNow = writer.transaction((rows: readonly CanaryRow[]) => {
     for (const c of rows) w.canary.run(c.auditRef, c.principal, c.createdAt.getTime());
   });
-  const liftNow = writer.transaction((principal: string, at: number, by: string, reason: string) =>
-    w.lift.all(at, by, reason, principal).map(toHold),
+  const liftNow = writer.transaction((principal: string, at: number, by: string, reason: string, idem: IdempotencyRecord<HoldRow[]> | undefined) =>
+    recordWith(idempotency, idem, w.lift.all(at, by, reason, principal).map(toHold)),
   );
 
   const write = <T>(fn: () => T | Promise<T>) => exclusive(() => guard(fn));
@@ -132,7 +135,7 @@ export const sqliteDetectionStore = (deps: SqliteDetectionDeps): DetectionStore 
       }),
     activeHolds: (now) => read(() => r.active.all(now.getTime()).map(toHold)),
     listHolds: (f) => read(() => (f.principal === undefined ? r.holds.all(f.limit) : r.holdsOf.all(f.principal, f.limit)).map(toHold)),
-    liftHolds: (principal, at, by, reason) => write(() => liftNow.immediate(principal, at.getTime(), by, reason)),
+    liftHolds: (principal, at, by, reason, idem) => write(() => liftNow.immediate(principal, at.getTime(), by, reason, idem)),
     putCanaries: (rows) =>
       write(() => {
         if (rows.length > 0) putCanariesNow.immediate(rows);

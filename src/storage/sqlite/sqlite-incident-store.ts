@@ -16,8 +16,9 @@ import type {
   OutboxRow,
   OutboxStatus,
 } from "../../core/incident/incident-types.js";
-import type { IncidentStore } from "../../core/ports.js";
+import type { IdempotencyRecord, IncidentStore } from "../../core/ports.js";
 import { INCIDENT_EXISTS, INCIDENT_NOT_FOUND, NOTICE_EXISTS, guard } from "../storage-errors.js";
+import { recordWith, type SqliteIdempotencyWriter } from "./sqlite-idempotency.js";
 import {
   checkNoticeBatch,
   incidentFromColumns,
@@ -33,6 +34,8 @@ export interface SqliteIncidentDeps {
   reader: Database.Database;
   /** The data store's writer mutex (refusing use inside a data transaction body). */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Records an idempotency key in the writer's open transaction (docs/adr/0017-idempotency.md). */
+  idempotency: SqliteIdempotencyWriter;
 }
 
 type IncidentDbRow = IncidentColumns<number>;
@@ -110,7 +113,7 @@ const toOutbox = (r: OutboxDbRow): OutboxRow => ({
 });
 
 export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => {
-  const { writer, reader, exclusive } = deps;
+  const { writer, reader, exclusive, idempotency } = deps;
 
   const r = {
     get: reader.prepare<[string], IncidentDbRow>(`SELECT ${INCIDENT_COLUMNS} FROM incidents WHERE id = ?`),
@@ -193,32 +196,36 @@ export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => 
     if (changes === 0) throw new HaechiError("NOT_FOUND", INCIDENT_NOT_FOUND);
   };
 
-  const insertNow = writer.transaction((row: IncidentDbRow, e: NewIncidentEvent) => {
+  const insertNow = writer.transaction((row: IncidentDbRow, e: NewIncidentEvent, idem: IdempotencyRecord<IncidentEvent> | undefined) => {
     w.insert.run(row);
-    return appendEvent(row.id, e);
+    return recordWith(idempotency, idem, appendEvent(row.id, e));
   });
-  const updateNow = writer.transaction((id: string, set: Partial<IncidentDbRow>, e: NewIncidentEvent) => {
-    const cols = Object.keys(set);
-    const stmt = writer.prepare(`UPDATE incidents SET ${cols.map((c) => `${c} = @${c}`).join(", ")} WHERE id = @__id`);
-    requireTouched(stmt.run({ ...set, __id: id }).changes);
-    return appendEvent(id, e);
-  });
-  const putScopeNow = writer.transaction((id: string, scope: string, sets: string, people: string, e: NewIncidentEvent) => {
-    requireTouched(w.setScope.run(scope, ms(e.at), id).changes);
-    w.clearSubjects.run(id);
-    w.clearSets.run(id);
-    w.insertSets.run(id, sets);
-    w.insertSubjects.run(id, people);
-    return appendEvent(id, e);
-  });
+  const updateNow = writer.transaction(
+    (id: string, set: Partial<IncidentDbRow>, events: readonly NewIncidentEvent[], idem: IdempotencyRecord<IncidentEvent[]> | undefined) => {
+      const cols = Object.keys(set);
+      const stmt = writer.prepare(`UPDATE incidents SET ${cols.map((c) => `${c} = @${c}`).join(", ")} WHERE id = @__id`);
+      requireTouched(stmt.run({ ...set, __id: id }).changes);
+      return recordWith(idempotency, idem, events.map((e) => appendEvent(id, e)));
+    },
+  );
+  const putScopeNow = writer.transaction(
+    (id: string, scope: string, sets: string, people: string, e: NewIncidentEvent, idem: IdempotencyRecord<IncidentEvent> | undefined) => {
+      requireTouched(w.setScope.run(scope, ms(e.at), id).changes);
+      w.clearSubjects.run(id);
+      w.clearSets.run(id);
+      w.insertSets.run(id, sets);
+      w.insertSubjects.run(id, people);
+      return recordWith(idempotency, idem, appendEvent(id, e));
+    },
+  );
   const putNoticesNow = writer.transaction(
-    (id: string, notices: readonly IncidentNoticeRow[], outbox: string, e: NewIncidentEvent) => {
+    (id: string, notices: readonly IncidentNoticeRow[], outbox: string, e: NewIncidentEvent, idem: IdempotencyRecord<IncidentEvent> | undefined) => {
       requireTouched(w.touch.run(ms(e.at), id).changes);
       for (const n of notices) {
         w.insertNotice.run(n.id, id, n.kind, n.audience, n.title, n.body, n.sha256, n.recipients, ms(n.createdAt), n.postUntil === null ? null : ms(n.postUntil));
       }
       w.insertOutbox.run(id, outbox);
-      return appendEvent(id, e);
+      return recordWith(idempotency, idem, appendEvent(id, e));
     },
   );
   const markNow = writer.transaction((id: string, updates: Parameters<IncidentStore["markOutbox"]>[1], e: NewIncidentEvent) => {
@@ -233,12 +240,12 @@ export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => 
   const read = <T>(fn: () => T) => guard(fn);
 
   return {
-    insert: (row, event) => write(() => insertNow.immediate(incidentToColumns(row, ms), event), { unique: INCIDENT_EXISTS }),
-    update: (id, patch, event) => write(() => updateNow.immediate(id, incidentPatchColumns(patch, ms), event)),
-    putScope: (id, scope, subjects, event) =>
+    insert: (row, event, idem) => write(() => insertNow.immediate(incidentToColumns(row, ms), event, idem), { unique: INCIDENT_EXISTS }),
+    update: (id, patch, events, idem) => write(() => updateNow.immediate(id, incidentPatchColumns(patch, ms), events, idem)),
+    putScope: (id, scope, subjects, event, idem) =>
       write(() => {
         const { sets, people } = scopeSetsOf(subjects);
-        return putScopeNow.immediate(id, JSON.stringify(scope), JSON.stringify(sets), JSON.stringify(people), event);
+        return putScopeNow.immediate(id, JSON.stringify(scope), JSON.stringify(sets), JSON.stringify(people), event, idem);
       }),
     get: (id) =>
       read(() => {
@@ -258,12 +265,12 @@ export const sqliteIncidentStore = (deps: SqliteIncidentDeps): IncidentStore => 
         return r.subjects.all(id, afterId ?? "", limit).map(([subjectId, fields, via]) => row(subjectId, fields, via));
       }),
     bySubject: (subjectId) => read(() => r.bySubject.all(subjectId).map((row) => incidentFromColumns(row, date))),
-    putNotices: (id, notices, outbox, event) =>
+    putNotices: (id, notices, outbox, event, idem) =>
       write(
         () => {
           checkNoticeBatch(id, notices, outbox);
           const rows = JSON.stringify(outbox.map((o) => [o.id, o.noticeId, o.subjectId, o.channel, ms(o.queuedAt)]));
-          return putNoticesNow.immediate(id, notices, rows, event);
+          return putNoticesNow.immediate(id, notices, rows, event, idem);
         },
         { unique: NOTICE_EXISTS },
       ),

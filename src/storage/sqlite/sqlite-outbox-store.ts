@@ -9,12 +9,15 @@ import type { MessageChannel, MessageKind, MessageStatus, OutboxMessage } from "
 import type { OutboxStore } from "../../core/ports.js";
 import { guard } from "../storage-errors.js";
 import { dedupeKeyOf } from "../store-fns.js";
+import { recordWith, type SqliteIdempotencyWriter } from "./sqlite-idempotency.js";
 
 export interface SqliteOutboxDeps {
   writer: Database.Database;
   reader: Database.Database;
   /** The data store's writer mutex (refusing use inside a data transaction body). */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Records an idempotency key in the writer's open transaction (docs/adr/0017-idempotency.md). */
+  idempotency: SqliteIdempotencyWriter;
 }
 
 interface MessageDbRow {
@@ -68,7 +71,7 @@ const toMessage = (r: MessageDbRow): OutboxMessage => ({
 });
 
 export const sqliteOutboxStore = (deps: SqliteOutboxDeps): OutboxStore => {
-  const { writer, reader, exclusive } = deps;
+  const { writer, reader, exclusive, idempotency } = deps;
 
   const r = {
     get: reader.prepare<[string], MessageDbRow>(`SELECT ${COLUMNS} FROM outbox WHERE id = ?`),
@@ -205,7 +208,15 @@ export const sqliteOutboxStore = (deps: SqliteOutboxDeps): OutboxStore => {
           .all(...params)
           .map((c) => ({ kind: c.kind as MessageKind, period: c.period, status: c.status as MessageStatus, count: c.count }));
       }),
-    setPreference: (p) => write(() => void w.pref.run(p.subjectId, p.kind, p.optedOut ? 1 : 0, p.at.getTime(), p.principal, p.requestId)),
+    setPreference: (p, idem) =>
+      write(() =>
+        writer
+          .transaction(() => {
+            w.pref.run(p.subjectId, p.kind, p.optedOut ? 1 : 0, p.at.getTime(), p.principal, p.requestId);
+            recordWith(idempotency, idem, undefined);
+          })
+          .immediate(),
+      ),
     getPreference: (subjectId, kind) =>
       read(() => {
         const row = r.pref.get(subjectId, kind);

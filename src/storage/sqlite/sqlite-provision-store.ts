@@ -9,7 +9,7 @@
  * every ledger row from one JSON array parameter, and the provision's cursor.
  */
 import type Database from "better-sqlite3";
-import type { Kysely } from "kysely";
+import type { CompiledQuery, Kysely } from "kysely";
 import type { ConsentCategory, ConsentChannel } from "../../core/catalog/catalog-schema.js";
 import { HaechiError } from "../../core/errors.js";
 import { asSubjectId, type SubjectId } from "../../core/ids.js";
@@ -38,6 +38,7 @@ import {
   provisionPatchColumns,
   provisionToColumns,
 } from "../store-fns.js";
+import { recordWith, type SqliteIdempotencyWriter } from "./sqlite-idempotency.js";
 import type { SqliteDataDb } from "./sqlite-schema.js";
 
 export interface SqliteProvisionDeps {
@@ -47,6 +48,8 @@ export interface SqliteProvisionDeps {
   readerDb: Kysely<SqliteDataDb>;
   /** The data store's writer mutex (refusing use inside a data transaction body). */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Records an idempotency key in the writer's open transaction (docs/adr/0017-idempotency.md). */
+  idempotency: SqliteIdempotencyWriter;
 }
 
 type ProvisionDbRow = SqliteDataDb["provisions"];
@@ -146,7 +149,7 @@ const LEDGER_FROM = `provision_ledger l
 
 /** The provision store over the data store's connections. */
 export const sqliteProvisionStore = (deps: SqliteProvisionDeps): ProvisionStore => {
-  const { writer, writerDb, reader, readerDb, exclusive } = deps;
+  const { writer, writerDb, reader, readerDb, exclusive, idempotency } = deps;
 
   // ---------------------------------------------------------------- reader statements
   const r = {
@@ -261,26 +264,35 @@ export const sqliteProvisionStore = (deps: SqliteProvisionDeps): ProvisionStore 
   const write = <T>(fn: () => T | Promise<T>, mapping?: Parameters<typeof guard>[1]) =>
     exclusive(() => guard(fn, mapping));
   const read = <T>(fn: () => T | Promise<T>) => guard(fn);
+  /** A query Kysely compiled, run on the writer now (so it joins a synchronous transaction). */
+  const runNow = (q: CompiledQuery) => writer.prepare(q.sql).run(...(q.parameters as unknown[]));
+  /** One synchronous transaction: the write and, when a key was sent, its idempotency row. */
+  const inTx = <T>(fn: () => T): T => writer.transaction(fn).immediate();
 
   return {
     scanSubjects: (afterId, limit, fields) => read(() => scanPage(afterId ?? "", limit, distinct(fields))),
 
-    insertProvision: (row) =>
+    insertProvision: (row, idem) =>
       write(
-        async () => {
-          await writerDb.insertInto("provisions").values(provisionToColumns(row, ms)).execute();
-        },
+        () =>
+          inTx(() => {
+            runNow(writerDb.insertInto("provisions").values(provisionToColumns(row, ms)).compile());
+            recordWith(idempotency, idem, undefined);
+          }),
         { unique: PROVISION_EXISTS },
       ),
-    updateProvision: (id, patch) =>
-      write(async () => {
-        const set = provisionPatchColumns(patch, ms);
-        const found =
-          Object.keys(set).length === 0
-            ? (await writerDb.selectFrom("provisions").select("id").where("id", "=", id).executeTakeFirst()) !== undefined
-            : (await writerDb.updateTable("provisions").set(set).where("id", "=", id).executeTakeFirst()).numUpdatedRows > 0n;
-        if (!found) throw new HaechiError("NOT_FOUND", PROVISION_NOT_FOUND);
-      }),
+    updateProvision: (id, patch, idem) =>
+      write(() =>
+        inTx(() => {
+          const set = provisionPatchColumns(patch, ms);
+          const found =
+            Object.keys(set).length === 0
+              ? writer.prepare("SELECT 1 FROM provisions WHERE id = ?").get(id) !== undefined
+              : runNow(writerDb.updateTable("provisions").set(set).where("id", "=", id).compile()).changes > 0;
+          if (!found) throw new HaechiError("NOT_FOUND", PROVISION_NOT_FOUND);
+          recordWith(idempotency, idem, undefined);
+        }),
+      ),
     getProvision: (id) =>
       read(() => {
         const row = r.provision.get(id);
@@ -318,47 +330,63 @@ export const sqliteProvisionStore = (deps: SqliteProvisionDeps): ProvisionStore 
         return populationDiffOf(previousId, c?.previous ?? 0, c?.current ?? 0, c?.kept ?? 0);
       }),
 
-    putSuspension: (row) =>
+    putSuspension: (row, idem) =>
       write(
-        async () => {
-          await writerDb
-            .insertInto("suspensions")
-            .values({
-              id: row.id,
-              scope: row.scope,
-              target: row.target,
-              order_ref: row.order,
-              reason: row.reason,
-              at: ms(row.at),
-              issued_by: row.by,
-              lifted_at: row.liftedAt === null ? null : ms(row.liftedAt),
-              lifted_by: row.liftedBy,
-            })
-            .execute();
-        },
+        () =>
+          inTx(() => {
+            runNow(
+              writerDb
+                .insertInto("suspensions")
+                .values({
+                  id: row.id,
+                  scope: row.scope,
+                  target: row.target,
+                  order_ref: row.order,
+                  reason: row.reason,
+                  at: ms(row.at),
+                  issued_by: row.by,
+                  lifted_at: row.liftedAt === null ? null : ms(row.liftedAt),
+                  lifted_by: row.liftedBy,
+                })
+                .compile(),
+            );
+            recordWith(idempotency, idem, undefined);
+          }),
         { unique: SUSPENSION_EXISTS },
       ),
-    liftSuspension: (id, at, by) => write(() => w.lift.run(ms(at), by, id).changes > 0),
+    liftSuspension: (id, at, by, idem) =>
+      write(() =>
+        inTx(() => {
+          const lifted = w.lift.run(ms(at), by, id).changes > 0;
+          if (lifted) recordWith(idempotency, idem, undefined);
+          return lifted;
+        }),
+      ),
     activeSuspensions: () => read(() => r.activeSuspensions.all().map(toSuspension)),
     listSuspensions: () => read(() => r.suspensions.all().map(toSuspension)),
 
-    putSchedule: (row) =>
-      write(async () => {
-        const rest = {
-          principal: row.principal,
-          request: row.request,
-          period: row.every,
-          next_at: ms(row.nextAt),
-          last_provision_id: row.lastProvisionId,
-          active: row.active ? 1 : 0,
-          created_at: ms(row.createdAt),
-        };
-        await writerDb
-          .insertInto("provision_schedules")
-          .values({ id: row.id, ...rest })
-          .onConflict((oc) => oc.column("id").doUpdateSet(rest))
-          .execute();
-      }),
+    putSchedule: (row, idem) =>
+      write(() =>
+        inTx(() => {
+          const rest = {
+            principal: row.principal,
+            request: row.request,
+            period: row.every,
+            next_at: ms(row.nextAt),
+            last_provision_id: row.lastProvisionId,
+            active: row.active ? 1 : 0,
+            created_at: ms(row.createdAt),
+          };
+          runNow(
+            writerDb
+              .insertInto("provision_schedules")
+              .values({ id: row.id, ...rest })
+              .onConflict((oc) => oc.column("id").doUpdateSet(rest))
+              .compile(),
+          );
+          recordWith(idempotency, idem, undefined);
+        }),
+      ),
     updateSchedule: (id, patch) =>
       write(async () => {
         const set: Partial<ScheduleDbRow> = {};

@@ -6,16 +6,19 @@
  */
 import type Database from "better-sqlite3";
 import { HaechiError } from "../../core/errors.js";
-import type { NewRequestEvent, RequestEvent, SubjectRequestRow, SubjectRequestStore } from "../../core/ports.js";
+import type { IdempotencyRecord, NewRequestEvent, RequestEvent, SubjectRequestRow, SubjectRequestStore } from "../../core/ports.js";
 import type { RequestStatus } from "../../core/requests/request-fns.js";
 import { REQUEST_COLUMNS, requestEventFromColumns, requestFromColumns, requestToColumns, type RequestColumns, type RequestEventColumns } from "../request-columns.js";
 import { REQUEST_EXISTS, REQUEST_NOT_FOUND, guard } from "../storage-errors.js";
+import { recordWith, type SqliteIdempotencyWriter } from "./sqlite-idempotency.js";
 
 export interface SqliteRequestDeps {
   writer: Database.Database;
   reader: Database.Database;
   /** The data store's writer mutex (refusing use inside a data transaction body). */
   exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Records an idempotency key in the writer's open transaction (docs/adr/0017-idempotency.md). */
+  idempotency: SqliteIdempotencyWriter;
 }
 
 type Row = RequestColumns<number>;
@@ -25,7 +28,7 @@ const fromRow = (r: Row): SubjectRequestRow => requestFromColumns(r, date);
 const toEvent = (r: RequestEventColumns<number>): RequestEvent => requestEventFromColumns(r, date);
 
 export const sqliteRequestStore = (deps: SqliteRequestDeps): SubjectRequestStore => {
-  const { writer, reader, exclusive } = deps;
+  const { writer, reader, exclusive, idempotency } = deps;
 
   const r = {
     get: reader.prepare<[string], Row>(`SELECT ${REQUEST_COLUMNS} FROM subject_requests WHERE id = ?`),
@@ -65,24 +68,26 @@ export const sqliteRequestStore = (deps: SqliteRequestDeps): SubjectRequestStore
   const appendEvent = (id: string, e: NewRequestEvent): RequestEvent =>
     toEvent(w.event.get(id, ms(e.at), e.actor, e.act, JSON.stringify(e.detail), e.auditSeq)!);
 
-  const insertNow = writer.transaction((row: Row, e: NewRequestEvent) => {
+  const insertNow = writer.transaction((row: Row, e: NewRequestEvent, idem: IdempotencyRecord<RequestEvent> | undefined) => {
     w.insert.run(row);
-    return appendEvent(row.id, e);
+    return recordWith(idempotency, idem, appendEvent(row.id, e));
   });
-  const updateNow = writer.transaction((id: string, from: readonly RequestStatus[], patch: Parameters<SubjectRequestStore["update"]>[2], e: NewRequestEvent) => {
-    const row = w.current.get(id);
-    if (row === undefined) throw new HaechiError("NOT_FOUND", REQUEST_NOT_FOUND);
-    if (!from.includes(row.status as RequestStatus)) return undefined;
-    const merged = requestToColumns({ ...fromRow(row), ...patch }, ms);
-    w.update.run(merged);
-    return appendEvent(id, e);
-  });
+  const updateNow = writer.transaction(
+    (id: string, from: readonly RequestStatus[], patch: Parameters<SubjectRequestStore["update"]>[2], e: NewRequestEvent, idem: IdempotencyRecord<RequestEvent> | undefined) => {
+      const row = w.current.get(id);
+      if (row === undefined) throw new HaechiError("NOT_FOUND", REQUEST_NOT_FOUND);
+      if (!from.includes(row.status as RequestStatus)) return undefined;
+      const merged = requestToColumns({ ...fromRow(row), ...patch }, ms);
+      w.update.run(merged);
+      return recordWith(idempotency, idem, appendEvent(id, e));
+    },
+  );
 
   const write = <T>(fn: () => T, mapping?: Parameters<typeof guard>[1]) => exclusive(() => guard(fn, mapping));
 
   return {
-    insert: (row, event) => write(() => insertNow(requestToColumns(row, ms), event), { unique: REQUEST_EXISTS }),
-    update: (id, from, patch, event) => write(() => updateNow(id, from, patch, event)),
+    insert: (row, event, idem) => write(() => insertNow.immediate(requestToColumns(row, ms), event, idem), { unique: REQUEST_EXISTS }),
+    update: (id, from, patch, event, idem) => write(() => updateNow.immediate(id, from, patch, event, idem)),
     get: (id) =>
       guard(() => {
         const row = r.get.get(id);
