@@ -31,6 +31,7 @@ import type { SubjectId } from "../core/ids.js";
 import { sleep, waitFor } from "./ha-env.js";
 import type { HaSites, NodeStatus } from "./ha-types.js";
 import { startHaechiOnSites, type HaechiOnSites } from "./haechi-on-sites.js";
+import { siteProcesses } from "./site-processes.js";
 import { PATRONI_TUNED, patroniSites, type PatroniTimings } from "./patroni-sites.js";
 
 export interface FireDrillOptions {
@@ -58,6 +59,8 @@ export interface FireCycle {
   killedSite: string;
   dcsLeaderAtKill: string | null;
   killedProcesses: number;
+  /** Processes of the burnt site still alive after the kill (must be 0: backends included). */
+  survivingProcesses: number;
   newPrimary: string;
   killedAt: string;
   /** From the kill to the first acknowledged write sent after it. */
@@ -113,6 +116,8 @@ interface Known {
   id: SubjectId;
   name: string;
   marketing: boolean;
+  /** Marketing consent events acknowledged (the grant at creation included). */
+  consentEvents: number;
   /** A write on it is still without an answer: the state is uncertain, leave it out of the proof. */
   uncertain: boolean;
 }
@@ -145,6 +150,9 @@ const loadState = () => ({
   live: new Map<string, Known>(),
   erased: new Map<string, Known>(),
   seq: 0,
+  /** Creations acknowledged, and those still without an answer when a load stopped (all fires). */
+  createsAcknowledged: 0,
+  createsUnresolved: 0,
 });
 type LoadState = ReturnType<typeof loadState>;
 
@@ -217,6 +225,7 @@ const client = (h: HaechiOnSites, state: LoadState, k: CycleCounters, mine: Know
     });
     if (a === undefined) {
       k.unresolved += 1;
+      state.createsUnresolved += 1;
       return;
     }
     if (a.status !== 201) {
@@ -228,8 +237,9 @@ const client = (h: HaechiOnSites, state: LoadState, k: CycleCounters, mine: Know
       k.appliedTwice.push(`create ${n} answered with an id already known`);
       return;
     }
-    const known: Known = { ext, id: h.internalOf("talk-app", ext), name, marketing, uncertain: false };
+    const known: Known = { ext, id: h.internalOf("talk-app", ext), name, marketing, consentEvents: marketing ? 1 : 0, uncertain: false };
     state.live.set(ext, known);
+    state.createsAcknowledged += 1;
     mine.push(known);
     k.acknowledged.create += 1;
     k.writes.push({ sentAt: a.sentAt, at: a.at });
@@ -248,6 +258,7 @@ const client = (h: HaechiOnSites, state: LoadState, k: CycleCounters, mine: Know
       return;
     }
     s.marketing = !s.marketing;
+    s.consentEvents += 1;
     k.acknowledged.consent += 1;
     k.writes.push({ sentAt: a.sentAt, at: a.at });
   };
@@ -316,6 +327,8 @@ const nodeFacts = async (sites: HaSites, site: string) => {
     const one = async (q: string) => (await c.query<{ v: string | null }>(q)).rows[0]?.v ?? null;
     return {
       subjects: Number(await one("SELECT count(*)::text AS v FROM haechi.subjects WHERE status = 'active'")),
+      /** Erased subjects keep their row (status 'erased'): this counts every creation that committed. */
+      everCreated: Number(await one("SELECT count(*)::text AS v FROM haechi.subjects")),
       keys: Number(await one("SELECT count(*)::text AS v FROM haechi_keys.wrapped_keys")),
       auditHead: ((h) => (h === null ? null : Number(h)))(await one("SELECT max(seq)::text AS v FROM haechi_audit.audit_log")),
       digest: await one(
@@ -352,6 +365,7 @@ const prove = async (h: HaechiOnSites, state: LoadState) => {
   const lost: string[] = [];
   const resurrected: string[] = [];
   const wrongConsent: string[] = [];
+  const appliedTwice: string[] = [];
   const unexpected: string[] = [];
   const live = [...state.live.values()].filter((s) => !s.uncertain);
   const erased = [...state.erased.values()].filter((s) => !s.uncertain);
@@ -364,6 +378,9 @@ const prove = async (h: HaechiOnSites, state: LoadState) => {
     if (s.marketing ? mk.status !== 200 : mk.status !== 403) {
       wrongConsent.push(`subject ${s.ext}: marketing consent ${s.marketing ? "granted" : "withdrawn"} was acknowledged, the marketing read answered ${mk.status}`);
     }
+    // A consent change retried after an unknown outcome must be in the ledger once.
+    const events = (await c.stores.data.consentHistory(s.id)).filter((e) => e.notice === "marketing").length;
+    if (events !== s.consentEvents) appliedTwice.push(`subject ${s.ext}: ${s.consentEvents} marketing consent changes acknowledged, ${events} in the ledger`);
   }
   for (const s of erased) {
     const r = await h.call("talk-app", "GET", `/v1/subjects/${s.ext}?purpose=talk_service&fields=name`);
@@ -387,6 +404,7 @@ const prove = async (h: HaechiOnSites, state: LoadState) => {
     lost,
     resurrected,
     wrongConsent,
+    appliedTwice,
     unexpected,
     audit: { ok: v.ok && missing.length === 0, entries: v.entries, problems: v.problemCount, missing },
     checked: { live: live.length, erased: erased.length },
@@ -416,6 +434,8 @@ const fire = async (sites: HaSites, h: HaechiOnSites, state: LoadState, run: num
   const killT = performance.now();
   const killedAt = new Date().toISOString();
   const killed = sites.killSite(primary.site);
+  const burnt = sites.sites.find((x) => x.name === primary.site);
+  const surviving = burnt === undefined ? 0 : siteProcesses([], burnt.dir).length;
   log(`run ${run}: killed ${primary.site} (primary, ${killed.length} processes) at ${killedAt}`);
   const firstAfter = () => k.writes.filter((w) => w.sentAt > killT).reduce<number | undefined>((m, w) => (m === undefined || w.at < m ? w.at : m), undefined);
   await waitFor(`a write acknowledged after the fire (run ${run})`, opts.maxWaitMs, async () => firstAfter(), 50).catch(() => undefined);
@@ -432,6 +452,12 @@ const fire = async (sites: HaSites, h: HaechiOnSites, state: LoadState, run: num
   log(`run ${run}: ${primary.site} → ${newPrimary}, unavailable ${unavailableMs} ms; proving…`);
 
   const proof = await prove(h, state);
+  // A creation retried after an unknown outcome must not have made a second subject.
+  const created = (await nodeFacts(sites, newPrimary)).everCreated;
+  if (created > state.createsAcknowledged + state.createsUnresolved) {
+    proof.appliedTwice.push(`${created} subjects exist, ${state.createsAcknowledged} creations were acknowledged and ${state.createsUnresolved} never answered`);
+  }
+  if (created < state.createsAcknowledged) proof.lost.push(`${created} subjects exist, ${state.createsAcknowledged} creations were acknowledged`);
   const r0 = performance.now();
   await sites.rejoinSite(primary.site);
   const rejoinMs = round(performance.now() - r0);
@@ -441,6 +467,7 @@ const fire = async (sites: HaSites, h: HaechiOnSites, state: LoadState, run: num
     killedSite: primary.site,
     dcsLeaderAtKill: dcsLeader,
     killedProcesses: killed.length,
+    survivingProcesses: surviving,
     newPrimary,
     killedAt,
     unavailableMs,
@@ -452,7 +479,7 @@ const fire = async (sites: HaSites, h: HaechiOnSites, state: LoadState, run: num
     lost: [...k.lost, ...proof.lost],
     resurrected: proof.resurrected,
     wrongConsent: proof.wrongConsent,
-    appliedTwice: k.appliedTwice,
+    appliedTwice: [...k.appliedTwice, ...proof.appliedTwice],
     unexpected: [...k.unexpected, ...proof.unexpected],
     audit: proof.audit,
     checked: proof.checked,
@@ -467,6 +494,7 @@ const fire = async (sites: HaSites, h: HaechiOnSites, state: LoadState, run: num
     cycle.appliedTwice.length === 0 &&
     cycle.unexpected.length === 0 &&
     cycle.audit.ok &&
+    cycle.survivingProcesses === 0 &&
     nodes.length === sites.sites.length &&
     nodes.every((n) => n.same);
   const acked = OPS.map((o) => `${cycle.acknowledged[o]} ${o}`).join(", ");

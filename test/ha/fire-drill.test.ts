@@ -32,6 +32,7 @@ describe("haechi drill fire: the primary's site burns three times under load thr
       assert.ok(c.audit.ok, `run ${c.run}: the audit chain verifies (${c.audit.problems} problems, ${c.audit.missing.length} creations missing)`);
       assert.ok(c.nodes.length === 3 && c.nodes.every((n) => n.same), `run ${c.run}: every node holds what the primary holds`);
       assert.ok(c.killedProcesses >= 5, `run ${c.run}: the whole site was killed (${c.killedProcesses} processes)`);
+      assert.equal(c.survivingProcesses, 0, `run ${c.run}: no process of the burnt site survives, backends included`);
       assert.notEqual(c.newPrimary, c.killedSite);
       assert.ok(c.acknowledged.create > 0 && c.acknowledged.consent > 0 && c.acknowledged.erase > 0 && c.acknowledged.read > 0, `run ${c.run}: a mixed load`);
       assert.ok(c.unknownOutcomes > 0, `run ${c.run}: the fire was felt (requests met unknown outcomes and were retried)`);
