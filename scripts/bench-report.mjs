@@ -131,8 +131,8 @@ for (const [file, label] of [
   });
 }
 for (const [file, label] of [
-  ["failover-patroni.json", "fire drill: primary's site SIGKILLed, Patroni + etcd"],
-  ["failover-pg_auto_failover.json", "fire drill: primary's site SIGKILLed, pg_auto_failover"],
+  ["failover-patroni.json", "failover with a raw SQL writer: primary's site SIGKILLed, Patroni + etcd (v2 API)"],
+  ["failover-pg_auto_failover.json", "failover with a raw SQL writer: primary's site SIGKILLed, pg_auto_failover"],
 ]) {
   const r = read(file);
   if (!r?.unavailableMs) continue;
