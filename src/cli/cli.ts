@@ -104,7 +104,7 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
       out(`Haechi is serving on ${address} (store: ${c.stores.kind}, catalog: ${path.relative(process.cwd(), cfg.catalogFile) || cfg.catalogFile})\n`);
       const checked = loadCatalogFile(cfg.catalogFile);
       if (checked.ok && checked.warnings.length > 0) out(`catalog warnings:\n${formatIssues(checked.warnings)}\n`);
-      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  console      ${address}/console (staff: haechi console user add --id <staff> --role cpo)\n  health       ${address}/healthz\n  metrics      ${address}/metrics\n  portal       ${address}/portal (people arrive through POST /v1/subjects/{id}/portal-link)\n  privacy      ${address}/policy\n`);
+      out(`  API docs     ${address}/docs\n  OpenAPI      ${address}/openapi.json\n  console      ${address}/console (staff: haechi console user add --id <staff> --role cpo)\n  health       ${address}/healthz (ready to serve: ${address}/readyz)\n  metrics      ${address}/metrics\n  portal       ${address}/portal (people arrive through POST /v1/subjects/{id}/portal-link)\n  privacy      ${address}/policy\n`);
       out(await policyAtStart(c, Boolean(o.demo)));
       if (o.demo) {
         const keys = await ensureDemoKeys(c);

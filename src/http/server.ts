@@ -76,8 +76,9 @@ export const sendError = (reply: FastifyReply, code: ErrorCode, message: string,
 };
 
 export interface ServerOptions {
-  /** Paths that skip authentication (besides health, metrics and docs). */
   logger?: boolean;
+  /** How long `/readyz` waits for its write to be acknowledged (default 2000 ms). */
+  readyTimeoutMs?: number;
 }
 
 export const buildServer = async (c: Container, opts: ServerOptions = {}): Promise<FastifyInstance> => {
@@ -232,9 +233,34 @@ export const buildServer = async (c: Container, opts: ServerOptions = {}): Promi
     if (req.url.startsWith("/v1/")) await authenticate(req);
   });
 
+  /** Liveness: the process answers and the store can be read (a read-only store still passes). */
   app.get("/healthz", { schema: { hide: true } }, async (_req, reply) => {
     const head = await c.stores.audit.head();
     return reply.send({ status: "ok", store: c.stores.kind, auditSeq: head?.seq ?? 0 });
+  });
+  /**
+   * Readiness: a write is acknowledged now. Every request writes its audit entry first, so a
+   * store that is read-only (a standby, a demoted primary) or cannot acknowledge (PostgreSQL with
+   * no synchronous standby left) serves nothing: that is not ready, whatever a read says. One small
+   * durable write to the data store's meta table, bounded by `readyTimeoutMs`; for load balancers
+   * and the monitoring of the crisis manual (§3).
+   */
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 2000;
+  app.get("/readyz", { schema: { hide: true } }, async (_req, reply) => {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      c.stores.data.setMeta("readyz", new Date().toISOString()).then(
+        () => "ready" as const,
+        (e: unknown) => (isHaechiError(e) ? e.code : "STORE_ERROR"),
+      ),
+      new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve("NOT_ACKNOWLEDGED_IN_TIME"), readyTimeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const tookMs = Math.round(performance.now() - started);
+    if (outcome === "ready") return reply.send({ status: "ready", store: c.stores.kind, writeMs: tookMs });
+    return reply.code(503).send({ status: "not ready", store: c.stores.kind, reason: outcome, afterMs: tookMs });
   });
   app.get("/metrics", { schema: { hide: true } }, async (_req, reply) =>
     reply.type("text/plain; version=0.0.4").send(
