@@ -436,16 +436,23 @@ export const buildCli = (env: Env, out: (s: string) => void = (s) => process.std
   common(program.command("restore").description("restore a backup of `haechi backup` (stop Haechi first), then destroy again everything the shred journal records"))
     .requiredOption("--data <dir>", "the backup's data directory")
     .requiredOption("--keys <dir>", "the backup's keys directory")
+    .option("--other-journal <file...>", "the shred journals of the other servers (their replicas): every destruction made through them is replayed too")
     .action(async (o) => {
       const cfg = config(o);
       const { restoreBackup } = await import("../services/backup-service.js");
+      const { fileShredJournal } = await import("../retention/shred-journal.js");
+      const otherJournals = [];
+      for (const f of (o.otherJournal as string[] | undefined) ?? []) {
+        if (!fs.existsSync(f)) throw new HaechiError("VALIDATION_FAILED", `--other-journal ${f}: no such file`);
+        otherJournals.push(await fileShredJournal(f).entries());
+      }
       const progress = backupProgress();
-      const r = await restoreBackup(() => buildContainer(cfg), { dataDir: o.data, keysDir: o.keys, by: "haechi restore", onProgress: progress.on });
+      const r = await restoreBackup(() => buildContainer(cfg), { dataDir: o.data, keysDir: o.keys, by: "haechi restore", onProgress: progress.on, otherJournals });
       progress.finish();
       out(`restored backup ${r.backupId} of the ${r.store} stores, taken ${r.backupCreatedAt}; every file matched its manifest\n`);
       for (const f of r.files) out(`  ${path.join(f.dir, f.name)}  ${f.bytes} bytes\n`);
       out(
-        `shred journal replayed: ${r.journalEntries} entries (${r.newSinceBackup} since the backup): ${r.subjectsRedestroyed} subjects erased again, ${r.sealedRedestroyed} sealed copies and ${r.fieldSetsRedestroyed} withdrawn field sets destroyed again\n`,
+        `shred journal replayed: ${r.journalEntries} entries (${r.newSinceBackup} since the backup${r.otherJournalEntries > 0 ? `, ${r.otherJournalEntries} from the other servers' journals` : ""}): ${r.subjectsRedestroyed} subjects erased again, ${r.sealedRedestroyed} sealed copies and ${r.fieldSetsRedestroyed} withdrawn field sets destroyed again\n`,
       );
       out(`audit: #${r.auditSeq} backup.restore. Entries written after the backup was taken are not in the restored log; checkpoints taken after it will no longer verify.\n`);
     });

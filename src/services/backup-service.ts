@@ -129,8 +129,10 @@ export interface CheckedBackup {
 export interface ReplayResult {
   /** Journal entries read (all of them: replaying is idempotent). */
   journalEntries: number;
-  /** Entries written after the backup was taken. */
+  /** Entries of this server's journal written after the backup was taken. */
   newSinceBackup: number;
+  /** Entries from the other servers' journals (`--other-journal`), all replayed too. */
+  otherJournalEntries: number;
   /** Subjects that were live in the restored state and were erased again. */
   subjectsRedestroyed: number;
   /** Subjects whose sealed values or sealed key were destroyed again. */
@@ -465,9 +467,16 @@ export const backupService = (deps: BackupServiceDeps) => {
      * Separation (dormancy) is not destruction and is not journalled: a restored subject is in the
      * state the backup holds, and the next dormancy sweep separates it again if it is still idle.
      */
-    async replayJournal(checked: CheckedBackup, opts: { by?: string; onProgress?: (p: BackupProgress) => void } = {}): Promise<ReplayResult> {
+    async replayJournal(
+      checked: CheckedBackup,
+      opts: { by?: string; onProgress?: (p: BackupProgress) => void; otherJournals?: readonly ShredEntry[][] } = {},
+    ): Promise<ReplayResult> {
       const now = deps.clock.now();
-      const entries = await deps.journal.entries();
+      // Every server journals its own destructions: those of the others, replicated beside this
+      // one's, are replayed too (in time order), or an erasure made through them comes back.
+      const own = await deps.journal.entries();
+      const others = (opts.otherJournals ?? []).flat();
+      const entries = others.length === 0 ? own : [...own, ...others].sort((a, b) => a.at.getTime() - b.at.getTime());
       const all = Object.keys(deps.catalog.current().fields);
       const res = { subjectsRedestroyed: 0, sealedRedestroyed: 0, fieldSetsRedestroyed: 0 };
       const seen = new Set<string>();
@@ -521,13 +530,14 @@ export const backupService = (deps: BackupServiceDeps) => {
           backupCreatedAt: checked.data.createdAt,
           store: checked.data.store,
           journalEntries: entries.length,
+          otherJournalEntries: others.length,
           journalEntriesAtBackup: checked.data.journal.entries,
           subjectsRedestroyed: res.subjectsRedestroyed,
           sealedRedestroyed: res.sealedRedestroyed,
           fieldSetsRedestroyed: res.fieldSetsRedestroyed,
         },
       });
-      return { journalEntries: entries.length, newSinceBackup: Math.max(0, entries.length - checked.data.journal.entries), ...res, auditSeq };
+      return { journalEntries: entries.length, newSinceBackup: Math.max(0, own.length - checked.data.journal.entries), otherJournalEntries: others.length, ...res, auditSeq };
     },
   };
 
@@ -562,7 +572,7 @@ export interface RestoreHost {
  */
 export const restoreBackup = async (
   open: () => Promise<RestoreHost>,
-  input: BackupDirs & { by?: string; onProgress?: (p: BackupProgress) => void },
+  input: BackupDirs & { by?: string; onProgress?: (p: BackupProgress) => void; otherJournals?: readonly ShredEntry[][] },
 ): Promise<RestoreResult> => {
   const before = await open();
   let checked: CheckedBackup;
@@ -574,7 +584,11 @@ export const restoreBackup = async (
   await placeBackup(checked, input.onProgress);
   const after = await open();
   try {
-    const replay = await after.services.backup.replayJournal(checked, { ...(input.by ? { by: input.by } : {}), ...(input.onProgress ? { onProgress: input.onProgress } : {}) });
+    const replay = await after.services.backup.replayJournal(checked, {
+      ...(input.by ? { by: input.by } : {}),
+      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+      ...(input.otherJournals ? { otherJournals: input.otherJournals } : {}),
+    });
     return {
       backupId: checked.data.backupId,
       backupCreatedAt: checked.data.createdAt,

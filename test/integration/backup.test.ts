@@ -256,5 +256,52 @@ for (const kind of STORE_KINDS) {
       assert.match(restored, /shred journal replayed: \d+ entries \(0 since the backup\): 0 subjects erased again/);
       assert.match(restored, /backup\.restore/);
     });
+
+    test("PIPA Art. 21(2): a restore replays the other servers' shred journals too (--other-journal): an erasure made through another server stays destroyed", async () => {
+      // Two servers on the same stores, each with its own journal (docs/operations.md, production topology).
+      const otherJournal = path.join(work, "server-b.ndjson");
+      const configB = loadConfig({ ...env, HAECHI_SHRED_JOURNAL: otherJournal });
+      let c = await open();
+      const keys: Record<string, string> = {};
+      for (const p of Object.keys(c.catalog.current().principals)) keys[p] = (await c.services.auth.issue(p)).token;
+      let srv = await serve(c, keys);
+      const made = await srv.call("talk-app", "POST", "/v1/subjects", { purpose: "talk_service", fields: { user_id: "b-erased", name: "둘째", nickname: "b", phone: "010-2200-0002" } });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const dataDir = path.join(work, "two-servers-data");
+      const keysDir = path.join(work, "two-servers-keys");
+      await c.services.backup.backup({ dataDir, keysDir });
+      await srv.close();
+      await c.close();
+
+      // Server B deletes the account after the backup; only B's journal records it.
+      const b = await buildContainer(configB, { clock });
+      srv = await serve(b, keys);
+      assert.equal((await srv.call("talk-app", "DELETE", `/v1/subjects/${made.body.id}`)).status, 200);
+      await srv.close();
+      await b.close();
+
+      const run = async (...args: string[]) => {
+        const chunks: string[] = [];
+        await buildCli(env, (x) => chunks.push(x)).exitOverride().parseAsync(["node", "haechi", ...args]);
+        return chunks.join("");
+      };
+      const read = async () => {
+        c = await open();
+        srv = await serve(c, keys);
+        try {
+          return (await srv.call("talk-app", "GET", `/v1/subjects/${made.body.id}?purpose=talk_service&fields=name`)).status;
+        } finally {
+          await srv.close();
+          await c.close();
+        }
+      };
+      // With server A's journal alone the account comes back: why B's journal must be replayed.
+      await run("restore", "--data", dataDir, "--keys", keysDir);
+      assert.equal(await read(), 200, "restored from the backup, B's erasure unknown to A's journal");
+      const out = await run("restore", "--data", dataDir, "--keys", keysDir, "--other-journal", otherJournal);
+      assert.match(out, /1 from the other servers' journals\): 1 subjects erased again/);
+      assert.equal(await read(), 404, "destroyed again");
+      await assert.rejects(run("restore", "--data", dataDir, "--keys", keysDir, "--other-journal", path.join(work, "missing.ndjson")), /--other-journal .*missing\.ndjson: no such file/);
+    });
   });
 }
