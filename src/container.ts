@@ -30,6 +30,7 @@ import { asNoticeTransport } from "./notify/transports.js";
 import { noticeService } from "./services/notice-service.js";
 import { outboxService } from "./services/outbox-service.js";
 import { fileShredJournal } from "./retention/shred-journal.js";
+import { onceAMinute } from "./util/once-a-minute.js";
 import { eraseService } from "./services/erase-service.js";
 import { evidenceService } from "./services/evidence-service.js";
 import { keysService } from "./services/keys-service.js";
@@ -182,7 +183,11 @@ export const buildContainer = async (config: Readonly<Config>, opts: ContainerOp
     store: data.detection,
     meta: data,
     ...(opts.detectionRefreshMs === undefined ? {} : { refreshMs: opts.detectionRefreshMs }),
-    onError: (e) => process.stderr.write(`haechi: detection could not reach its store (reading holds and canaries, or recording an alert or hold): ${isHaechiError(e) ? e.code : "STORE_ERROR"}\n`),
+    onError: onceAMinute((e, more) =>
+      process.stderr.write(
+        `haechi: detection could not reach its store (reading holds and canaries, or recording an alert or hold): ${isHaechiError(e) ? e.code : "STORE_ERROR"}${more > 0 ? ` (${more} more failures since the last report)` : ""}\n`,
+      ),
+    ),
   });
   const stopObserving = audit.observe((entry) => detection.observe(entry));
   await detection.start();
