@@ -74,6 +74,14 @@ export interface HaSites {
    * that and restores the node's own settings.
    */
   healSite(name: string): Promise<void>;
+  /**
+   * Patroni only; the crisis manual's manual promotion when two sites are lost (§4.3, step 2): the
+   * surviving site's etcd member restarted from its own data as a cluster of one
+   * (`--force-new-cluster`), after which Patroni promotes the survivor on its own.
+   */
+  promoteLastSite?(name: string): Promise<void>;
+  /** Patroni only: `patronictl edit-config -p …` (e.g. `synchronous_commit: "local"`, §4.3 step 4). */
+  setDcsParameters?(parameters: Record<string, string>): Promise<void>;
   /** Stops and removes everything; kills what does not stop in time. Safe to call twice. */
   stop(): Promise<void>;
 }

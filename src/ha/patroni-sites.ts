@@ -11,6 +11,7 @@
  * that sees no other member ahead of it (`_is_healthiest_node`), so the most advanced standby,
  * which holds every acknowledged commit, wins. See docs/adr/0016-ha-failover.md.
  */
+import type { ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -137,9 +138,12 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
     };
   };
 
-  const startEtcd = (i: number) => {
+  /** Each site's running etcd member (the manual promotion restarts it alone). */
+  const etcdOf = new Map<string, ChildProcess>();
+  const startEtcd = (i: number, extra: string[] = []) => {
     const s = sites[i] as SiteInfo;
-    rt.spawnIn(s.name, s.dir, "etcd", program("etcd"), [
+    const child = rt.spawnIn(s.name, s.dir, "etcd", program("etcd"), [
+      ...extra,
       "--name", s.name,
       "--data-dir", path.join(s.dir, "etcd"),
       "--listen-client-urls", `http://127.0.0.1:${etcdClient(i)}`,
@@ -155,6 +159,7 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       // Patroni talks to etcd over the v2 API (see patroniConfig).
       "--enable-v2=true",
     ]);
+    etcdOf.set(s.name, child);
   };
 
   const startPatroni = (i: number) => {
@@ -240,6 +245,41 @@ export const patroniSites = async (opts: PatroniSitesOptions = {}): Promise<HaSi
       return rt.kill(s.name, s.dir);
     },
     ...partitionFns(sites, rt, as, (t) => self.waitHealthy(t), (s) => rt.run(path.join(PG_BIN, "pg_ctl"), ["-D", s.dataDir, "reload"])),
+    promoteLastSite: async (name) => {
+      const i = sites.findIndex((x) => x.name === name);
+      const s = sites[i];
+      if (s === undefined) throw new Error(`no site ${name}`);
+      // Step 2 of the manual (crisis manual §4.3): etcd from the survivor's own data, a quorum of one.
+      const old = etcdOf.get(s.name);
+      if (old !== undefined && old.exitCode === null) {
+        const exited = new Promise((r) => old.once("exit", r));
+        old.kill("SIGTERM");
+        await exited;
+      }
+      startEtcd(i, ["--force-new-cluster"]);
+      await etcdHealthy(i);
+    },
+    setDcsParameters: async (parameters) => {
+      // What `patronictl edit-config -p name=value` does: the cluster's configuration in etcd,
+      // through any live member's REST API; every Patroni applies it within a loop.
+      let last: unknown;
+      for (const [i, s] of sites.entries()) {
+        if (!rt.running(s.name, s.dir)) continue;
+        try {
+          const res = await fetch(`http://127.0.0.1:${rest(i)}/config`, {
+            method: "PATCH",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ postgresql: { parameters } }),
+            signal: AbortSignal.timeout(5000),
+          });
+          if (res.ok) return;
+          last = new Error(`PATCH /config on ${s.name}: ${res.status} ${await res.text()}`);
+        } catch (e) {
+          last = e;
+        }
+      }
+      throw last ?? new Error("no live Patroni to change the configuration through");
+    },
     rejoinSite: async (name) => {
       const i = sites.findIndex((x) => x.name === name);
       const s = sites[i];

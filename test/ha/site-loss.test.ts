@@ -13,7 +13,8 @@
  *    advanced node is promoted on its own and nothing acknowledged is missing;
  *  - both standbys lost: the primary runs on but acknowledges no write (quorum commit ANY 1);
  *    writes sent meanwhile have an unknown outcome, and their retries with the same
- *    Idempotency-Key after the standbys return apply each exactly once.
+ *    Idempotency-Key after the standbys return apply each exactly once;
+ *  - two sites lost for good: the crisis manual's manual promotion (§4.3), step by step.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -30,7 +31,7 @@ const missing = missingPrerequisites("patroni");
 const skip = missing === undefined ? false : `site-loss drills skipped: ${missing} (apt-get install patroni etcd-server postgresql-15)`;
 if (skip) console.log(`# ${skip}`);
 
-describe("sites lost: a standby, a partition, two sites, both standbys", { skip, timeout: 900_000 }, () => {
+describe("sites lost: a standby, a partition, two sites, both standbys, the manual promotion", { skip, timeout: 900_000 }, () => {
   let sites: HaSites;
   let h: HaechiOnSites;
   /** Every subject whose creation was acknowledged: external id → name. */
@@ -243,6 +244,35 @@ describe("sites lost: a standby, a partition, two sites, both standbys", { skip,
       assert.equal(found.status, 200, JSON.stringify(found.body));
       assert.deepEqual(found.body.matches, [r.body.id], `write ${i} applied exactly once`);
     }
+    await allThere();
+  });
+
+  test("crisis manual §4.3: two sites lost for good — fenced, the survivor's etcd made a quorum of one, Patroni promotes it, it commits alone once told to; nothing acknowledged is missing when the survivor was in step", async () => {
+    const nodes = await sites.waitHealthy(60_000);
+    const primary = primaryOf(nodes);
+    const [lost, survivor] = nodes.filter((x) => x.role === "standby") as [NodeStatus, NodeStatus];
+    await createAcked();
+    // Fact 3 of §4.3: the survivor had replayed everything the primary had. (Had it lagged, the
+    // writes only the lost standby acknowledged would be gone: why this is a decision, not a default.)
+    const lsn = (x: string | null) => (x === null ? -1n : x.split("/").reduce((a, h) => a * 2n ** 32n + BigInt(`0x${h}`), 0n));
+    await waitFor("the survivor to replay everything", 30_000, async () => {
+      const st = await sites.status();
+      const p = st.find((x) => x.site === primary.site);
+      const s = st.find((x) => x.site === survivor.site);
+      return p && s && lsn(s.lsn) >= lsn(p.lsn) ? true : undefined;
+    });
+    // Step 1: the lost sites are fenced (here: dead, and left so).
+    sites.killSite(primary.site);
+    sites.killSite(lost.site);
+    await sleep(2000);
+    assert.equal((await create()).status, 503, "nothing is served before the decision");
+    // Step 2: the decision. Step 3: Patroni promotes the survivor by itself.
+    await sites.promoteLastSite!(survivor.site);
+    await waitFor("Patroni to promote the survivor", 60_000, async () => (await sites.status()).find((x) => x.site === survivor.site && x.role === "primary"));
+    // Step 4: quorum commit still waits for a standby that does not exist, until told otherwise.
+    assert.equal((await create()).status, 503, "ANY 1 with no standby: no write is acknowledged");
+    await sites.setDcsParameters!({ synchronous_commit: "local" });
+    await untilServed("a write acknowledged by the survivor alone");
     await allThere();
   });
 });
