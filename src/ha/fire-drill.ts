@@ -324,16 +324,24 @@ const nodeFacts = async (sites: HaSites, site: string) => {
   c.on("error", () => undefined);
   await c.connect();
   try {
-    const one = async (q: string) => (await c.query<{ v: string | null }>(q)).rows[0]?.v ?? null;
+    // One statement: the counts, the audit head and the digests are read from one snapshot.
+    const r = (
+      await c.query<{ subjects: string; ever: string; keys: string; head: string | null; digest: string | null }>(
+        `SELECT (SELECT count(*) FROM haechi.subjects WHERE status = 'active')::text AS subjects,
+                (SELECT count(*) FROM haechi.subjects)::text AS ever,
+                (SELECT count(*) FROM haechi_keys.wrapped_keys)::text AS keys,
+                (SELECT max(seq) FROM haechi_audit.audit_log)::text AS head,
+                (SELECT md5(string_agg(id || ':' || status, ',' ORDER BY id)) FROM haechi.subjects) || '/' ||
+                (SELECT md5(string_agg(encode(hash, 'hex'), '' ORDER BY seq)) FROM haechi_audit.audit_log) AS digest`,
+      )
+    ).rows[0]!;
     return {
-      subjects: Number(await one("SELECT count(*)::text AS v FROM haechi.subjects WHERE status = 'active'")),
+      subjects: Number(r.subjects),
       /** Erased subjects keep their row (status 'erased'): this counts every creation that committed. */
-      everCreated: Number(await one("SELECT count(*)::text AS v FROM haechi.subjects")),
-      keys: Number(await one("SELECT count(*)::text AS v FROM haechi_keys.wrapped_keys")),
-      auditHead: ((h) => (h === null ? null : Number(h)))(await one("SELECT max(seq)::text AS v FROM haechi_audit.audit_log")),
-      digest: await one(
-        "SELECT md5(string_agg(id || ':' || status, ',' ORDER BY id)) || '/' || (SELECT md5(string_agg(encode(hash, 'hex'), '' ORDER BY seq)) FROM haechi_audit.audit_log) AS v FROM haechi.subjects",
-      ),
+      everCreated: Number(r.ever),
+      keys: Number(r.keys),
+      auditHead: r.head === null ? null : Number(r.head),
+      digest: r.digest,
     };
   } finally {
     await c.end().catch(() => undefined);
@@ -349,12 +357,12 @@ const compareNodes = async (sites: HaSites): Promise<FireCycle["nodes"]> => {
   const primary = nodes.find((n) => n.role === "primary") as NodeStatus;
   let last: FireCycle["nodes"] = [];
   await waitFor("every node to hold what the primary holds", 30_000, async () => {
-    const want = await nodeFacts(sites, primary.site);
-    last = [];
-    for (const n of nodes) {
-      const f = await nodeFacts(sites, n.site);
-      last.push({ site: n.site, role: n.role, subjects: f.subjects, keys: f.keys, auditHead: f.auditHead, same: f.digest === want.digest });
-    }
+    const facts = await Promise.all(nodes.map((n) => nodeFacts(sites, n.site)));
+    const want = facts[nodes.indexOf(primary)]!;
+    last = nodes.map((n, i) => {
+      const f = facts[i]!;
+      return { site: n.site, role: n.role, subjects: f.subjects, keys: f.keys, auditHead: f.auditHead, same: f.digest === want.digest };
+    });
     return last.every((x) => x.same) ? last : undefined;
   }, 500).catch(() => undefined);
   return last;
